@@ -1,0 +1,186 @@
+/**
+ * The one place that reads the environment. Everything else receives a typed `Config`.
+ *
+ * @example
+ * const config = await loadConfig(process.env);
+ * // config.port === 3000, config.jwtSecret is a 32+ char string
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const secret = z.string().min(32, 'must be at least 32 characters');
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  JWT_SECRET: secret.optional(),
+  JWT_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  ADMIN_EMAIL: z.string().email().default('admin@example.com'),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  GROQ_API_KEY: z.string().min(1).optional(),
+  GROQ_BASE_URL: z.string().url().optional(),
+  GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
+  WHATSAPP_DRIVER: z.enum(['baileys', 'simulator']).default('baileys'),
+  WHATSAPP_SESSIONS_DIR: z.string().min(1).default('baileys_sessions'),
+  ASSIGNMENT_REQUIRES_PRESENCE: bool.default(false),
+  FRONTEND_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().optional(),
+  UI_DIR: z.string().min(1).default('ui'),
+  DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  nodeEnv: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  jwtSecret: string;
+  jwtTtlSeconds: number;
+  jwtIssuer: string;
+  webhookSecret: string;
+  /** Password of the embedded PostgreSQL superuser, generated once into DATA_DIR. */
+  embeddedDbPassword: string;
+  adminEmail: string;
+  adminPassword: string | undefined;
+  groq: { apiKey: string | undefined; baseUrl: string | undefined; model: string };
+  whatsappDriver: 'baileys' | 'simulator';
+  whatsappSessionsDir: string;
+  assignmentRequiresPresence: boolean;
+  frontendUrl: string | undefined;
+  logLevel: string;
+  rateLimitPerMinute: number;
+  uiDir: string;
+  dbPoolMax: number;
+}
+
+/** Invalid configuration; its message names every offending variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+interface Secrets {
+  jwtSecret?: string;
+  webhookSecret?: string;
+  embeddedDbPassword?: string;
+}
+
+/**
+ * Parses and validates the environment, then resolves secrets: in production JWT_SECRET and
+ * WEBHOOK_SECRET are required; in development missing ones are generated once into
+ * `$DATA_DIR/secrets.json` and reused on every later start.
+ */
+export async function loadConfig(
+  env: Env,
+  onGenerated: (what: string, value: string) => void = () => {},
+): Promise<Config> {
+  const parsed = envSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
+  );
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const isProduction = e.NODE_ENV === 'production';
+  if (isProduction) {
+    const missing = (['JWT_SECRET', 'WEBHOOK_SECRET'] as const).filter((k) => !e[k]);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${missing.map((k) => `${k}: required when NODE_ENV=production`).join('\n  ')}`,
+      );
+    }
+  }
+
+  const dataDir = resolve(e.DATA_DIR);
+  const secrets = await loadOrCreateSecrets(dataDir, onGenerated, {
+    jwtSecret: e.JWT_SECRET,
+    webhookSecret: e.WEBHOOK_SECRET,
+  });
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    nodeEnv: e.NODE_ENV,
+    isProduction,
+    jwtSecret: e.JWT_SECRET ?? secrets.jwtSecret,
+    jwtTtlSeconds: e.JWT_TTL_SECONDS,
+    jwtIssuer: 'livia',
+    webhookSecret: e.WEBHOOK_SECRET ?? secrets.webhookSecret,
+    embeddedDbPassword: secrets.embeddedDbPassword,
+    adminEmail: e.ADMIN_EMAIL.toLowerCase(),
+    adminPassword: e.ADMIN_PASSWORD,
+    groq: { apiKey: e.GROQ_API_KEY, baseUrl: e.GROQ_BASE_URL, model: e.GROQ_MODEL },
+    whatsappDriver: e.WHATSAPP_DRIVER,
+    whatsappSessionsDir: resolve(e.WHATSAPP_SESSIONS_DIR),
+    assignmentRequiresPresence: e.ASSIGNMENT_REQUIRES_PRESENCE,
+    frontendUrl: e.FRONTEND_URL,
+    logLevel: e.LOG_LEVEL,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? (isProduction ? 200 : 2000),
+    uiDir: resolve(e.UI_DIR),
+    dbPoolMax: e.DB_POOL_MAX,
+  };
+}
+
+/**
+ * Secrets that were not given are generated once and kept in `$DATA_DIR/secrets.json` (mode 0600),
+ * so restarts keep sessions valid and webhook senders keep working.
+ */
+async function loadOrCreateSecrets(
+  dataDir: string,
+  onGenerated: (what: string, value: string) => void,
+  given: { jwtSecret: string | undefined; webhookSecret: string | undefined },
+): Promise<Required<Secrets>> {
+  const file = join(dataDir, 'secrets.json');
+  let stored: Secrets = {};
+  try {
+    stored = JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new ConfigError(`invalid configuration:\n  DATA_DIR: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  const next: Required<Secrets> = {
+    jwtSecret: stored.jwtSecret ?? '',
+    webhookSecret: stored.webhookSecret ?? '',
+    embeddedDbPassword: stored.embeddedDbPassword ?? '',
+  };
+  let changed = false;
+  if (!given.jwtSecret && !next.jwtSecret) {
+    next.jwtSecret = randomBytes(48).toString('base64url');
+    changed = true;
+  }
+  if (!given.webhookSecret && !next.webhookSecret) {
+    next.webhookSecret = randomBytes(32).toString('hex');
+    onGenerated('WEBHOOK_SECRET', next.webhookSecret);
+    changed = true;
+  }
+  if (!next.embeddedDbPassword) {
+    next.embeddedDbPassword = randomBytes(24).toString('base64url');
+    changed = true;
+  }
+  if (changed) {
+    await mkdir(dataDir, { recursive: true, mode: 0o755 });
+    await writeFile(file, JSON.stringify(next, null, 2), { mode: 0o600 });
+  }
+  return next;
+}

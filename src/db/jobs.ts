@@ -1,0 +1,75 @@
+/**
+ * pg-boss on the application's own database, in its own schema (`pgboss`).
+ *
+ * The point of running the queue inside PostgreSQL is that a job can be enqueued in the same
+ * transaction as the write that calls for it: pass `txDb(tx)` as `db` and the job commits or rolls
+ * back with the caller's transaction.
+ *
+ * @example
+ * await sql.begin(async (tx) => {
+ *   const [lead] = await tx`insert into leads ... returning id`;
+ *   await boss.send('lead.pipeline', { leadId: lead.id }, { db: txDb(tx) });
+ * });
+ */
+import PgBoss from 'pg-boss';
+import type { Logger } from '../log.ts';
+import type { TransactionSql } from './client.ts';
+
+export { PgBoss };
+
+export const JOBS_SCHEMA = 'pgboss';
+
+/**
+ * A queue and the policy it needs. `singletonKey` alone does not deduplicate under the default
+ * `standard` policy: a queue whose jobs must not pile up per key needs `singleton` (one queued or
+ * active per key) or `stately` (one queued and one active per key).
+ */
+export interface QueueSpec {
+  name: string;
+  policy: 'standard' | 'short' | 'singleton' | 'stately';
+  retryLimit?: number;
+  retryDelay?: number;
+  retryBackoff?: boolean;
+  expireInSeconds?: number;
+}
+
+/** pg-boss's `db` adapter over a postgres.js transaction (undefined values become NULL). */
+export function txDb(tx: TransactionSql): PgBoss.Db {
+  return {
+    async executeSql(text: string, values: unknown[] = []) {
+      const params = values.map((v) => (v === undefined ? null : v)) as never[];
+      const rows = await tx.unsafe(text, params);
+      return { rows: [...rows] };
+    },
+  };
+}
+
+export async function startJobs(opts: {
+  url: string;
+  log: Logger;
+  queues: QueueSpec[];
+  max?: number;
+}): Promise<PgBoss> {
+  const log = opts.log.child({ component: 'pg-boss' });
+  const boss = new PgBoss({
+    connectionString: opts.url,
+    schema: JOBS_SCHEMA,
+    max: opts.max ?? 5,
+    application_name: 'livia-jobs',
+    // Jobs stuck active after a crash are retried once their expiry passes; keep it short enough
+    // that a restart resumes work promptly, long enough for the slowest step (an LLM call).
+    expireInSeconds: 120,
+  });
+  boss.on('error', (err: Error) => log.error({ err }, 'pg-boss error'));
+  await boss.start();
+  for (const q of opts.queues) {
+    const existing = await boss.getQueue(q.name);
+    if (existing) await boss.updateQueue(q.name, q);
+    else await boss.createQueue(q.name, q);
+  }
+  return boss;
+}
+
+export async function stopJobs(boss: PgBoss, timeoutMs = 5000): Promise<void> {
+  await boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
+}

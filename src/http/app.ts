@@ -1,0 +1,135 @@
+/**
+ * The Hono application: hardening middleware, then one sub-app per resource, then the web app.
+ *
+ * @example
+ * const app = createApp(deps);
+ * const res = await app.request('/health'); // 200 {"status":"ok"}
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Hono, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { requestId } from 'hono/request-id';
+import { NONCE, secureHeaders } from 'hono/secure-headers';
+import type { Sql } from '../db/client.ts';
+import { findConsultantById, type Consultant } from '../db/consultants.ts';
+import type { Logger } from '../log.ts';
+import { requireAuth, type Auth } from './auth.ts';
+import { ApiError, errorBody, toErrorResponse } from './errors.ts';
+import type { createMetrics } from './metrics.ts';
+import { createLoginThrottle, rateLimit } from './rate-limit.ts';
+import { authRoutes } from './routes/auth.ts';
+import { consultantRoutes } from './routes/consultants.ts';
+import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
+import type { AppEnv } from './types.ts';
+
+export const BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+
+export interface AppDeps {
+  log: Logger;
+  sql: Sql;
+  auth: Auth;
+  isProduction: boolean;
+  frontendUrl: string | undefined;
+  rateLimitPerMinute: number;
+  metrics: ReturnType<typeof createMetrics>;
+  checks: ReadinessChecks;
+  isShuttingDown(): boolean;
+  isOnline(consultantId: string): boolean;
+  onConsultantChanged(c: Consultant): void | Promise<void>;
+  /** The web app (static files and Qwik City SSR), mounted after every API route. */
+  web?: Hono | undefined;
+}
+
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(requestLog(deps.log));
+  app.use(deps.metrics.middleware);
+  app.use(
+    secureHeaders({
+      // In development Vite and devtools need a looser page; production gets a strict policy.
+      contentSecurityPolicy: deps.isProduction
+        ? {
+            defaultSrc: ["'self'"],
+            scriptSrc: ["'self'", NONCE],
+            styleSrc: ["'self'", "'unsafe-inline'"],
+            imgSrc: ["'self'", 'data:'],
+            connectSrc: ["'self'", ...(deps.frontendUrl ? [deps.frontendUrl] : [])],
+            frameAncestors: ["'none'"],
+            objectSrc: ["'none'"],
+            baseUri: ["'self'"],
+          }
+        : undefined,
+      strictTransportSecurity: deps.isProduction ? 'max-age=31536000; includeSubDomains' : false,
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+  app.use(
+    '/api/*',
+    cors({
+      // Production: only the configured front end (none means same origin only). Development: any.
+      origin: deps.isProduction ? (origin) => (deps.frontendUrl && origin === deps.frontendUrl ? origin : null) : '*',
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Webhook-Timestamp', 'X-Webhook-Signature', 'Last-Event-ID'],
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    }),
+  );
+  app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
+  app.use(
+    bodyLimit({
+      maxSize: BODY_LIMIT_BYTES,
+      onError: (c) => c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413),
+    }),
+  );
+
+  const authenticated = requireAuth(deps.auth, (id) => findConsultantById(deps.sql, id));
+  app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+
+  app.route(
+    '/',
+    opsRoutes({
+      checks: deps.checks,
+      isShuttingDown: deps.isShuttingDown,
+      metrics: deps.metrics,
+      openApiDocument: () =>
+        app.getOpenAPIDocument({
+          openapi: '3.0.3',
+          info: { title: 'Lívia API', version: '1', description: 'WhatsApp-first lead CRM' },
+        }),
+    }),
+  );
+  app.route('/api/auth', authRoutes({ sql: deps.sql, auth: deps.auth, throttle: createLoginThrottle(), requireAuth: authenticated }));
+  app.route(
+    '/api/consultants',
+    consultantRoutes({ sql: deps.sql, requireAuth: authenticated, isOnline: deps.isOnline, onChanged: deps.onConsultantChanged }),
+  );
+
+  app.all('/api/*', () => {
+    throw new ApiError(404, 'not_found', 'No such route');
+  });
+  if (deps.web) app.route('/', deps.web);
+
+  app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
+  app.onError((err, c) => {
+    const res = toErrorResponse(c, err);
+    if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
+    return res;
+  });
+  return app;
+}
+
+function requestLog(log: Logger): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    const child = log.child({ reqId: c.var.requestId });
+    c.set('log', child);
+    await next();
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms };
+    if (c.res.status >= 500) child.error(line, 'request');
+    else child.info(line, 'request');
+  };
+}

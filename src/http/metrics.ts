@@ -1,0 +1,60 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app so several apps can live in one process.
+ *
+ * @example
+ * const metrics = createMetrics({ poolStats });
+ * app.use(metrics.middleware);
+ * app.get('/metrics', async (c) => c.text(await metrics.render()));
+ */
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface PoolStats {
+  max: number;
+  /** Connections this app holds open on the server, and how many of them are running a query. */
+  read(): Promise<{ open: number; active: number }>;
+}
+
+export function createMetrics(opts: { pool: PoolStats }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'PostgreSQL connections of this app by state (open, active) and the pool maximum',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.set({ state: 'max' }, opts.pool.max);
+      try {
+        const s = await opts.pool.read();
+        this.set({ state: 'open' }, s.open);
+        this.set({ state: 'active' }, s.active);
+      } catch {
+        // The database being down is what /ready reports; metrics still render.
+      }
+    },
+  });
+
+  const middleware: MiddlewareHandler = async (c, next) => {
+    const end = duration.startTimer();
+    await next();
+    // The matched pattern, not the raw path, keeps label cardinality bounded.
+    const route = c.res.status === 404 ? 'unmatched' : routePath(c, -1);
+    end({ method: c.req.method, route, status: String(c.res.status) });
+  };
+
+  return {
+    registry,
+    middleware,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+}

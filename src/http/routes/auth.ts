@@ -1,0 +1,66 @@
+/**
+ * `POST /api/auth/login` and `GET /api/auth/me`.
+ */
+import type { MiddlewareHandler } from 'hono';
+import type { Auth } from '../auth.ts';
+import { findConsultantByEmail } from '../../db/consultants.ts';
+import type { Sql } from '../../db/client.ts';
+import { ApiError } from '../errors.ts';
+import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
+import { clientIp, type LoginThrottle } from '../rate-limit.ts';
+import type { AppEnv } from '../types.ts';
+import { UserSchema } from './schemas.ts';
+
+const LoginBody = z.object({
+  email: z.string().trim().toLowerCase().email().max(254),
+  password: z.string().min(1).max(200),
+});
+
+const login = createRoute({
+  method: 'post',
+  path: '/login',
+  tags: ['auth'],
+  request: body(LoginBody),
+  responses: {
+    200: json(z.object({ token: z.string(), user: UserSchema }), 'Signed in'),
+    400: errors[400],
+    401: errors[401],
+    422: errors[422],
+    429: errors[429],
+  },
+});
+
+const me = createRoute({
+  method: 'get',
+  path: '/me',
+  tags: ['auth'],
+  security: bearer,
+  responses: { 200: json(UserSchema, 'The signed-in user'), 401: errors[401] },
+});
+
+export function authRoutes(deps: {
+  sql: Sql;
+  auth: Auth;
+  throttle: LoginThrottle;
+  requireAuth: MiddlewareHandler<AppEnv>;
+}) {
+  const r = router();
+  r.openapi(login, async (c) => {
+    const { email, password } = c.req.valid('json');
+    const ip = clientIp(c);
+    await deps.throttle.check(email, ip);
+    const user = await findConsultantByEmail(deps.sql, email);
+    const ok = await deps.auth.checkPassword(password, user?.password_hash);
+    if (!user || !ok || !user.active) {
+      await deps.throttle.failed(email, ip);
+      c.var.log.info({ email }, 'login failed');
+      throw new ApiError(401, 'invalid_credentials', 'Wrong email or password');
+    }
+    await deps.throttle.succeeded(email);
+    const publicUser = { id: user.id, name: user.name, email: user.email, role: user.role };
+    return c.json({ token: await deps.auth.sign(publicUser), user: publicUser }, 200);
+  });
+  r.use('/me', deps.requireAuth);
+  r.openapi(me, (c) => c.json(c.var.user, 200));
+  return r;
+}

@@ -1,0 +1,259 @@
+/**
+ * Composition root: config → database → migrations → jobs → actors → HTTP. The one place that
+ * reads the environment and wires modules together. Run directly (`tsx src/main.ts`,
+ * `deno run -A src/main.ts`) it starts the server and shuts it down on SIGTERM/SIGINT.
+ *
+ * @example
+ * const server = await startServer({ ...process.env, PORT: '0' });
+ * await fetch(`${server.url}/health`);
+ * await server.stop();
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { serve } from '@hono/node-server';
+import type { Server as SocketServer } from 'socket.io';
+import { ConfigError, loadConfig, type Config, type Env } from './config.ts';
+import { createSql, type Sql } from './db/client.ts';
+import { countConsultants, findConsultantById, insertConsultant } from './db/consultants.ts';
+import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
+import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
+import { migrate } from './db/migrate.ts';
+import { createApp } from './http/app.ts';
+import { createAuth, hashPassword } from './http/auth.ts';
+import { createMetrics } from './http/metrics.ts';
+import { attachSocketIo } from './http/socket.ts';
+import { createLogger, type Logger } from './log.ts';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+const SHUTDOWN_BUDGET_MS = 10_000;
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  sql: Sql;
+  boss: PgBoss;
+  io: SocketServer;
+  log: Logger;
+  databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(env: Env): Promise<RunningServer> {
+  const log = createLogger(env.LOG_LEVEL ?? 'info');
+  const config = await loadConfig(env, (what, value) => {
+    log.warn({ [what]: value }, `${what} was not set; generated one and saved it in DATA_DIR/secrets.json`);
+  });
+  log.level = config.logLevel;
+
+  const cleanup: (() => Promise<void>)[] = [];
+  const undo = async () => {
+    for (const step of cleanup.reverse()) await step().catch((err) => log.error({ err }, 'cleanup failed'));
+  };
+  try {
+    let embedded: EmbeddedDb | undefined;
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      embedded = await startEmbeddedPostgres({ dir: `${config.dataDir}/postgres`, password: config.embeddedDbPassword, log });
+      cleanup.push(() => embedded!.stop());
+      databaseUrl = await ensureDatabase(embedded.url, 'livia');
+    }
+
+    const sql = createSql(databaseUrl, { max: config.dbPoolMax });
+    cleanup.push(() => sql.end({ timeout: 5 }));
+    const applied = await migrate(sql, MIGRATIONS_DIR);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+
+    const boss = await startJobs({ url: databaseUrl, log, queues: [] });
+    cleanup.push(() => stopJobs(boss));
+
+    await ensureFirstAdmin(sql, config, log);
+    const auth = await createAuth({ secret: config.jwtSecret, issuer: config.jwtIssuer, ttlSeconds: config.jwtTtlSeconds });
+    const lookup = async (id: string) => findConsultantById(sql, id);
+
+    const online = new Set<string>();
+    let shuttingDown = false;
+    const metrics = createMetrics({
+      pool: {
+        max: config.dbPoolMax,
+        async read() {
+          const [row] = await sql<{ open: number; active: number }[]>`
+            select count(*)::int as open, (count(*) filter (where state = 'active'))::int as active
+            from pg_stat_activity where application_name = 'livia' and datname = current_database()`;
+          return row ?? { open: 0, active: 0 };
+        },
+      },
+    });
+
+    const web = await loadWeb(config.uiDir, log);
+    const app = createApp({
+      log,
+      sql,
+      auth,
+      isProduction: config.isProduction,
+      frontendUrl: config.frontendUrl,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      metrics,
+      isShuttingDown: () => shuttingDown,
+      isOnline: (id) => online.has(id),
+      onConsultantChanged: () => {},
+      web,
+      checks: {
+        database: async () => {
+          await sql`select 1`;
+          return { status: 'ok' };
+        },
+        jobs: async () => {
+          await boss.getQueues();
+          return { status: 'ok' };
+        },
+        actors: async () => ({ status: 'ok', live: 0 }),
+        whatsapp: async () => ({ status: 'disabled', driver: config.whatsappDriver }),
+      },
+    });
+
+    const server = await listen(app.fetch, config.port, config.host);
+    const port = (server.address() as AddressInfo).port;
+    const closeServer = closer(server);
+    cleanup.push(closeServer);
+    const io = attachSocketIo(server, {
+      auth,
+      lookup,
+      log,
+      corsOrigin: config.isProduction ? (config.frontendUrl ?? false) : true,
+      onPresence: (id, isOnline) => (isOnline ? online.add(id) : online.delete(id)),
+    });
+    cleanup.push(async () => {
+      io.disconnectSockets(true);
+    });
+    log.info({ port, embedded: !!embedded }, `Lívia listening on http://localhost:${port}`);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      config,
+      sql,
+      boss,
+      io,
+      log,
+      databaseUrl,
+      stop() {
+        stopping ??= (async () => {
+          shuttingDown = true;
+          log.info('shutting down');
+          await undo();
+          log.info('stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = createSql(adminUrl, { max: 1 });
+  try {
+    const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
+    if (!exists) await admin.unsafe(`create database "${name}"`).catch((err: { code?: string }) => {
+      // Another process created it between our check and our create.
+      if (err.code !== '42P04') throw err;
+    });
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** The first start creates the administrator; a generated password is printed this once. */
+async function ensureFirstAdmin(sql: Sql, config: Config, log: Logger): Promise<void> {
+  if ((await countConsultants(sql)) > 0) return;
+  const password = config.adminPassword ?? randomBytes(12).toString('base64url');
+  const created = await insertConsultant(sql, {
+    name: 'Administrador',
+    email: config.adminEmail,
+    passwordHash: await hashPassword(password),
+    role: 'ADMIN',
+    maxOpenLeads: 0,
+  });
+  if (!created) return;
+  if (config.adminPassword) log.info({ email: config.adminEmail }, 'created the first administrator');
+  else {
+    log.warn({ email: config.adminEmail }, 'created the first administrator with a generated password (shown once)');
+    process.stderr.write(`\n  First administrator: ${config.adminEmail}\n  Password (shown once): ${password}\n\n`);
+  }
+}
+
+async function loadWeb(uiDir: string, log: Logger) {
+  try {
+    const { webRoutes } = await import('./http/web.ts');
+    return await webRoutes({ uiDir });
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'web app not available; serving the API only (run npm run build:ui)');
+    return undefined;
+  }
+}
+
+function listen(fetch: (req: Request, env?: unknown) => Response | Promise<Response>, port: number, hostname: string) {
+  return new Promise<HttpServer>((resolve, reject) => {
+    const server = serve({ fetch, port, hostname }, () => resolve(server as HttpServer)) as HttpServer;
+    server.once('error', reject);
+  });
+}
+
+/** Stop accepting, let in-flight requests finish, then cut whatever is left (SSE, keep-alive). */
+function closer(server: HttpServer) {
+  return () =>
+    new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_BUDGET_MS / 2);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+}
+
+async function main() {
+  let server: RunningServer;
+  try {
+    server = await startServer(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+    } else {
+      process.stderr.write(`failed to start: ${(err as Error).message}\n`);
+    }
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    server.log.info({ signal }, 'signal received');
+    const deadline = setTimeout(() => {
+      server.log.error('shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, SHUTDOWN_BUDGET_MS);
+    server.stop().then(
+      () => {
+        clearTimeout(deadline);
+        process.exit(0);
+      },
+      (err) => {
+        server.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+}

@@ -1,0 +1,33 @@
+/**
+ * A fresh, empty database per caller on the run's PostgreSQL server, dropped after the file.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, inject } from 'vitest';
+import { createSql, type Sql } from '../../src/db/client.ts';
+
+export function adminUrl(): string {
+  return inject('pgAdminUrl');
+}
+
+export async function createTestDatabase(prefix = 't'): Promise<string> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = createSql(adminUrl(), { max: 1 });
+  await admin.unsafe(`create database "${name}"`);
+  await admin.end();
+  afterAll(async () => {
+    const a = createSql(adminUrl(), { max: 1 });
+    await a.unsafe(`drop database if exists "${name}" with (force)`).catch(() => {});
+    await a.end();
+  });
+  const url = new URL(adminUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A postgres.js client on a fresh database, closed after the file. */
+export async function testSql(): Promise<{ sql: Sql; url: string }> {
+  const url = await createTestDatabase();
+  const sql = createSql(url, { max: 5 });
+  afterAll(() => sql.end({ timeout: 5 }));
+  return { sql, url };
+}

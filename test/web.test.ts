@@ -1,0 +1,133 @@
+/**
+ * The web app's frame, end to end: a real server (API + Qwik City SSR + static files) and a real
+ * Chromium driven by playwright-core. The browser is the system's; nothing is downloaded.
+ */
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestServer } from './support/server.ts';
+
+const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+let server: TestServer;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  [server, browser] = await Promise.all([
+    startTestServer(),
+    chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  // A fresh context per test: no cookie or localStorage leaks from one test into the next.
+  context = await browser.newContext({ locale: 'pt-BR' });
+  page = await context.newPage();
+});
+
+afterEach(async () => {
+  await context?.close();
+});
+
+async function signIn(email: string, password: string): Promise<void> {
+  await page.goto(`${server.url}/login`);
+  await page.getByTestId('login-email').fill(email);
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+}
+
+describe('web app', { timeout: 60_000 }, () => {
+  it('serves the hashed client files as immutable and keeps the rest of the disk out of reach', async () => {
+    const html = await (await fetch(`${server.url}/login`)).text();
+    const asset = html.match(/(?:href|src)="(\/(?:build|assets)\/[^"]+)"/)?.[1];
+    expect(asset, 'the login page links a hashed file').toBeDefined();
+
+    const hashed = await fetch(`${server.url}${asset}`);
+    expect(hashed.status).toBe(200);
+    expect(hashed.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+
+    const favicon = await fetch(`${server.url}/favicon.svg`);
+    expect(favicon.status).toBe(200);
+    expect(favicon.headers.get('cache-control')).not.toContain('immutable');
+
+    for (const path of ['/q-manifest.json', '/build/..%2f..%2fpackage.json', '/assets/%2e%2e/%2e%2e/package.json']) {
+      const response = await fetch(`${server.url}${path}`);
+      expect(response.status, path).toBe(404);
+      expect(await response.text(), path).not.toContain('"dependencies"');
+    }
+  });
+
+  it('sends a visitor without a session to /login', async () => {
+    await page.goto(`${server.url}/`);
+    await page.waitForURL(`${server.url}/login`);
+    await expect(page.getByTestId('login-submit').textContent()).resolves.toBe('Entrar');
+  });
+
+  it('shows an error in Portuguese for a wrong password', async () => {
+    await signIn(server.admin.email, `${server.admin.password}-wrong`);
+
+    const error = page.getByTestId('login-error');
+    await error.waitFor();
+    expect(await error.textContent()).toContain('E-mail ou senha inválidos');
+    expect(new URL(page.url()).pathname).toBe('/login');
+    expect(await page.evaluate(() => localStorage.getItem('livia.token'))).toBeNull();
+  });
+
+  it('signs in, shows who is signed in, and signs out', async () => {
+    await signIn(server.admin.email, server.admin.password);
+
+    await page.waitForURL(`${server.url}/`);
+    const currentUser = page.getByTestId('current-user');
+    await currentUser.waitFor();
+    expect(await currentUser.textContent()).toBe(server.admin.name);
+    expect(await page.getByTestId('current-role').getAttribute('data-role')).toBe('ADMIN');
+
+    const token = await page.evaluate(() => localStorage.getItem('livia.token'));
+    expect(token).toBeTruthy();
+    const cookie = (await context.cookies()).find((c) => c.name === 'livia_token');
+    expect(cookie?.value).toBe(token);
+    expect(cookie?.sameSite).toBe('Lax');
+
+    // A reload renders the signed-in page again from the server, thanks to the cookie.
+    await page.reload();
+    await currentUser.waitFor();
+    expect(await currentUser.textContent()).toBe(server.admin.name);
+
+    await page.getByTestId('logout').click();
+    await page.waitForURL(`${server.url}/login`);
+    expect(await page.evaluate(() => localStorage.getItem('livia.token'))).toBeNull();
+    expect((await context.cookies()).find((c) => c.name === 'livia_token')).toBeUndefined();
+  });
+
+  it('drops a token the API no longer accepts and asks to sign in again', async () => {
+    await context.addCookies([{ name: 'livia_token', value: 'expired', url: server.url }]);
+    await context.addInitScript(() => {
+      if (!sessionStorage.getItem('seeded')) {
+        sessionStorage.setItem('seeded', '1');
+        localStorage.setItem('livia.token', 'expired');
+      }
+    });
+
+    await page.goto(`${server.url}/`);
+    await page.waitForURL(`${server.url}/login`);
+    expect(await page.evaluate(() => localStorage.getItem('livia.token'))).toBeNull();
+    expect((await context.cookies()).find((c) => c.name === 'livia_token')).toBeUndefined();
+  });
+});

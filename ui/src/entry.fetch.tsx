@@ -1,0 +1,85 @@
+/**
+ * The server entry: Qwik City as a web-standard `fetch` handler, `(Request) => Promise<Response>`,
+ * runnable under Node and Deno alike. It is `createQwikCity` of Qwik's cloudflare-pages and deno
+ * middlewares minus their platform parts: static files are served by `src/http/web.ts` before a
+ * request gets here, and nothing in it touches the network or reads the environment.
+ *
+ * Built by `vite build --ssr src/entry.fetch.tsx` into `ui/server/entry.fetch.js`.
+ */
+import { _deserializeData, _serializeData, _verifySerializable } from '@builder.io/qwik';
+import { setServerPlatform } from '@builder.io/qwik/server';
+import {
+  mergeHeadersCookies,
+  requestHandler,
+  type ClientConn,
+  type ServerRequestEvent,
+} from '@builder.io/qwik-city/middleware/request-handler';
+import qwikCityPlan from '@qwik-city-plan';
+import { getNotFound } from '@qwik-city-not-found-paths';
+import { isStaticPath } from '@qwik-city-static-paths';
+import { manifest } from '@qwik-client-manifest';
+import render from './entry.ssr';
+
+export interface FetchOptions {
+  /** The caller's address, as the HTTP server saw it; Qwik City exposes it as `clientConn`. */
+  clientConn?: ClientConn;
+  /** Values route loaders may read through `env.get()`; none is needed today. */
+  env?: Record<string, string | undefined>;
+}
+
+const qwikSerializer = { _deserializeData, _serializeData, _verifySerializable };
+
+setServerPlatform(manifest);
+
+/**
+ * Renders the page (or runs the route's handlers) for one request.
+ *
+ * @example
+ * const { default: qwikFetch } = await import('./ui/server/entry.fetch.js');
+ * const response = await qwikFetch(new Request('http://localhost/login'));
+ */
+export default async function fetch(request: Request, options: FetchOptions = {}): Promise<Response> {
+  const url = new URL(request.url);
+  const env = options.env ?? {};
+  try {
+    const serverRequestEv: ServerRequestEvent<Response> = {
+      mode: 'server',
+      locale: undefined,
+      url,
+      request,
+      env: { get: (key) => env[key] },
+      platform: {},
+      getClientConn: () => options.clientConn ?? {},
+      getWritableStream: (status, headers, cookies, resolve) => {
+        const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+        resolve(new Response(readable, { status, headers: mergeHeadersCookies(headers, cookies) }));
+        return writable;
+      },
+    };
+    // 'lax-proto': behind a TLS-terminating proxy the request arrives as http:// while the
+    // browser's Origin says https://; the host must still match.
+    const handled = await requestHandler(
+      serverRequestEv,
+      { render, qwikCityPlan, manifest, checkOrigin: 'lax-proto' },
+      qwikSerializer,
+    );
+    if (handled) {
+      handled.completion.then((error) => {
+        if (error) console.error(error);
+      });
+      const response = await handled.response;
+      if (response) return response;
+    }
+    const notFound = isStaticPath(request.method, url) ? 'Not Found' : getNotFound(url.pathname);
+    return new Response(notFound, {
+      status: 404,
+      headers: { 'Content-Type': 'text/html; charset=utf-8' },
+    });
+  } catch (error) {
+    console.error(error);
+    return new Response('Internal Server Error', {
+      status: 500,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    });
+  }
+}
