@@ -150,13 +150,14 @@ create table actor_snapshots (
   actor_id         text not null,
   machine_version  integer not null,
   seq              bigint not null,
-  state            jsonb not null,
+  state            text not null,
   snapshot         jsonb not null,
   status           text not null default 'active' check (status in ('active', 'done', 'failed')),
+  failure          text,
   updated_at       timestamptz not null default now(),
   primary key (actor_type, actor_id)
 );
-create index actor_snapshots_state_idx on actor_snapshots (actor_type, updated_at desc);
+create index actor_snapshots_state_idx on actor_snapshots (actor_type, state);
 
 create table actor_journal (
   id          bigint generated always as identity primary key,
@@ -168,14 +169,32 @@ create table actor_journal (
   unique (actor_type, actor_id, seq)
 );
 
--- Effects named by a machine, recorded in the snapshot's transaction and run after the commit.
+-- Effects a machine named, recorded in the snapshot's transaction and run after the commit, at
+-- least once; handlers are idempotent on the effect id.
 create table actor_outbox (
-  id          bigint generated always as identity primary key,
+  id          uuid primary key,
   actor_type  text not null,
   actor_id    text not null,
   seq         bigint not null,
+  position    integer not null,
   effect      jsonb not null,
+  attempts    integer not null default 0,
+  last_error  text,
+  run_after   timestamptz not null default now(),
   done_at     timestamptz,
   created_at  timestamptz not null default now()
 );
-create index actor_outbox_pending_idx on actor_outbox (id) where done_at is null;
+create index actor_outbox_pending_idx on actor_outbox (run_after) where done_at is null;
+
+-- Durable timers: a row per armed timer, and a pg-boss job (startAfter) that delivers it. A
+-- cancelled or re-armed timer loses its row, so its job finds nothing and does nothing.
+create table actor_timers (
+  id          uuid primary key,
+  actor_type  text not null,
+  actor_id    text not null,
+  key         text not null,
+  event       jsonb not null,
+  due_at      timestamptz not null,
+  created_at  timestamptz not null default now(),
+  unique (actor_type, actor_id, key)
+);

@@ -41,6 +41,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().optional(),
   UI_DIR: z.string().min(1).default('ui'),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
+  ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -69,6 +70,8 @@ export interface Config {
   rateLimitPerMinute: number;
   uiDir: string;
   dbPoolMax: number;
+  /** Idle time after which an actor is passivated (written down and dropped from memory). */
+  actorIdleMs: number;
 }
 
 /** Invalid configuration; its message names every offending variable. */
@@ -138,6 +141,7 @@ export async function loadConfig(
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? (isProduction ? 200 : 2000),
     uiDir: resolve(e.UI_DIR),
     dbPoolMax: e.DB_POOL_MAX,
+    actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,
   };
 }
 

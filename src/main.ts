@@ -23,7 +23,12 @@ import { migrate } from './db/migrate.ts';
 import { createApp } from './http/app.ts';
 import { createAuth, hashPassword } from './http/auth.ts';
 import { createMetrics } from './http/metrics.ts';
-import { attachSocketIo } from './http/socket.ts';
+import { attachSocketIo, roleRoom } from './http/socket.ts';
+import { handleActorSubscriptions, streamActorSnapshots } from './http/realtime.ts';
+import { ActorSystem } from './actors/runtime.ts';
+import { CONSULTANT, consultantActor } from './actors/consultant.ts';
+import { isOnline } from './actors/consultant.machine.ts';
+import { actorIdsInState } from './db/actors.ts';
 import { createLogger, type Logger } from './log.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -36,6 +41,7 @@ export interface RunningServer {
   sql: Sql;
   boss: PgBoss;
   io: SocketServer;
+  system: ActorSystem;
   log: Logger;
   databaseUrl: string;
   stop(): Promise<void>;
@@ -73,7 +79,24 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const auth = await createAuth({ secret: config.jwtSecret, issuer: config.jwtIssuer, ttlSeconds: config.jwtTtlSeconds });
     const lookup = async (id: string) => findConsultantById(sql, id);
 
-    const online = new Set<string>();
+    // Effects run after their commit; io exists by then (it is attached before any socket connects).
+    let io: SocketServer | undefined;
+    const system = new ActorSystem({ sql, boss, log, idleMs: config.actorIdleMs });
+    system.register(
+      consultantActor({
+        presenceChanged: (p) => {
+          io?.to(roleRoom('ADMIN')).to(roleRoom('MANAGER')).emit('consultant:presence', p);
+        },
+        eligibilityChanged: () => {},
+      }),
+    );
+    await system.start();
+    cleanup.push(() => system.stop());
+    // No socket survives a restart: consultants persisted as online start offline.
+    for (const id of await actorIdsInState(sql, CONSULTANT, 'presence.online')) {
+      await system.send(CONSULTANT, id, { type: 'presence.reset' });
+    }
+    const online = (id: string) => isOnline(system.peek(CONSULTANT, id));
     let shuttingDown = false;
     const metrics = createMetrics({
       pool: {
@@ -97,8 +120,17 @@ export async function startServer(env: Env): Promise<RunningServer> {
       rateLimitPerMinute: config.rateLimitPerMinute,
       metrics,
       isShuttingDown: () => shuttingDown,
-      isOnline: (id) => online.has(id),
-      onConsultantChanged: () => {},
+      isOnline: online,
+      system,
+      onConsultantChanged: async (c) => {
+        await system.send(CONSULTANT, c.id, { type: c.active ? 'consultant.activated' : 'consultant.deactivated' });
+        await system.send(CONSULTANT, c.id, {
+          type: 'workload.synced',
+          openLeads: c.open_leads,
+          maxOpenLeads: c.max_open_leads,
+          lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
+        });
+      },
       web,
       checks: {
         database: async () => {
@@ -109,7 +141,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
           await boss.getQueues();
           return { status: 'ok' };
         },
-        actors: async () => ({ status: 'ok', live: 0 }),
+        actors: async () => ({ status: system.isRunning ? 'ok' : 'down', live: system.liveCount }),
         whatsapp: async () => ({ status: 'disabled', driver: config.whatsappDriver }),
       },
     });
@@ -118,15 +150,24 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const port = (server.address() as AddressInfo).port;
     const closeServer = closer(server);
     cleanup.push(closeServer);
-    const io = attachSocketIo(server, {
+    const sockets = attachSocketIo(server, {
       auth,
       lookup,
       log,
       corsOrigin: config.isProduction ? (config.frontendUrl ?? false) : true,
-      onPresence: (id, isOnline) => (isOnline ? online.add(id) : online.delete(id)),
+      onConnection: (socket, user) => {
+        handleActorSubscriptions(socket, system);
+        system.send(CONSULTANT, user.id, { type: 'presence.connected', socketId: socket.id }).catch((err) => log.warn({ err }, 'presence update failed'));
+      },
+      onDisconnect: (socket, user) => {
+        if (shuttingDown) return;
+        system.send(CONSULTANT, user.id, { type: 'presence.disconnected', socketId: socket.id }).catch((err) => log.warn({ err }, 'presence update failed'));
+      },
     });
+    io = sockets;
+    streamActorSnapshots(sockets, system);
     cleanup.push(async () => {
-      io.disconnectSockets(true);
+      sockets.disconnectSockets(true);
     });
     log.info({ port, embedded: !!embedded }, `Lívia listening on http://localhost:${port}`);
 
@@ -137,7 +178,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       config,
       sql,
       boss,
-      io,
+      io: sockets,
+      system,
       log,
       databaseUrl,
       stop() {

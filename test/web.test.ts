@@ -131,3 +131,35 @@ describe('web app', { timeout: 60_000 }, () => {
     expect((await context.cookies()).find((c) => c.name === 'livia_token')).toBeUndefined();
   });
 });
+
+describe('web app under the production content security policy', { timeout: 60_000 }, () => {
+  let production: TestServer;
+
+  beforeAll(async () => {
+    production = await startTestServer({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'web-test-jwt-secret-0123456789abcdef',
+      WEBHOOK_SECRET: 'web-test-webhook-secret',
+    });
+  }, 120_000);
+
+  it('runs the page scripts, which carry the nonce of the policy', async () => {
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+
+    const response = await page.goto(`${production.url}/login`);
+    expect(response?.headers()['content-security-policy']).toContain("'nonce-");
+    // A blocked inline script is reported while the page loads, so this fails before any waiting.
+    expect(violations).toEqual([]);
+    await page.getByTestId('login-email').fill(production.admin.email);
+    await page.getByTestId('login-password').fill(production.admin.password);
+    await page.getByTestId('login-submit').click();
+
+    await page.waitForURL(`${production.url}/`);
+    await page.getByTestId('current-user').waitFor();
+    expect(await page.getByTestId('current-user').textContent()).toBe(production.admin.name);
+    expect(violations).toEqual([]);
+  });
+});

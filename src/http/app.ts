@@ -20,6 +20,8 @@ import type { createMetrics } from './metrics.ts';
 import { createLoginThrottle, rateLimit } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { consultantRoutes } from './routes/consultants.ts';
+import { actorRoutes } from './routes/actors.ts';
+import type { ActorSystem } from '../actors/runtime.ts';
 import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
 import type { AppEnv } from './types.ts';
 
@@ -36,6 +38,7 @@ export interface AppDeps {
   checks: ReadinessChecks;
   isShuttingDown(): boolean;
   isOnline(consultantId: string): boolean;
+  system: ActorSystem;
   onConsultantChanged(c: Consultant): void | Promise<void>;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
   web?: Hono | undefined;
@@ -106,6 +109,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     '/api/consultants',
     consultantRoutes({ sql: deps.sql, requireAuth: authenticated, isOnline: deps.isOnline, onChanged: deps.onConsultantChanged }),
   );
+
+  app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system, requireAuth: authenticated }));
 
   app.all('/api/*', () => {
     throw new ApiError(404, 'not_found', 'No such route');

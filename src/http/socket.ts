@@ -4,7 +4,7 @@
  * exactly their recipients.
  *
  * @example
- * const io = attachSocketIo(server, { auth, lookup, log, onPresence });
+ * const io = attachSocketIo(server, { auth, lookup, log, corsOrigin: true, onConnection, onDisconnect });
  * io.to(userRoom(id)).emit('notification', n);
  */
 import type { Server as HttpServer } from 'node:http';
@@ -22,10 +22,9 @@ export interface SocketDeps {
   lookup: UserLookup;
   log: Logger;
   corsOrigin: string | string[] | boolean;
-  /** A user's first socket connected (online) or their last one closed (offline). */
-  onPresence(userId: string, online: boolean): void;
-  /** Extra per-socket handlers (e.g. actor inspection subscriptions). */
-  onConnection?(socket: Socket, user: AuthUser): void;
+  /** A socket of this user connected; presence and per-socket handlers hang off this. */
+  onConnection(socket: Socket, user: AuthUser): void;
+  onDisconnect(socket: Socket, user: AuthUser): void;
 }
 
 export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
@@ -34,7 +33,6 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
     cors: { origin: deps.corsOrigin },
     serveClient: false,
   });
-  const openSockets = new Map<string, number>();
 
   io.use(async (socket, next) => {
     try {
@@ -53,17 +51,8 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
   io.on('connection', (socket) => {
     const user = socket.data.user as AuthUser;
     void socket.join([userRoom(user.id), roleRoom(user.role)]);
-    const n = (openSockets.get(user.id) ?? 0) + 1;
-    openSockets.set(user.id, n);
-    if (n === 1) deps.onPresence(user.id, true);
-    socket.on('disconnect', () => {
-      const left = (openSockets.get(user.id) ?? 1) - 1;
-      if (left <= 0) {
-        openSockets.delete(user.id);
-        deps.onPresence(user.id, false);
-      } else openSockets.set(user.id, left);
-    });
-    deps.onConnection?.(socket, user);
+    socket.on('disconnect', () => deps.onDisconnect(socket, user));
+    deps.onConnection(socket, user);
   });
   return io;
 }

@@ -10,10 +10,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
+// Types only: declares the `secureHeadersNonce` variable that Hono's secureHeaders middleware sets.
+import type {} from 'hono/secure-headers';
 
 /** The default export of `ui/server/entry.fetch.js` (see `ui/src/entry.fetch.tsx`). */
-type QwikFetch = (request: Request) => Promise<Response>;
+type QwikFetch = (request: Request, options?: { nonce?: string }) => Promise<Response>;
 
 interface StaticFile {
   path: string;
@@ -66,7 +68,7 @@ export async function webRoutes(opts: WebRoutesOptions): Promise<Hono> {
   const serverEntry = join(uiDir, 'server', 'entry.fetch.js');
 
   const files = await indexStaticFiles(distDir);
-  const render = await loadServerBundle(serverEntry);
+  const renderPage = await loadServerBundle(serverEntry);
 
   const app = new Hono();
 
@@ -81,9 +83,10 @@ export async function webRoutes(opts: WebRoutesOptions): Promise<Hono> {
     return c.body(body, 200, { 'Content-Type': file.contentType, 'Cache-Control': file.cacheControl });
   });
 
-  app.on(['GET', 'POST'], '*', async (c: Context, next) => {
+  app.on(['GET', 'POST'], '*', async (c, next) => {
     if (NOT_PAGES.test(c.req.path)) return next();
-    return render(c.req.raw);
+    // Set when the app's secureHeaders policy uses NONCE; Qwik's inline scripts need it to run.
+    return renderPage(c.req.raw, { nonce: c.get('secureHeadersNonce') });
   });
 
   return app;

@@ -5,6 +5,21 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, inject } from 'vitest';
 import { createSql, type Sql } from '../../src/db/client.ts';
 
+/**
+ * Cleanups run once after the file's last test. vitest ignores `afterAll` registered inside a test
+ * or another hook, so helpers called from `it`/`beforeAll` register here instead; this module's
+ * own `afterAll` is registered at import (collection) time, which vitest does honour.
+ */
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const step of cleanups.splice(0).reverse()) await step().catch(() => {});
+});
+
+/** Runs `step` after the file's last test (latest registered first). */
+export function afterFile(step: () => Promise<void>): void {
+  cleanups.push(step);
+}
+
 export function adminUrl(): string {
   return inject('pgAdminUrl');
 }
@@ -14,7 +29,7 @@ export async function createTestDatabase(prefix = 't'): Promise<string> {
   const admin = createSql(adminUrl(), { max: 1 });
   await admin.unsafe(`create database "${name}"`);
   await admin.end();
-  afterAll(async () => {
+  afterFile(async () => {
     const a = createSql(adminUrl(), { max: 1 });
     await a.unsafe(`drop database if exists "${name}" with (force)`).catch(() => {});
     await a.end();
@@ -28,6 +43,6 @@ export async function createTestDatabase(prefix = 't'): Promise<string> {
 export async function testSql(): Promise<{ sql: Sql; url: string }> {
   const url = await createTestDatabase();
   const sql = createSql(url, { max: 5 });
-  afterAll(() => sql.end({ timeout: 5 }));
+  afterFile(() => sql.end({ timeout: 5 }));
   return { sql, url };
 }

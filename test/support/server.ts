@@ -5,12 +5,11 @@
  * const s = await startTestServer();
  * const res = await fetch(`${s.url}/api/auth/me`, { headers: { authorization: `Bearer ${await s.login()}` } });
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
-import { createTestDatabase } from './db.ts';
+import { afterFile, createTestDatabase } from './db.ts';
 
 export interface TestServer {
   url: string;
@@ -26,6 +25,7 @@ export interface TestServer {
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const databaseUrl = await createTestDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), 'livia-data-'));
+  afterFile(() => rm(dataDir, { recursive: true, force: true }));
   const admin = { email: 'admin@livia.test', password: 'admin-password-1', name: 'Administrador' };
   const server = await startServer({
     DATABASE_URL: databaseUrl,
@@ -45,7 +45,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     stopped = true;
     await server.stop();
   };
-  afterAll(stop);
+  afterFile(stop);
   const api: TestServer['api'] = (path, init = {}) =>
     fetch(`${server.url}${path}`, {
       method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),

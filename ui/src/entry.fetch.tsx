@@ -20,7 +20,17 @@ import { isStaticPath } from '@qwik-city-static-paths';
 import { manifest } from '@qwik-client-manifest';
 import render from './entry.ssr';
 
+declare global {
+  /** What `src/http/web.ts` hands to routes, as `requestEvent.platform`. */
+  interface QwikCityPlatform {
+    /** The request's CSP nonce; `routes/layout.tsx` gives it to Qwik's inline scripts. */
+    nonce?: string;
+  }
+}
+
 export interface FetchOptions {
+  /** The CSP nonce of this response (Hono's `secureHeaders` with `NONCE`), if the policy uses one. */
+  nonce?: string;
   /** The caller's address, as the HTTP server saw it; Qwik City exposes it as `clientConn`. */
   clientConn?: ClientConn;
   /** Values route loaders may read through `env.get()`; none is needed today. */
@@ -36,7 +46,7 @@ setServerPlatform(manifest);
  *
  * @example
  * const { default: qwikFetch } = await import('./ui/server/entry.fetch.js');
- * const response = await qwikFetch(new Request('http://localhost/login'));
+ * const response = await qwikFetch(new Request('http://localhost/login'), { nonce });
  */
 export default async function fetch(request: Request, options: FetchOptions = {}): Promise<Response> {
   const url = new URL(request.url);
@@ -48,7 +58,7 @@ export default async function fetch(request: Request, options: FetchOptions = {}
       url,
       request,
       env: { get: (key) => env[key] },
-      platform: {},
+      platform: { nonce: options.nonce },
       getClientConn: () => options.clientConn ?? {},
       getWritableStream: (status, headers, cookies, resolve) => {
         const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();

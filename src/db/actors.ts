@@ -1,0 +1,173 @@
+/**
+ * Persistence of the actor runtime: snapshots, the event journal, the effect outbox and durable
+ * timers. A whole group-commit batch is written by `writeActorBatch` in one transaction.
+ *
+ * @example
+ * await sql.begin((tx) => writeActorBatch(tx, batch));
+ * const row = await loadSnapshot(sql, 'consultant', id);
+ */
+import type { Queryable, TransactionSql } from './client.ts';
+
+export interface SnapshotRow {
+  actor_type: string;
+  actor_id: string;
+  machine_version: number;
+  seq: number;
+  state: string;
+  snapshot: unknown;
+  status: 'active' | 'done' | 'failed';
+  failure: string | null;
+  updated_at: Date;
+}
+
+export interface JournalRow {
+  actor_type: string;
+  actor_id: string;
+  seq: number;
+  event: unknown;
+}
+
+export interface OutboxRow {
+  id: string;
+  actor_type: string;
+  actor_id: string;
+  seq: number;
+  position: number;
+  effect: { type: string; params?: unknown };
+}
+
+export interface TimerRow {
+  id: string;
+  actor_type: string;
+  actor_id: string;
+  key: string;
+  event: unknown;
+  due_at: Date;
+}
+
+export interface ActorBatch {
+  snapshots: Omit<SnapshotRow, 'updated_at'>[];
+  journal: JournalRow[];
+  outbox: OutboxRow[];
+  timersArmed: TimerRow[];
+  timersCancelled: { actor_type: string; actor_id: string; key: string }[];
+  timersFired: string[];
+}
+
+const toBigint = (n: unknown) => Number(n);
+
+export async function loadSnapshot(sql: Queryable, type: string, id: string): Promise<SnapshotRow | undefined> {
+  const [row] = await sql<SnapshotRow[]>`
+    select * from actor_snapshots where actor_type = ${type} and actor_id = ${id}`;
+  return row ? { ...row, seq: toBigint(row.seq) } : undefined;
+}
+
+export async function listSnapshots(
+  sql: Queryable,
+  filter: { type?: string | undefined; state?: string | undefined; limit: number },
+): Promise<Pick<SnapshotRow, 'actor_type' | 'actor_id' | 'state' | 'status' | 'updated_at'>[]> {
+  return sql`
+    select actor_type, actor_id, state, status, updated_at from actor_snapshots
+    where (${filter.type ?? null}::text is null or actor_type = ${filter.type ?? null})
+      and (${filter.state ?? null}::text is null or state = ${filter.state ?? null}
+           or state like ${(filter.state ?? '') + '.%'})
+    order by updated_at desc
+    limit ${filter.limit}`;
+}
+
+export async function recentJournal(
+  sql: Queryable,
+  type: string,
+  id: string,
+  limit: number,
+): Promise<{ seq: number; event: { type: string }; created_at: Date }[]> {
+  const rows = await sql<{ seq: string; event: { type: string }; created_at: Date }[]>`
+    select seq, event, created_at from actor_journal
+    where actor_type = ${type} and actor_id = ${id}
+    order by seq desc limit ${limit}`;
+  return rows.map((r) => ({ ...r, seq: Number(r.seq) })).reverse();
+}
+
+export async function journalFor(sql: Queryable, type: string, id: string): Promise<JournalRow[]> {
+  const rows = await sql<JournalRow[]>`
+    select actor_type, actor_id, seq, event from actor_journal
+    where actor_type = ${type} and actor_id = ${id} order by seq`;
+  return rows.map((r) => ({ ...r, seq: toBigint(r.seq) }));
+}
+
+export async function markActorFailed(sql: Queryable, type: string, id: string, failure: string): Promise<void> {
+  await sql`
+    update actor_snapshots set status = 'failed', failure = ${failure}, updated_at = now()
+    where actor_type = ${type} and actor_id = ${id}`;
+}
+
+/**
+ * Writes one group-commit batch. Snapshot rows are already reduced to the last one per actor;
+ * the journal's unique (type, id, seq) turns any double write into an error, never a duplicate.
+ */
+export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promise<void> {
+  if (b.timersFired.length > 0) {
+    await tx`delete from actor_timers where id = any(${b.timersFired}::uuid[])`;
+  }
+  for (const t of b.timersCancelled) {
+    await tx`delete from actor_timers where actor_type = ${t.actor_type} and actor_id = ${t.actor_id} and key = ${t.key}`;
+  }
+  if (b.journal.length > 0) {
+    await tx`insert into actor_journal ${tx(b.journal.map((j) => ({ ...j, event: tx.json(j.event as never) })))}`;
+  }
+  if (b.snapshots.length > 0) {
+    await tx`
+      insert into actor_snapshots ${tx(
+        b.snapshots.map((s) => ({ ...s, snapshot: tx.json(s.snapshot as never) })),
+        'actor_type', 'actor_id', 'machine_version', 'seq', 'state', 'snapshot', 'status', 'failure',
+      )}
+      on conflict (actor_type, actor_id) do update set
+        machine_version = excluded.machine_version, seq = excluded.seq, state = excluded.state,
+        snapshot = excluded.snapshot, status = excluded.status, failure = excluded.failure,
+        updated_at = now()`;
+  }
+  if (b.outbox.length > 0) {
+    await tx`insert into actor_outbox ${tx(b.outbox.map((o) => ({ ...o, effect: tx.json(o.effect as never) })))}`;
+  }
+  for (const t of b.timersArmed) {
+    await tx`
+      insert into actor_timers (id, actor_type, actor_id, key, event, due_at)
+      values (${t.id}, ${t.actor_type}, ${t.actor_id}, ${t.key}, ${tx.json(t.event as never)}, ${t.due_at})
+      on conflict (actor_type, actor_id, key) do update set
+        id = excluded.id, event = excluded.event, due_at = excluded.due_at, created_at = now()`;
+  }
+}
+
+export async function timerIsArmed(sql: Queryable, timerId: string): Promise<boolean> {
+  const [row] = await sql`select 1 from actor_timers where id = ${timerId}`;
+  return !!row;
+}
+
+export async function pendingOutbox(sql: Queryable, limit: number): Promise<OutboxRow[]> {
+  const rows = await sql<OutboxRow[]>`
+    select id, actor_type, actor_id, seq, position, effect from actor_outbox
+    where done_at is null and run_after <= now() and attempts < 10
+    order by created_at, seq, position limit ${limit}`;
+  return rows.map((r) => ({ ...r, seq: toBigint(r.seq) }));
+}
+
+export async function markOutboxDone(sql: Queryable, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`update actor_outbox set done_at = now() where id = any(${ids}::uuid[])`;
+}
+
+/** A failed effect is retried with exponential backoff (2^attempts seconds, capped at 10 min). */
+export async function markOutboxFailed(sql: Queryable, id: string, error: string): Promise<void> {
+  await sql`
+    update actor_outbox set attempts = attempts + 1, last_error = ${error.slice(0, 500)},
+      run_after = now() + least(interval '10 minutes', interval '1 second' * power(2, attempts + 1))
+    where id = ${id}`;
+}
+
+/** Actors of a type whose persisted state matches, e.g. consultants left "online" by a crash. */
+export async function actorIdsInState(sql: Queryable, type: string, statePrefix: string): Promise<string[]> {
+  const rows = await sql<{ actor_id: string }[]>`
+    select actor_id from actor_snapshots
+    where actor_type = ${type} and (state = ${statePrefix} or state like ${'%' + statePrefix + '%'})`;
+  return rows.map((r) => r.actor_id);
+}
