@@ -23,7 +23,13 @@ import { migrate } from './db/migrate.ts';
 import { createApp } from './http/app.ts';
 import { createAuth, hashPassword } from './http/auth.ts';
 import { createMetrics } from './http/metrics.ts';
-import { attachSocketIo, roleRoom } from './http/socket.ts';
+import { attachSocketIo, roleRoom, userRoom } from './http/socket.ts';
+import { NotificationBus } from './http/notification-bus.ts';
+import { leadView, notificationView } from './http/views.ts';
+import { createLeadClassifier } from './services/lead-classifier.ts';
+import { LeadPipeline, type PipelineEvents } from './services/lead-pipeline.ts';
+import { LeadService } from './services/leads.ts';
+import type { LeadRow } from './db/leads.ts';
 import { handleActorSubscriptions, streamActorSnapshots } from './http/realtime.ts';
 import { ActorSystem } from './actors/runtime.ts';
 import { CONSULTANT, consultantActor } from './actors/consultant.ts';
@@ -81,17 +87,56 @@ export async function startServer(env: Env): Promise<RunningServer> {
 
     // Effects run after their commit; io exists by then (it is attached before any socket connects).
     let io: SocketServer | undefined;
+    // Late-bound: the pipeline needs presence from the actors, the actors' effects need the pipeline.
+    let pipeline: LeadPipeline | undefined;
     const system = new ActorSystem({ sql, boss, log, idleMs: config.actorIdleMs });
     system.register(
       consultantActor({
         presenceChanged: (p) => {
-          io?.to(roleRoom('ADMIN')).to(roleRoom('MANAGER')).emit('consultant:presence', p);
+          io?.to([roleRoom('ADMIN'), roleRoom('MANAGER')]).emit('consultant:presence', p);
+          if (p.online && config.assignmentRequiresPresence) void pipeline?.requestAssignment();
         },
-        eligibilityChanged: () => {},
+        eligibilityChanged: () => void pipeline?.requestAssignment(),
       }),
     );
     await system.start();
     cleanup.push(() => system.stop());
+
+    const bus = new NotificationBus();
+    const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
+    const syncWorkload = async (ids: string[]) => {
+      for (const id of ids) {
+        const c = await findConsultantById(sql, id);
+        if (!c) continue;
+        await system.send(CONSULTANT, id, {
+          type: 'workload.synced',
+          openLeads: c.open_leads,
+          maxOpenLeads: c.max_open_leads,
+          lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
+        });
+      }
+    };
+    const events: PipelineEvents = {
+      leadCreated: (l) => io?.to(leadRooms(l)).emit('lead:created', leadView(l)),
+      leadUpdated: (l) => io?.to(leadRooms(l)).emit('lead:updated', leadView(l)),
+      notification: (n) => {
+        io?.to(userRoom(n.recipient_id)).emit('notification', notificationView(n));
+        bus.publish(n);
+      },
+      workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
+    };
+    pipeline = new LeadPipeline({
+      sql,
+      boss,
+      log,
+      classify: createLeadClassifier({ apiKey: config.groq.apiKey, baseUrl: config.groq.baseUrl, model: config.groq.model, log }),
+      requiresPresence: config.assignmentRequiresPresence,
+      isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
+      events,
+    });
+    const leads = new LeadService({ sql, pipeline, events });
+    const runningPipeline = pipeline;
+    cleanup.push(() => runningPipeline.stop());
     // No socket survives a restart: consultants persisted as online start offline.
     for (const id of await actorIdsInState(sql, CONSULTANT, 'presence.online')) {
       await system.send(CONSULTANT, id, { type: 'presence.reset' });
@@ -122,7 +167,13 @@ export async function startServer(env: Env): Promise<RunningServer> {
       isShuttingDown: () => shuttingDown,
       isOnline: online,
       system,
+      webhookSecret: config.webhookSecret,
+      pipeline,
+      leads,
+      bus,
       onConsultantChanged: async (c) => {
+        // A deactivated user loses access at once: their open sockets too, not just new requests.
+        if (!c.active) io?.in(userRoom(c.id)).disconnectSockets(true);
         await system.send(CONSULTANT, c.id, { type: c.active ? 'consultant.activated' : 'consultant.deactivated' });
         await system.send(CONSULTANT, c.id, {
           type: 'workload.synced',
@@ -130,6 +181,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
           maxOpenLeads: c.max_open_leads,
           lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
         });
+        // Activation or more capacity may let waiting leads through.
+        void runningPipeline.requestAssignment();
       },
       web,
       checks: {
@@ -167,8 +220,10 @@ export async function startServer(env: Env): Promise<RunningServer> {
     io = sockets;
     streamActorSnapshots(sockets, system);
     cleanup.push(async () => {
+      bus.close();
       sockets.disconnectSockets(true);
     });
+    await pipeline.start();
     log.info({ port, embedded: !!embedded }, `Lívia listening on http://localhost:${port}`);
 
     let stopping: Promise<void> | undefined;

@@ -62,15 +62,14 @@ export const consultantMachine = setup({
     lastAssignedAt: null,
   }),
   on: {
+    // The database is the source of truth for workload (assignment updates it under a lock);
+    // the actor mirrors it for inspection and for presence-aware decisions.
     'workload.synced': {
-      actions: [
-        assign({
-          openLeads: ({ event }) => event.openLeads,
-          maxOpenLeads: ({ event }) => event.maxOpenLeads,
-          lastAssignedAt: ({ event }) => event.lastAssignedAt,
-        }),
-        { type: 'consultant.eligibilityChanged', params: ({ context }) => ({ consultantId: context.consultantId }) },
-      ],
+      actions: assign({
+        openLeads: ({ event }) => event.openLeads,
+        maxOpenLeads: ({ event }) => event.maxOpenLeads,
+        lastAssignedAt: ({ event }) => event.lastAssignedAt,
+      }),
     },
     'lead.assigned': {
       actions: assign({

@@ -163,6 +163,7 @@ export class ActorSystem {
   #effectsInFlight = new Set<string>();
   #effectsRunning = new Set<Promise<unknown>>();
   #doneIds: string[] = [];
+  #sweeping = false;
   #stopped = false;
   #started = false;
   stats = { events: 0, batches: 0, rehydrations: 0, passivations: 0 };
@@ -240,15 +241,23 @@ export class ActorSystem {
    */
   send(type: string, id: string, event: ActorEvent, opts: { timerId?: string } = {}): Promise<ActorView> {
     if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
-    const actor = this.#acquire(type, id);
+    let actor: LiveActor;
+    try {
+      actor = this.#acquire(type, id);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     actor.pending++;
+    // The mailbox waits for the transition only, not for the commit: the next event's transition
+    // may run while this one is on its way to disk (group commit), and each sender is answered
+    // once its own write has committed, in order.
     const step = actor.mailbox.then(() => this.#step(actor, event, opts));
     actor.mailbox = step.then(
       () => {},
       () => {},
     );
     return step
-      .then((ack) => ack)
+      .then((s) => s.done)
       .finally(() => {
         actor.pending--;
         actor.lastActive = this.#now();
@@ -358,12 +367,12 @@ export class ActorSystem {
     this.#enqueue(actor, event, snapshot, actions);
   }
 
-  async #step(actor: LiveActor, event: ActorEvent, opts: { timerId?: string }): Promise<ActorView> {
+  async #step(actor: LiveActor, event: ActorEvent, opts: { timerId?: string }): Promise<{ done: Promise<ActorView> }> {
     if (actor.status === 'failed') throw new ActorFailedError(`actor ${actor.key} has failed: ${actor.failure ?? ''}`);
     if (opts.timerId) {
       // A cancel may still be on its way to disk: let this actor's writes land before checking.
       await actor.lastWrite.catch(() => {});
-      if (!(await timerIsArmed(this.#sql, opts.timerId))) return this.#view(actor, true);
+      if (!(await timerIsArmed(this.#sql, opts.timerId))) return { done: Promise.resolve(this.#view(actor, true)) };
     }
     let next: AnyMachineSnapshot;
     let actions: { type: string; params?: unknown }[];
@@ -374,10 +383,14 @@ export class ActorSystem {
       return this.#crashed(actor, event, err);
     }
     this.stats.events++;
-    if (next === actor.snapshot && actions.length === 0 && !opts.timerId) return this.#view(actor, true);
-    const ack = this.#enqueue(actor, event, next, actions, opts.timerId);
-    await ack;
-    return this.#view(actor, true);
+    if (next === actor.snapshot && actions.length === 0 && !opts.timerId) {
+      // Nothing changed, but answer only after earlier writes, so answers stay in order.
+      const view = this.#view(actor, true);
+      return { done: actor.lastWrite.then(() => view) };
+    }
+    const written = this.#enqueue(actor, event, next, actions, opts.timerId);
+    const view = this.#view(actor, true);
+    return { done: written.then(() => view) };
   }
 
   /** The machine threw: restart from the last persisted snapshot, or fail past the budget. */
@@ -467,6 +480,8 @@ export class ActorSystem {
       for (const w of writes) if (w.actor.broken) w.reject(new Error(`actor ${w.actor.key} is reloading`));
       if (ok.length === 0) continue;
       const batch = mergeBatches(ok.map((w) => w.batch));
+      // Claimed before the commit: a sweep that sees these rows the moment they commit skips them.
+      for (const o of batch.outbox) this.#effectsInFlight.add(o.id);
       try {
         await this.#sql.begin(async (tx) => {
           await writeActorBatch(tx, batch);
@@ -475,6 +490,7 @@ export class ActorSystem {
         this.stats.batches++;
       } catch (err) {
         this.#log.error({ err }, 'actor batch write failed');
+        for (const o of batch.outbox) this.#effectsInFlight.delete(o.id);
         for (const w of ok) {
           w.actor.broken = true;
           if (this.#live.get(w.actor.key) === w.actor) this.#live.delete(w.actor.key);
@@ -483,7 +499,6 @@ export class ActorSystem {
         continue;
       }
       for (const w of ok) {
-        for (const o of w.batch.outbox) this.#effectsInFlight.add(o.id);
         w.resolve();
         this.#emit(w.actor);
         if (w.batch.outbox.length > 0) this.#runEffects(w.actor, w.batch.outbox);
@@ -521,13 +536,14 @@ export class ActorSystem {
       if (handler) {
         await handler(o.effect.params, { effectId: o.id, actorType: o.actor_type, actorId: o.actor_id, seq: o.seq, system: this });
       }
-      this.#doneIds.push(o.id);
     } catch (err) {
       this.#log.warn({ err, effect: o.effect.type, id: o.id }, 'effect failed; will retry');
       await markOutboxFailed(this.#sql, o.id, (err as Error)?.message ?? String(err)).catch(() => {});
-    } finally {
       this.#effectsInFlight.delete(o.id);
+      return;
     }
+    // Stays claimed until its done mark is committed (#flushDone), so no sweep runs it again.
+    this.#doneIds.push(o.id);
   }
 
   async #flushDone(): Promise<void> {
@@ -536,6 +552,7 @@ export class ActorSystem {
     this.#doneIds = [];
     try {
       await markOutboxDone(this.#sql, ids);
+      for (const id of ids) this.#effectsInFlight.delete(id);
     } catch (err) {
       this.#doneIds.push(...ids);
       this.#log.warn({ err }, 'could not mark effects done');
@@ -544,12 +561,16 @@ export class ActorSystem {
 
   /** Effects committed but not finished (a crash, a failure) run again, oldest first. */
   async #sweepOutbox(): Promise<void> {
-    if (this.#stopped) return;
+    // One sweep at a time: a slow sweep must not overlap the next tick, which would fetch the
+    // rows it has not reached yet and run them twice.
+    if (this.#stopped || this.#sweeping) return;
+    this.#sweeping = true;
     try {
       await this.#flushDone();
-      const rows = (await pendingOutbox(this.#sql, 500)).filter((o) => !this.#effectsInFlight.has(o.id) && !this.#doneIds.includes(o.id));
+      const rows = (await pendingOutbox(this.#sql, 500)).filter((o) => !this.#effectsInFlight.has(o.id));
+      // Claim the whole list before running any of it.
+      for (const o of rows) this.#effectsInFlight.add(o.id);
       for (const o of rows) {
-        this.#effectsInFlight.add(o.id);
         const run = this.#runEffect(o);
         this.#effectsRunning.add(run);
         void run.finally(() => this.#effectsRunning.delete(run));
@@ -557,6 +578,8 @@ export class ActorSystem {
       }
     } catch (err) {
       this.#log.warn({ err }, 'outbox sweep failed');
+    } finally {
+      this.#sweeping = false;
     }
   }
 

@@ -114,7 +114,7 @@ export async function startEmbeddedPostgres(opts: {
  * `postmaster.pid`, and a new postmaster on the same directory would exit at once. Stop the orphan
  * with a fast shutdown (SIGINT: it rolls back open transactions and checkpoints) and wait for it.
  */
-async function stopStaleServer(dir: string, log: Logger): Promise<void> {
+export async function stopStaleServer(dir: string, log: Logger): Promise<void> {
   let pid: number;
   try {
     const content = await readFile(join(dir, 'postmaster.pid'), 'utf8');

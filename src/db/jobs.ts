@@ -21,8 +21,10 @@ export const JOBS_SCHEMA = 'pgboss';
 
 /**
  * A queue and the policy it needs. `singletonKey` alone does not deduplicate under the default
- * `standard` policy: a queue whose jobs must not pile up per key needs `singleton` (one queued or
- * active per key) or `stately` (one queued and one active per key).
+ * `standard` policy. pg-boss 10's policies, per key: `short` refuses a second queued job (send
+ * returns null); `singleton` accepts any number queued but runs one at a time (never two active);
+ * `stately` allows one queued and one active (so a queue whose jobs must not pile up per key needs
+ * `short` or `stately`, not `singleton`).
  */
 export interface QueueSpec {
   name: string;

@@ -21,6 +21,12 @@ import { createLoginThrottle, rateLimit } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { consultantRoutes } from './routes/consultants.ts';
 import { actorRoutes } from './routes/actors.ts';
+import { leadRoutes } from './routes/leads.ts';
+import { notificationRoutes } from './routes/notifications.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import type { NotificationBus } from './notification-bus.ts';
+import type { LeadPipeline } from '../services/lead-pipeline.ts';
+import type { LeadService } from '../services/leads.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
 import type { AppEnv } from './types.ts';
@@ -39,6 +45,10 @@ export interface AppDeps {
   isShuttingDown(): boolean;
   isOnline(consultantId: string): boolean;
   system: ActorSystem;
+  webhookSecret: string;
+  pipeline: LeadPipeline;
+  leads: LeadService;
+  bus: NotificationBus;
   onConsultantChanged(c: Consultant): void | Promise<void>;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
   web?: Hono | undefined;
@@ -110,6 +120,17 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     consultantRoutes({ sql: deps.sql, requireAuth: authenticated, isOnline: deps.isOnline, onChanged: deps.onConsultantChanged }),
   );
 
+  app.route('/api/webhooks', webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline }));
+  app.route('/api/leads', leadRoutes({ leads: deps.leads, requireAuth: authenticated }));
+  app.route(
+    '/api/notifications',
+    notificationRoutes({
+      sql: deps.sql,
+      bus: deps.bus,
+      requireAuth: authenticated,
+      requireStreamAuth: requireAuth(deps.auth, (id) => findConsultantById(deps.sql, id), { streamToken: true }),
+    }),
+  );
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system, requireAuth: authenticated }));
 
   app.all('/api/*', () => {

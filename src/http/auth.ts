@@ -77,9 +77,15 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-export function requireAuth(auth: Auth, lookup: UserLookup): MiddlewareHandler<AppEnv> {
+/**
+ * `opts.streamToken`: for EventSource, which cannot send headers, also accept the token as the
+ * `access_token` query parameter or the web app's `livia_token` cookie.
+ */
+export function requireAuth(auth: Auth, lookup: UserLookup, opts: { streamToken?: boolean } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = bearerToken(c.req.header('authorization'));
+    const token =
+      bearerToken(c.req.header('authorization')) ??
+      (opts.streamToken ? (c.req.query('access_token') ?? cookieValue(c.req.header('cookie'), 'livia_token')) : undefined);
     if (!token) throw new ApiError(401, 'unauthorized', 'Sign in first', undefined, { 'WWW-Authenticate': 'Bearer' });
     const claims = await auth.verify(token);
     const user = await lookup(claims.id);
@@ -88,6 +94,14 @@ export function requireAuth(auth: Auth, lookup: UserLookup): MiddlewareHandler<A
     c.set('log', c.var.log.child({ userId: user.id }));
     await next();
   };
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
 }
 
 export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {

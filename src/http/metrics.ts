@@ -46,8 +46,10 @@ export function createMetrics(opts: { pool: PoolStats }) {
   const middleware: MiddlewareHandler = async (c, next) => {
     const end = duration.startTimer();
     await next();
-    // The matched pattern, not the raw path, keeps label cardinality bounded.
-    const route = c.res.status === 404 ? 'unmatched' : routePath(c, -1);
+    // The matched pattern, not the raw path, keeps label cardinality bounded. After next() the
+    // route index points at the handler that answered (or threw); the last matched route would
+    // be a catch-all ('/*') for nearly every request.
+    const route = c.res.status === 404 ? 'unmatched' : routePath(c);
     end({ method: c.req.method, route, status: String(c.res.status) });
   };
 

@@ -1,17 +1,30 @@
 /**
  * One PostgreSQL server for the whole run: `DATABASE_URL` when given, otherwise an embedded one
- * kept in the OS temp dir between runs (initdb once). Each test file then creates a database of
- * its own on it (see db.ts), so files run in parallel without seeing each other's rows.
+ * of this run's own (so runs side by side do not stop each other's server). Each test file then
+ * creates a database of its own on it (see db.ts), so files run in parallel without seeing each
+ * other's rows. Servers left by runs that died (kill -9) are stopped and removed here.
  */
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { startEmbeddedPostgres, stopStaleServer } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/log.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     pgAdminUrl: string;
+  }
+}
+
+const root = join(tmpdir(), 'livia-test-pg');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -21,11 +34,18 @@ export default async function setup(project: TestProject) {
     project.provide('pgAdminUrl', external);
     return;
   }
-  const db = await startEmbeddedPostgres({
-    dir: join(tmpdir(), `livia-test-pg-${process.getuid?.() ?? 0}`),
-    password: 'livia-test',
-    log: createLogger('warn'),
-  });
+  const log = createLogger('warn');
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || alive(pid)) continue;
+    await stopStaleServer(join(root, name), log).catch(() => {});
+    await rm(join(root, name), { recursive: true, force: true });
+  }
+  const dir = join(root, String(process.pid));
+  const db = await startEmbeddedPostgres({ dir, password: 'livia-test', log });
   project.provide('pgAdminUrl', db.url);
-  return () => db.stop();
+  return async () => {
+    await db.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
 }

@@ -31,7 +31,11 @@ const name = z.string().min(1).max(200).regex(/^[\w.:@+-]+$/);
 
 export function actorRoutes(deps: { sql: Sql; system: ActorSystem; requireAuth: MiddlewareHandler<any> }) {
   const r = router();
-  r.use('*', deps.requireAuth);
+  // Only this router's own paths: it is mounted at /api, and '*' would demand a JWT for every later
+  // /api route (webhooks) and turn unknown /api paths into 401 instead of 404.
+  r.use('/machines', deps.requireAuth);
+  r.use('/actors', deps.requireAuth);
+  r.use('/actors/*', deps.requireAuth);
 
   r.openapi(
     createRoute({

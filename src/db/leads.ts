@@ -1,0 +1,313 @@
+/**
+ * Leads, their append-only interactions, and assignment. Every function takes the pool or a
+ * transaction, so callers compose them inside one `sql.begin`.
+ *
+ * @example
+ * const created = await insertLead(tx, input);   // undefined when a duplicate
+ * const page = await listLeads(sql, { status: 'NEW', limit: 50 });
+ */
+import type { LeadStatus, Temperature } from '../domain/lead-status.ts';
+import type { Queryable } from './client.ts';
+
+export interface LeadRow {
+  id: string;
+  name: string;
+  phone: string | null;
+  email: string | null;
+  source: string;
+  external_id: string | null;
+  message: string | null;
+  requested_amount: string | null;
+  monthly_income: string | null;
+  status: LeadStatus;
+  ai_score: number | null;
+  ai_temperature: Temperature | null;
+  ai_classifier: 'groq' | 'rules' | null;
+  ai_reasons: unknown;
+  ai_classified_at: Date | null;
+  consultant_id: string | null;
+  consultant_name: string | null;
+  assigned_at: Date | null;
+  metadata: Record<string, unknown>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  closed_at: Date | null;
+}
+
+export type ActorType = 'user' | 'system' | 'livia';
+
+export interface NewLead {
+  name: string;
+  phone: string | null;
+  email: string | null;
+  source: string;
+  externalId: string | null;
+  idempotencyKey: string | null;
+  message: string | null;
+  requestedAmount: number | null;
+  monthlyIncome: number | null;
+  metadata: Record<string, unknown>;
+}
+
+const leadSelect = (sql: Queryable) => sql`
+  select l.*, c.name as consultant_name
+  from leads l left join consultants c on c.id = l.consultant_id`;
+
+/**
+ * Inserts a lead unless its idempotency key or (source, external_id) is taken. A concurrent
+ * duplicate waits on the unique index until the first commits, then inserts nothing.
+ */
+export async function insertLead(sql: Queryable, l: NewLead): Promise<{ id: string; status: LeadStatus } | undefined> {
+  const [row] = await sql<{ id: string; status: LeadStatus }[]>`
+    insert into leads (name, phone, email, source, external_id, idempotency_key, message,
+                       requested_amount, monthly_income, metadata)
+    values (${l.name}, ${l.phone}, ${l.email}, ${l.source}, ${l.externalId}, ${l.idempotencyKey}, ${l.message},
+            ${l.requestedAmount}, ${l.monthlyIncome}, ${sql.json(l.metadata as never)})
+    on conflict do nothing
+    returning id, status`;
+  return row;
+}
+
+export async function findDuplicateLead(
+  sql: Queryable,
+  key: { idempotencyKey: string | null; source: string; externalId: string | null },
+): Promise<string | undefined> {
+  const [row] = await sql<{ id: string }[]>`
+    select id from leads
+    where (${key.idempotencyKey}::text is not null and idempotency_key = ${key.idempotencyKey})
+       or (${key.externalId}::text is not null and source = ${key.source} and external_id = ${key.externalId})
+    order by created_at limit 1`;
+  return row?.id;
+}
+
+export async function findLead(sql: Queryable, id: string): Promise<LeadRow | undefined> {
+  const [row] = await sql<LeadRow[]>`${leadSelect(sql)} where l.id = ${id}`;
+  return row;
+}
+
+export async function findLeads(sql: Queryable, ids: string[]): Promise<LeadRow[]> {
+  if (ids.length === 0) return [];
+  return sql<LeadRow[]>`${leadSelect(sql)} where l.id = any(${ids}::uuid[])`;
+}
+
+export interface LeadFilter {
+  status?: LeadStatus | undefined;
+  consultantId?: string | undefined;
+  temperature?: Temperature | undefined;
+  q?: string | undefined;
+  /** Keyset cursor: the (created_at, id) of the last row of the previous page. */
+  after?: { createdAt: Date; id: string } | undefined;
+  limit: number;
+}
+
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (m) => `\\${m}`);
+
+/** Newest first, with id as the tie-breaker, so pages are stable while leads keep arriving. */
+export async function listLeads(sql: Queryable, f: LeadFilter): Promise<LeadRow[]> {
+  const q = f.q ? `%${likeEscape(f.q)}%` : null;
+  const qDigits = f.q && /\d{3,}/.test(f.q) ? `%${f.q.replace(/\D/g, '')}%` : null;
+  return sql<LeadRow[]>`
+    ${leadSelect(sql)}
+    where (${f.status ?? null}::text is null or l.status = ${f.status ?? null})
+      and (${f.consultantId ?? null}::uuid is null or l.consultant_id = ${f.consultantId ?? null})
+      and (${f.temperature ?? null}::text is null or l.ai_temperature = ${f.temperature ?? null})
+      and (${q}::text is null or l.name ilike ${q} or l.email ilike ${q} or l.phone like ${qDigits ?? q})
+      and (${f.after?.createdAt ?? null}::timestamptz is null
+           or (l.created_at, l.id) < (${f.after?.createdAt ?? null}::timestamptz, ${f.after?.id ?? null}::uuid))
+    order by l.created_at desc, l.id desc
+    limit ${f.limit}`;
+}
+
+export async function recordInteraction(
+  sql: Queryable,
+  i: { leadId: string; type: string; actorType: ActorType; actorId?: string | null | undefined; data?: Record<string, unknown> },
+): Promise<void> {
+  await sql`
+    insert into interactions (lead_id, type, actor_type, actor_id, data)
+    values (${i.leadId}, ${i.type}, ${i.actorType}, ${i.actorId ?? null}, ${sql.json((i.data ?? {}) as never)})`;
+}
+
+export interface InteractionRow {
+  id: string;
+  type: string;
+  actor_type: ActorType;
+  actor_id: string | null;
+  actor_name: string | null;
+  data: Record<string, unknown>;
+  created_at: Date;
+}
+
+export async function listInteractions(sql: Queryable, leadId: string): Promise<InteractionRow[]> {
+  return sql<InteractionRow[]>`
+    select i.id, i.type, i.actor_type, i.actor_id, c.name as actor_name, i.data, i.created_at
+    from interactions i left join consultants c on c.id = i.actor_id
+    where i.lead_id = ${leadId} order by i.id`;
+}
+
+export interface ClassificationWrite {
+  id: string;
+  score: number;
+  temperature: Temperature;
+  classifier: 'groq' | 'rules';
+  reasons: Record<string, unknown>;
+}
+
+/** Applies classifications not yet applied; returns the ids it changed (a retry changes none). */
+export async function applyClassifications(sql: Queryable, rows: ClassificationWrite[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const changed = await sql<{ id: string }[]>`
+    update leads l set
+      ai_score = v.score, ai_temperature = v.temperature, ai_classifier = v.classifier,
+      ai_reasons = v.reasons, ai_classified_at = now(), updated_at = now(), version = l.version + 1
+    from (
+      select unnest(${rows.map((r) => r.id)}::uuid[]) as id,
+             unnest(${rows.map((r) => r.score)}::int[]) as score,
+             unnest(${rows.map((r) => r.temperature)}::text[]) as temperature,
+             unnest(${rows.map((r) => r.classifier)}::text[]) as classifier,
+             unnest(${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[]) as reasons
+    ) v
+    where l.id = v.id and l.ai_classified_at is null
+    returning l.id`;
+  const ids = changed.map((r) => r.id);
+  if (ids.length > 0) {
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const data = ids.map((id) => {
+      const r = byId.get(id)!;
+      return JSON.stringify({ score: r.score, temperature: r.temperature, classifier: r.classifier, ...r.reasons });
+    });
+    await sql`
+      insert into interactions (lead_id, type, actor_type, data)
+      select unnest(${ids}::uuid[]), 'classified', 'system', unnest(${data}::jsonb[])`;
+  }
+  return ids;
+}
+
+export async function leadsNeedingClassification(sql: Queryable, limit: number): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select id from leads where ai_classified_at is null order by created_at, id limit ${limit}`;
+  return rows.map((r) => r.id);
+}
+
+export interface VersionedUpdate {
+  id: string;
+  version: number;
+  status?: LeadStatus | undefined;
+  consultantId?: string | null | undefined;
+  closing?: boolean;
+  reopening?: boolean;
+}
+
+/**
+ * Optimistic update: applies only when `version` still matches. Returns the new row, or undefined
+ * on a stale version (the caller tells 404 from 409 by looking the lead up).
+ */
+export async function updateLeadVersioned(sql: Queryable, u: VersionedUpdate): Promise<LeadRow | undefined> {
+  const [row] = await sql<{ id: string }[]>`
+    update leads set
+      status = coalesce(${u.status ?? null}, status),
+      consultant_id = case when ${u.consultantId !== undefined} then ${u.consultantId ?? null}::uuid else consultant_id end,
+      assigned_at = case when ${u.consultantId !== undefined} then now() else assigned_at end,
+      closed_at = case when ${!!u.closing} then now() when ${!!u.reopening} then null else closed_at end,
+      version = version + 1,
+      updated_at = now()
+    where id = ${u.id} and version = ${u.version}
+    returning id`;
+  return row ? findLead(sql, row.id) : undefined;
+}
+
+export async function adjustOpenLeads(sql: Queryable, consultantId: string, delta: number): Promise<void> {
+  await sql`update consultants set open_leads = greatest(0, open_leads + ${delta}) where id = ${consultantId}`;
+}
+
+/** Serializes assignment across processes for the length of one transaction. */
+const ASSIGNMENT_LOCK_KEY = 0x61737367; // "assg"
+
+export async function lockAssignment(sql: Queryable): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY})`;
+}
+
+/** Classified, unassigned, still NEW: in arrival order. */
+export async function waitingLeads(sql: Queryable, limit: number): Promise<{ id: string; name: string }[]> {
+  return sql<{ id: string; name: string }[]>`
+    select id, name from leads
+    where consultant_id is null and status = 'NEW' and ai_classified_at is not null
+    order by created_at, id limit ${limit}`;
+}
+
+export interface AssignmentCandidateRow {
+  id: string;
+  active: boolean;
+  open_leads: number;
+  max_open_leads: number;
+  last_assigned_at: Date | null;
+  created_at: Date;
+}
+
+/** Consultants who can receive leads, locked for the rest of the transaction. */
+export async function assignmentCandidates(sql: Queryable): Promise<AssignmentCandidateRow[]> {
+  return sql<AssignmentCandidateRow[]>`
+    select id, active, open_leads, max_open_leads, last_assigned_at, created_at from consultants
+    where role = 'CONSULTANT' and active and open_leads < max_open_leads
+    order by created_at, id
+    for update`;
+}
+
+/**
+ * Writes a batch of assignments: each lead (only if still unassigned), each consultant's workload
+ * and rotation time, an `assigned` interaction and a notification per lead. Returns what changed.
+ */
+export async function writeAssignments(
+  sql: Queryable,
+  rows: { leadId: string; consultantId: string; at: Date; leadName: string }[],
+): Promise<{ leadId: string; consultantId: string }[]> {
+  if (rows.length === 0) return [];
+  const done = await sql<{ lead_id: string; consultant_id: string }[]>`
+    update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
+    from (
+      select unnest(${rows.map((r) => r.leadId)}::uuid[]) as lead_id,
+             unnest(${rows.map((r) => r.consultantId)}::uuid[]) as consultant_id,
+             unnest(${rows.map((r) => r.at.toISOString())}::timestamptz[]) as at
+    ) v
+    where l.id = v.lead_id and l.consultant_id is null
+    returning l.id as lead_id, l.consultant_id`;
+  if (done.length === 0) return [];
+  const leadIds = done.map((d) => d.lead_id);
+  const consultantIds = done.map((d) => d.consultant_id);
+  const byLead = new Map(rows.map((r) => [r.leadId, r]));
+  await sql`
+    update consultants c set open_leads = c.open_leads + v.n, last_assigned_at = greatest(c.last_assigned_at, v.last_at)
+    from (
+      select consultant_id, count(*)::int as n, max(at) as last_at from (
+        select unnest(${consultantIds}::uuid[]) as consultant_id,
+               unnest(${leadIds.map((id) => byLead.get(id)!.at.toISOString())}::timestamptz[]) as at
+      ) x group by consultant_id
+    ) v
+    where c.id = v.consultant_id`;
+  await sql`
+    insert into interactions (lead_id, type, actor_type, data)
+    select lead_id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
+    from unnest(${leadIds}::uuid[], ${consultantIds}::uuid[]) as t(lead_id, consultant_id)`;
+  await sql`
+    insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key)
+    select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, lead_id, 'assigned:' || lead_id
+    from unnest(${consultantIds}::uuid[], ${leadIds}::uuid[], ${leadIds.map((id) => byLead.get(id)!.leadName)}::text[])
+      as t(consultant_id, lead_id, name)
+    on conflict do nothing`;
+  return done.map((d) => ({ leadId: d.lead_id, consultantId: d.consultant_id }));
+}
+
+/** Locks the lead's row for the rest of the transaction (manual updates serialize per lead). */
+export async function lockLead(
+  sql: Queryable,
+  id: string,
+): Promise<{ id: string; name: string; status: LeadStatus; consultant_id: string | null; version: number } | undefined> {
+  const [row] = await sql<{ id: string; name: string; status: LeadStatus; consultant_id: string | null; version: number }[]>`
+    select id, name, status, consultant_id, version from leads where id = ${id} for update`;
+  return row;
+}
+
+export async function findActiveConsultant(sql: Queryable, id: string): Promise<{ id: string; name: string } | undefined> {
+  const [row] = await sql<{ id: string; name: string }[]>`select id, name from consultants where id = ${id} and active`;
+  return row;
+}

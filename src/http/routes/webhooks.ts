@@ -1,0 +1,98 @@
+/**
+ * `POST /api/webhooks/leads`: signed lead intake. The signature is checked on the raw body before
+ * anything is parsed, so an unsigned sender learns nothing about validation.
+ */
+import { z } from 'zod';
+import { normalizePhone } from '../../domain/phone.ts';
+import type { LeadPipeline } from '../../services/lead-pipeline.ts';
+import { ApiError, validationError } from '../errors.ts';
+import { createRoute, errors, json, router, z as oz } from '../openapi.ts';
+import { verifyWebhook } from '../webhook-signature.ts';
+
+/** Printable text only: NUL and other control characters (bar tab and newlines) are refused. */
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+const money = z.number().finite().min(0).max(1_000_000_000);
+
+export const WebhookLeadSchema = z
+  .object({
+    name: text(200).pipe(z.string().min(1, 'is required')),
+    phone: text(40).optional(),
+    email: text(254).pipe(z.string().email()).optional(),
+    source: text(50).pipe(z.string().min(1)).default('site'),
+    external_id: text(200).pipe(z.string().min(1)).optional(),
+    message: text(5000).optional(),
+    requested_amount: money.optional(),
+    monthly_income: money.optional(),
+    metadata: z.record(z.string().max(100), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()])).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (!b.phone && !b.email) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'phone or email is required' });
+    if (b.phone && !normalizePhone(b.phone)) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'is not a valid phone number' });
+  });
+
+const route = createRoute({
+  method: 'post',
+  path: '/leads',
+  tags: ['webhooks'],
+  description:
+    'Signed lead intake. Headers: X-Webhook-Timestamp (unix seconds), X-Webhook-Signature ' +
+    '(sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">), optional Idempotency-Key. Body: ' +
+    '{name, phone?, email?, source?, external_id?, message?, requested_amount?, monthly_income?, metadata?}.',
+  responses: {
+    202: json(oz.object({ id: oz.string().uuid(), status: oz.literal('NEW') }), 'Stored; classification and assignment follow'),
+    200: json(oz.object({ id: oz.string().uuid(), duplicate: oz.literal(true) }), 'Seen before; nothing created'),
+    400: errors[400],
+    401: errors[401],
+    422: errors[422],
+  },
+});
+
+export function webhookRoutes(deps: { secret: string; pipeline: LeadPipeline; now?: () => number }) {
+  const r = router();
+  r.openapi(route, async (c) => {
+    const raw = await c.req.text();
+    const check = verifyWebhook({
+      secret: deps.secret,
+      timestamp: c.req.header('x-webhook-timestamp'),
+      signature: c.req.header('x-webhook-signature'),
+      rawBody: raw,
+      nowSeconds: Math.floor((deps.now?.() ?? Date.now()) / 1000),
+    });
+    if (!check.ok) throw new ApiError(401, check.code, check.message);
+
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      throw new ApiError(400, 'malformed_json', 'The request body is not valid JSON');
+    }
+    const idempotencyKey = c.req.header('idempotency-key')?.trim() || null;
+    if (idempotencyKey && idempotencyKey.length > 200) {
+      throw new ApiError(422, 'validation_failed', 'The request is not valid', [{ path: 'Idempotency-Key', message: 'at most 200 characters' }]);
+    }
+    const parsed = WebhookLeadSchema.safeParse(body);
+    if (!parsed.success) throw validationError(parsed.error);
+    const b = parsed.data;
+    const result = await deps.pipeline.intake({
+      name: b.name,
+      phone: b.phone ? normalizePhone(b.phone)! : null,
+      email: b.email?.toLowerCase() ?? null,
+      source: b.source.toLowerCase(),
+      externalId: b.external_id ?? null,
+      idempotencyKey,
+      message: b.message ?? null,
+      requestedAmount: b.requested_amount ?? null,
+      monthlyIncome: b.monthly_income ?? null,
+      metadata: { ...(b.metadata ?? {}), user_agent: c.req.header('user-agent') ?? null, request_id: c.var.requestId },
+    });
+    if (result.duplicate) return c.json({ id: result.id, duplicate: true as const }, 200);
+    return c.json({ id: result.id, status: 'NEW' as const }, 202);
+  });
+  return r;
+}

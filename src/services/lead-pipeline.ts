@@ -1,0 +1,271 @@
+/**
+ * The lead pipeline: intake → classify → assign → notify, each step idempotent and resumable.
+ *
+ * Durability: intake commits the lead, its `created` interaction and a pg-boss job in one
+ * transaction. The job is the safety net (it starts after a grace period); the fast path runs the
+ * same steps in-process right after the commit. A step finds its own work from the lead's row
+ * (unclassified; classified but unassigned), so a crash between any two steps is resumed by the
+ * job or the periodic reconcile, and a retried step does nothing twice: classification applies
+ * only to unclassified leads, assignment only to unassigned ones under an advisory lock, and the
+ * notification row is deduplicated per lead.
+ *
+ * @example
+ * const pipeline = new LeadPipeline(deps);
+ * await pipeline.start();
+ * const { id } = await pipeline.intake(lead);
+ */
+import { assignInOrder } from '../domain/assignment.ts';
+import type { Sql } from '../db/client.ts';
+import { txDb, type PgBoss } from '../db/jobs.ts';
+import {
+  applyClassifications,
+  assignmentCandidates,
+  findDuplicateLead,
+  findLead,
+  findLeads,
+  insertLead,
+  leadsNeedingClassification,
+  lockAssignment,
+  recordInteraction,
+  waitingLeads,
+  writeAssignments,
+  type LeadRow,
+  type NewLead,
+} from '../db/leads.ts';
+import { notificationsForLeads, type NotificationRow } from '../db/notifications.ts';
+import type { Logger } from '../log.ts';
+import type { LeadClassifier } from './lead-classifier.ts';
+
+export const PIPELINE_QUEUE = 'lead.pipeline';
+
+/** The job waits this long, so the in-process fast path normally does the work first. */
+const SAFETY_NET_DELAY_SECONDS = 15;
+const BATCH = 200;
+
+export interface PipelineEvents {
+  leadCreated(lead: LeadRow): void;
+  leadUpdated(lead: LeadRow): void;
+  notification(n: NotificationRow): void;
+  /** Consultants whose workload changed (their actors resync). */
+  workloadChanged(consultantIds: string[]): void;
+}
+
+export interface PipelineDeps {
+  sql: Sql;
+  boss: PgBoss;
+  log: Logger;
+  classify: LeadClassifier;
+  requiresPresence: boolean;
+  isOnline(consultantId: string): boolean;
+  events: PipelineEvents;
+  reconcileMs?: number;
+  /** Concurrent classifications in flight (LLM calls are slow; rules are instant). */
+  classifyConcurrency?: number;
+}
+
+export class LeadPipeline {
+  readonly #d: PipelineDeps;
+  readonly #log: Logger;
+  #pending = new Set<string>();
+  #draining: Promise<void> | undefined;
+  #assigning: Promise<void> | undefined;
+  #assignAgain = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
+
+  constructor(deps: PipelineDeps) {
+    this.#d = deps;
+    this.#log = deps.log.child({ component: 'pipeline' });
+  }
+
+  async start(): Promise<void> {
+    const { boss } = this.#d;
+    await boss.createQueue(PIPELINE_QUEUE, { name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 10, retryDelay: 5, retryBackoff: true });
+    await boss.work<{ leadId: string }>(PIPELINE_QUEUE, { batchSize: BATCH, pollingIntervalSeconds: 2 }, async (jobs) => {
+      await this.process(jobs.map((j) => j.data.leadId));
+    });
+    this.#timer = setInterval(() => void this.reconcile(), this.#d.reconcileMs ?? 5000);
+    this.#timer.unref?.();
+    await this.reconcile();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#draining;
+    await this.#assigning;
+  }
+
+  /**
+   * Stores a lead from a webhook. Returns `duplicate: true` with the first lead's id when the
+   * idempotency key or (source, external_id) was seen before; nothing is created then.
+   */
+  async intake(lead: NewLead): Promise<{ id: string; status: string; duplicate: boolean }> {
+    const result = await this.#d.sql.begin(async (tx) => {
+      const created = await insertLead(tx, lead);
+      if (!created) {
+        const id = await findDuplicateLead(tx, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
+        if (!id) throw new Error('lead insert conflicted but no duplicate was found');
+        return { id, status: 'NEW', duplicate: true };
+      }
+      await recordInteraction(tx, { leadId: created.id, type: 'created', actorType: 'system', data: { source: lead.source } });
+      await this.#d.boss.send(PIPELINE_QUEUE, { leadId: created.id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
+      return { id: created.id, status: created.status, duplicate: false };
+    });
+    if (!result.duplicate) {
+      this.#kick(result.id);
+      void findLead(this.#d.sql, result.id).then((row) => row && this.#d.events.leadCreated(row), () => {});
+    }
+    return result;
+  }
+
+  /** Something changed who can take leads (activation, capacity, presence): assign the waiting. */
+  requestAssignment(): Promise<void> {
+    if (this.#assigning) {
+      this.#assignAgain = true;
+      return this.#assigning;
+    }
+    this.#assigning = (async () => {
+      try {
+        do {
+          this.#assignAgain = false;
+          await this.#assignWaiting();
+        } while (this.#assignAgain && !this.#stopped);
+      } catch (err) {
+        this.#log.error({ err }, 'assignment failed; the reconcile will retry');
+      } finally {
+        this.#assigning = undefined;
+      }
+    })();
+    return this.#assigning;
+  }
+
+  /** Picks up anything a crash left behind: unclassified leads, then waiting ones. */
+  async reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const ids = await leadsNeedingClassification(this.#d.sql, 1000);
+      if (ids.length > 0) await this.process(ids);
+      else await this.requestAssignment();
+    } catch (err) {
+      this.#log.error({ err }, 'reconcile failed');
+    }
+  }
+
+  /** Classifies the given leads (those not yet classified) and then assigns waiting leads. */
+  async process(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) await this.#classify(ids.slice(i, i + BATCH));
+    await this.requestAssignment();
+  }
+
+  #kick(id: string): void {
+    this.#pending.add(id);
+    if (this.#draining) return;
+    this.#draining = (async () => {
+      // Let a burst of webhooks queue up, then work through it in batches.
+      await new Promise((r) => setImmediate(r));
+      while (this.#pending.size > 0 && !this.#stopped) {
+        const batch = [...this.#pending].slice(0, BATCH);
+        for (const id of batch) this.#pending.delete(id);
+        try {
+          await this.process(batch);
+        } catch (err) {
+          this.#log.error({ err }, 'fast path failed; the job will retry');
+        }
+      }
+      this.#draining = undefined;
+    })();
+  }
+
+  async #classify(ids: string[]): Promise<void> {
+    const leads = (await findLeads(this.#d.sql, ids)).filter((l) => !l.ai_classified_at);
+    if (leads.length === 0) return;
+    const limit = this.#d.classifyConcurrency ?? 8;
+    const results: Awaited<ReturnType<LeadClassifier>>[] = new Array(leads.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(limit, leads.length) }, async () => {
+        while (next < leads.length) {
+          const i = next++;
+          const l = leads[i]!;
+          results[i] = await this.#d.classify({
+            name: l.name,
+            requestedAmount: l.requested_amount === null ? null : Number(l.requested_amount),
+            monthlyIncome: l.monthly_income === null ? null : Number(l.monthly_income),
+            source: l.source,
+            message: l.message,
+            hasPhone: !!l.phone,
+            hasEmail: !!l.email,
+          });
+        }
+      }),
+    );
+    const changed = await this.#d.sql.begin((tx) =>
+      applyClassifications(
+        tx,
+        leads.map((l, i) => ({
+          id: l.id,
+          score: results[i]!.score,
+          temperature: results[i]!.temperature,
+          classifier: results[i]!.classifier,
+          reasons: { reasons: results[i]!.reasons, note: results[i]!.note },
+        })),
+      ),
+    );
+    const changedSet = new Set(changed);
+    leads.forEach((l, i) => {
+      if (!changedSet.has(l.id)) return;
+      const r = results[i]!;
+      this.#d.events.leadUpdated({
+        ...l,
+        ai_score: r.score,
+        ai_temperature: r.temperature,
+        ai_classifier: r.classifier,
+        ai_reasons: { reasons: r.reasons, note: r.note },
+        ai_classified_at: new Date(),
+        version: l.version + 1,
+      });
+    });
+  }
+
+  async #assignWaiting(): Promise<void> {
+    const { sql, requiresPresence, isOnline } = this.#d;
+    for (;;) {
+      const assigned = await sql.begin(async (tx) => {
+        await lockAssignment(tx);
+        const waiting = await waitingLeads(tx, 500);
+        if (waiting.length === 0) return { rows: [], exhausted: true };
+        const candidates = (await assignmentCandidates(tx)).map((c) => ({
+          id: c.id,
+          active: c.active,
+          openLeads: c.open_leads,
+          maxOpenLeads: c.max_open_leads,
+          lastAssignedAt: c.last_assigned_at,
+          rotation: c.created_at.getTime(),
+          online: isOnline(c.id),
+        }));
+        const names = new Map(waiting.map((w) => [w.id, w.name]));
+        const plan = assignInOrder(
+          waiting.map((w) => w.id),
+          candidates,
+          { requiresPresence, now: new Date() },
+        );
+        const rows = await writeAssignments(tx, plan.map((p) => ({ ...p, leadName: names.get(p.leadId) ?? '' })));
+        return { rows, exhausted: plan.length < waiting.length || waiting.length < 500 };
+      });
+      if (assigned.rows.length > 0) await this.#announce(assigned.rows);
+      if (assigned.exhausted || assigned.rows.length === 0) return;
+    }
+  }
+
+  async #announce(rows: { leadId: string; consultantId: string }[]): Promise<void> {
+    const leadIds = rows.map((r) => r.leadId);
+    const [leads, notes] = await Promise.all([
+      findLeads(this.#d.sql, leadIds),
+      notificationsForLeads(this.#d.sql, leadIds, 'lead_assigned'),
+    ]);
+    for (const n of notes) this.#d.events.notification(n);
+    for (const l of leads) this.#d.events.leadUpdated(l);
+    this.#d.events.workloadChanged([...new Set(rows.map((r) => r.consultantId))]);
+  }
+}
