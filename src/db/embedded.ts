@@ -7,7 +7,7 @@
  * const sql = postgres(db.url);
  * await db.stop();
  */
-import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -47,7 +47,13 @@ export async function startEmbeddedPostgres(opts: {
   const dir = resolve(opts.dir);
   const isRoot = userInfo().uid === 0;
   await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
-  if (isRoot) await assertTraversable(dirname(dir));
+  if (isRoot) {
+    // Our own DATA_DIR may be private (mkdtemp makes 0700): let the postgres user pass through
+    // it (execute only, no listing). Folders above it are the operator's to open.
+    const parent = await stat(dirname(dir));
+    if ((parent.mode & 0o001) === 0 && parent.uid === userInfo().uid) await chmod(dirname(dir), (parent.mode & 0o777) | 0o011);
+    await assertTraversable(dirname(dir));
+  }
 
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const recent: string[] = [];
