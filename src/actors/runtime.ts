@@ -220,6 +220,8 @@ export class ActorSystem {
   async stop(timeoutMs = 4000): Promise<void> {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    // No more timer jobs fetched: one fetched now would fail and burn a retry.
+    if (this.#started) await this.#boss.offWork(TIMER_QUEUE).catch(() => {});
     const drain = (async () => {
       await Promise.allSettled([...this.#live.values()].map((a) => a.mailbox.then(() => a.lastWrite)));
       await this.#flushing;

@@ -69,8 +69,11 @@ export async function listSnapshots(
   return sql`
     select actor_type, actor_id, state, status, updated_at from actor_snapshots
     where (${filter.type ?? null}::text is null or actor_type = ${filter.type ?? null})
-      and (${filter.state ?? null}::text is null or state = ${filter.state ?? null}
-           or state like ${(filter.state ?? '') + '.%'})
+      and (${filter.state ?? null}::text is null or exists (
+        -- A parallel machine's state is "presence.online.available,status.active": match any
+        -- region, exactly or as a prefix of a nested path (no LIKE, so "_" and "%" are literal).
+        select 1 from unnest(string_to_array(state, ',')) as part
+        where part = ${filter.state ?? null} or starts_with(part, ${(filter.state ?? '') + '.'})))
     order by updated_at desc
     limit ${filter.limit}`;
 }

@@ -92,6 +92,7 @@ export class LeadPipeline {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    await this.#d.boss.offWork(PIPELINE_QUEUE).catch(() => {});
     await this.#draining;
     await this.#assigning;
   }
