@@ -156,6 +156,8 @@ export interface ClassificationWrite {
 /** Applies classifications not yet applied; returns the ids it changed (a retry changes none). */
 export async function applyClassifications(sql: Queryable, rows: ClassificationWrite[]): Promise<string[]> {
   if (rows.length === 0) return [];
+  // JSON goes in as text[] and is cast per element: a `::jsonb[]` parameter would be JSON-encoded
+  // again by postgres.js, storing a JSON string instead of an object.
   const changed = await sql<{ id: string }[]>`
     update leads l set
       ai_score = v.score, ai_temperature = v.temperature, ai_classifier = v.classifier,
@@ -165,7 +167,7 @@ export async function applyClassifications(sql: Queryable, rows: ClassificationW
              unnest(${rows.map((r) => r.score)}::int[]) as score,
              unnest(${rows.map((r) => r.temperature)}::text[]) as temperature,
              unnest(${rows.map((r) => r.classifier)}::text[]) as classifier,
-             unnest(${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[]) as reasons
+             unnest(${rows.map((r) => JSON.stringify(r.reasons))}::text[])::jsonb as reasons
     ) v
     where l.id = v.id and l.ai_classified_at is null
     returning l.id`;
@@ -178,7 +180,7 @@ export async function applyClassifications(sql: Queryable, rows: ClassificationW
     });
     await sql`
       insert into interactions (lead_id, type, actor_type, data)
-      select unnest(${ids}::uuid[]), 'classified', 'system', unnest(${data}::jsonb[])`;
+      select unnest(${ids}::uuid[]), 'classified', 'system', unnest(${data}::text[])::jsonb`;
   }
   return ids;
 }

@@ -74,6 +74,9 @@ export function classifyByRules(f: LeadFacts): Classification {
   if (f.hasPhone && f.hasEmail) add(5, 'contato completo (telefone e e-mail)');
   else if (!f.hasPhone) add(-10, 'sem telefone');
 
+  // Every classification says why, even when nothing moved the score.
+  if (reasons.length === 0) reasons.push('+0 poucos dados; pontuação base');
+
   const bounded = Math.max(0, Math.min(100, Math.round(score)));
   return { score: bounded, temperature: temperatureFor(bounded), reasons };
 }

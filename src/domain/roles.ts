@@ -15,8 +15,11 @@ export function canManageTeam(role: Role): boolean {
   return role === 'ADMIN' || role === 'MANAGER';
 }
 
-/** Only an admin may create or promote another admin. */
+/**
+ * Admins manage everyone; managers manage consultants only (not their peers, not admins), so a
+ * manager cannot lock out or take over another manager's account.
+ */
 export function canGrantRole(actor: Role, target: Role): boolean {
-  if (target === 'ADMIN') return actor === 'ADMIN';
-  return canManageTeam(actor);
+  if (actor === 'ADMIN') return true;
+  return actor === 'MANAGER' && target === 'CONSULTANT';
 }

@@ -98,6 +98,19 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }),
   );
 
+  // PostgreSQL refuses NUL in text and jsonb: refuse it up front as invalid input, not a 500.
+  app.use('/api/*', async (c, next) => {
+    // Webhooks check their signature first and validate control characters themselves.
+    const isWebhook = c.req.path.startsWith('/api/webhooks/');
+    if (!isWebhook && ['POST', 'PATCH', 'PUT'].includes(c.req.method) && /json/i.test(c.req.header('content-type') ?? '')) {
+      const text = await c.req.text();
+      if (text.includes('\\u0000') || text.includes('\u0000')) {
+        throw new ApiError(422, 'validation_failed', 'The request is not valid', [{ path: '', message: 'must not contain NUL characters' }]);
+      }
+    }
+    await next();
+  });
+
   const authenticated = requireAuth(deps.auth, (id) => findConsultantById(deps.sql, id));
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
 

@@ -72,7 +72,7 @@ export function createLeadClassifier(opts: {
         max_tokens: 400,
         messages: [
           { role: 'system', content: SYSTEM_PROMPT },
-          { role: 'user', content: `<lead>${JSON.stringify(leadPayload(lead))}</lead>` },
+          { role: 'user', content: `<lead>${leadJson(lead)}</lead>` },
         ],
         response_format: {
           type: 'json_schema',
@@ -109,6 +109,14 @@ export function createLeadClassifier(opts: {
       return rules(lead, `groq ${kind}; rules used`);
     }
   };
+}
+
+/**
+ * The lead as JSON with `<` and `>` escaped (\u003c, \u003e): still the same JSON value, but a
+ * lead whose text says `</lead>` cannot close the data block and speak outside it.
+ */
+function leadJson(l: LeadForClassification): string {
+  return JSON.stringify(leadPayload(l)).replace(/</g, '\\u003c').replace(/>/g, '\\u003e');
 }
 
 /** Only the fields the model needs; free text is truncated so one lead cannot flood the prompt. */

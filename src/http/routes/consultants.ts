@@ -103,7 +103,7 @@ export function consultantRoutes(deps: ConsultantDeps) {
 
   r.openapi(create, async (c) => {
     const b = c.req.valid('json');
-    if (!canGrantRole(c.var.user.role, b.role)) throw new ApiError(403, 'forbidden', 'Only an admin may create an admin');
+    if (!canGrantRole(c.var.user.role, b.role)) throw new ApiError(403, 'forbidden', 'Managers may only create consultants');
     const created = await insertConsultant(deps.sql, {
       name: b.name,
       email: b.email,
@@ -122,14 +122,16 @@ export function consultantRoutes(deps: ConsultantDeps) {
     const b = c.req.valid('json');
     const current = await findConsultantById(deps.sql, id);
     if (!current) throw new ApiError(404, 'not_found', 'Consultant not found');
-    // Touching an admin, or making one, is for admins only.
-    if (!canGrantRole(c.var.user.role, current.role) || (b.role && !canGrantRole(c.var.user.role, b.role))) {
-      throw new ApiError(403, 'forbidden', 'Only an admin may change an admin');
-    }
-    if (id === c.var.user.id && (b.active === false || (b.role && b.role !== current.role))) {
+    const self = id === c.var.user.id;
+    if (self && (b.active === false || (b.role && b.role !== current.role))) {
       throw new ApiError(422, 'validation_failed', 'You cannot deactivate or demote yourself', [
         { path: b.active === false ? 'active' : 'role', message: 'not allowed on your own account' },
       ]);
+    }
+    // Managers may change consultants only, and only into consultants (their own name and
+    // password excepted).
+    if (!self && (!canGrantRole(c.var.user.role, current.role) || (b.role && !canGrantRole(c.var.user.role, b.role)))) {
+      throw new ApiError(403, 'forbidden', 'Managers may only change consultants');
     }
     const updated = await updateConsultant(deps.sql, id, {
       name: b.name,

@@ -10,12 +10,9 @@ import { createRoute, errors, json, router, z as oz } from '../openapi.ts';
 import { verifyWebhook } from '../webhook-signature.ts';
 
 /** Printable text only: NUL and other control characters (bar tab and newlines) are refused. */
-const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max)
-    .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s), 'must not contain control characters');
+const printable = (s: string) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s);
+const NO_CONTROL = 'must not contain control characters';
+const text = (max: number) => z.string().trim().max(max).refine(printable, NO_CONTROL);
 
 const money = z.number().finite().min(0).max(1_000_000_000);
 
@@ -29,7 +26,9 @@ export const WebhookLeadSchema = z
     message: text(5000).optional(),
     requested_amount: money.optional(),
     monthly_income: money.optional(),
-    metadata: z.record(z.string().max(100), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()])).optional(),
+    metadata: z
+      .record(z.string().max(100).refine(printable, NO_CONTROL), z.union([z.string().max(2000).refine(printable, NO_CONTROL), z.number(), z.boolean(), z.null()]))
+      .optional(),
   })
   .superRefine((b, ctx) => {
     if (!b.phone && !b.email) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'phone or email is required' });
