@@ -34,11 +34,15 @@ afterAll(async () => {
     if (!isAlive(pid)) continue;
     try {
       process.kill(pid, 'SIGQUIT');
-    } catch {}
+    } catch {
+      // already gone
+    }
     await waitFor(() => !isAlive(pid), 5000).catch(() => {
       try {
         process.kill(pid, 'SIGKILL');
-      } catch {}
+      } catch {
+        // already gone
+      }
     });
   }
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
