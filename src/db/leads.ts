@@ -114,7 +114,11 @@ export async function listLeads(sql: Queryable, f: LeadFilter): Promise<LeadRow[
       and (${f.temperature ?? null}::text is null or l.ai_temperature = ${f.temperature ?? null})
       and (${q}::text is null or l.name ilike ${q} or l.email ilike ${q} or l.phone like ${qDigits ?? q})
       and (${f.after?.createdAt ?? null}::timestamptz is null
-           or (l.created_at, l.id) < (${f.after?.createdAt ?? null}::timestamptz, ${f.after?.id ?? null}::uuid))
+           or (l.created_at, l.id) < (
+             -- The cursor's own row gives created_at to the microsecond; the cursor only carries
+             -- milliseconds (a JS Date), which would skip leads created in the same millisecond.
+             coalesce((select c.created_at from leads c where c.id = ${f.after?.id ?? null}::uuid), ${f.after?.createdAt ?? null}::timestamptz),
+             ${f.after?.id ?? null}::uuid))
     order by l.created_at desc, l.id desc
     limit ${f.limit}`;
 }
@@ -274,6 +278,10 @@ export async function writeAssignments(
     where l.id = v.lead_id and l.consultant_id is null
     returning l.id as lead_id, l.consultant_id`;
   if (done.length === 0) return [];
+  // RETURNING comes back in no particular order; keep the plan's (arrival) order, so interaction
+  // and notification ids grow in the order the leads were assigned.
+  const position = new Map(rows.map((r, i) => [r.leadId, i]));
+  done.sort((a, b) => position.get(a.lead_id)! - position.get(b.lead_id)!);
   const leadIds = done.map((d) => d.lead_id);
   const consultantIds = done.map((d) => d.consultant_id);
   const byLead = new Map(rows.map((r) => [r.leadId, r]));
