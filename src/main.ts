@@ -125,8 +125,11 @@ export async function startServer(env: Env): Promise<RunningServer> {
       },
       workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
     };
+    const workSql = createSql(databaseUrl, { max: 4 });
+    cleanup.push(() => workSql.end({ timeout: 5 }));
     pipeline = new LeadPipeline({
       sql,
+      workSql,
       boss,
       log,
       classify: createLeadClassifier({ apiKey: config.groq.apiKey, baseUrl: config.groq.baseUrl, model: config.groq.model, log }),

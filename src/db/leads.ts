@@ -55,17 +55,24 @@ const leadSelect = (sql: Queryable) => sql`
   from leads l left join consultants c on c.id = l.consultant_id`;
 
 /**
- * Inserts a lead unless its idempotency key or (source, external_id) is taken. A concurrent
- * duplicate waits on the unique index until the first commits, then inserts nothing.
+ * Inserts a lead and its `created` interaction in one statement, unless its idempotency key or
+ * (source, external_id) is taken. A concurrent duplicate waits on the unique index until the
+ * first commits, then inserts nothing.
  */
 export async function insertLead(sql: Queryable, l: NewLead): Promise<{ id: string; status: LeadStatus } | undefined> {
   const [row] = await sql<{ id: string; status: LeadStatus }[]>`
-    insert into leads (name, phone, email, source, external_id, idempotency_key, message,
-                       requested_amount, monthly_income, metadata)
-    values (${l.name}, ${l.phone}, ${l.email}, ${l.source}, ${l.externalId}, ${l.idempotencyKey}, ${l.message},
-            ${l.requestedAmount}, ${l.monthlyIncome}, ${sql.json(l.metadata as never)})
-    on conflict do nothing
-    returning id, status`;
+    with lead as (
+      insert into leads (name, phone, email, source, external_id, idempotency_key, message,
+                         requested_amount, monthly_income, metadata)
+      values (${l.name}, ${l.phone}, ${l.email}, ${l.source}, ${l.externalId}, ${l.idempotencyKey}, ${l.message},
+              ${l.requestedAmount}, ${l.monthlyIncome}, ${sql.json(l.metadata as never)})
+      on conflict do nothing
+      returning id, status, source
+    ), created as (
+      insert into interactions (lead_id, type, actor_type, data)
+      select id, 'created', 'system', jsonb_build_object('source', source) from lead
+    )
+    select id, status from lead`;
   return row;
 }
 

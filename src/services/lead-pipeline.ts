@@ -21,12 +21,10 @@ import {
   applyClassifications,
   assignmentCandidates,
   findDuplicateLead,
-  findLead,
   findLeads,
   insertLead,
   leadsNeedingClassification,
   lockAssignment,
-  recordInteraction,
   waitingLeads,
   writeAssignments,
   type LeadRow,
@@ -51,7 +49,13 @@ export interface PipelineEvents {
 }
 
 export interface PipelineDeps {
+  /** The request pool: intake runs on it. */
   sql: Sql;
+  /**
+   * A pool of its own for classification and assignment, so a burst of intake transactions that
+   * fills the request pool cannot starve the steps that drain it.
+   */
+  workSql?: Sql;
   boss: PgBoss;
   log: Logger;
   classify: LeadClassifier;
@@ -72,6 +76,10 @@ export class LeadPipeline {
   #assignAgain = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
+
+  get #work(): Sql {
+    return this.#d.workSql ?? this.#d.sql;
+  }
 
   constructor(deps: PipelineDeps) {
     this.#d = deps;
@@ -109,13 +117,37 @@ export class LeadPipeline {
         if (!id) throw new Error('lead insert conflicted but no duplicate was found');
         return { id, status: 'NEW', duplicate: true };
       }
-      await recordInteraction(tx, { leadId: created.id, type: 'created', actorType: 'system', data: { source: lead.source } });
       await this.#d.boss.send(PIPELINE_QUEUE, { leadId: created.id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
       return { id: created.id, status: created.status, duplicate: false };
     });
     if (!result.duplicate) {
       this.#kick(result.id);
-      void findLead(this.#d.sql, result.id).then((row) => row && this.#d.events.leadCreated(row), () => {});
+      const now = new Date();
+      this.#d.events.leadCreated({
+        id: result.id,
+        name: lead.name,
+        phone: lead.phone,
+        email: lead.email,
+        source: lead.source,
+        external_id: lead.externalId,
+        message: lead.message,
+        requested_amount: lead.requestedAmount === null ? null : String(lead.requestedAmount),
+        monthly_income: lead.monthlyIncome === null ? null : String(lead.monthlyIncome),
+        status: 'NEW',
+        ai_score: null,
+        ai_temperature: null,
+        ai_classifier: null,
+        ai_reasons: null,
+        ai_classified_at: null,
+        consultant_id: null,
+        consultant_name: null,
+        assigned_at: null,
+        metadata: lead.metadata,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        closed_at: null,
+      });
     }
     return result;
   }
@@ -145,7 +177,7 @@ export class LeadPipeline {
   async reconcile(): Promise<void> {
     if (this.#stopped) return;
     try {
-      const ids = await leadsNeedingClassification(this.#d.sql, 1000);
+      const ids = await leadsNeedingClassification(this.#work, 1000);
       if (ids.length > 0) await this.process(ids);
       else await this.requestAssignment();
     } catch (err) {
@@ -179,7 +211,7 @@ export class LeadPipeline {
   }
 
   async #classify(ids: string[]): Promise<void> {
-    const leads = (await findLeads(this.#d.sql, ids)).filter((l) => !l.ai_classified_at);
+    const leads = (await findLeads(this.#work, ids)).filter((l) => !l.ai_classified_at);
     if (leads.length === 0) return;
     const limit = this.#d.classifyConcurrency ?? 8;
     const results: Awaited<ReturnType<LeadClassifier>>[] = new Array(leads.length);
@@ -201,7 +233,7 @@ export class LeadPipeline {
         }
       }),
     );
-    const changed = await this.#d.sql.begin((tx) =>
+    const changed = await this.#work.begin((tx) =>
       applyClassifications(
         tx,
         leads.map((l, i) => ({
@@ -230,7 +262,8 @@ export class LeadPipeline {
   }
 
   async #assignWaiting(): Promise<void> {
-    const { sql, requiresPresence, isOnline } = this.#d;
+    const { requiresPresence, isOnline } = this.#d;
+    const sql = this.#work;
     for (;;) {
       const assigned = await sql.begin(async (tx) => {
         await lockAssignment(tx);
@@ -262,8 +295,8 @@ export class LeadPipeline {
   async #announce(rows: { leadId: string; consultantId: string }[]): Promise<void> {
     const leadIds = rows.map((r) => r.leadId);
     const [leads, notes] = await Promise.all([
-      findLeads(this.#d.sql, leadIds),
-      notificationsForLeads(this.#d.sql, leadIds, 'lead_assigned'),
+      findLeads(this.#work, leadIds),
+      notificationsForLeads(this.#work, leadIds, 'lead_assigned'),
     ]);
     for (const n of notes) this.#d.events.notification(n);
     for (const l of leads) this.#d.events.leadUpdated(l);
