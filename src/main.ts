@@ -202,6 +202,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       },
     });
 
+    // Everything is running before the port opens: a 200 from /ready means fully started.
+    await pipeline.start();
     const server = await listen(app.fetch, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     const closeServer = closer(server);
@@ -226,7 +228,6 @@ export async function startServer(env: Env): Promise<RunningServer> {
       bus.close();
       sockets.disconnectSockets(true);
     });
-    await pipeline.start();
     log.info({ port, embedded: !!embedded }, `Lívia listening on http://localhost:${port}`);
 
     let stopping: Promise<void> | undefined;
@@ -322,6 +323,15 @@ function closer(server: HttpServer) {
 }
 
 async function main() {
+  // Signals are handled from the first moment: one that arrives while starting stops the server
+  // as soon as it is up (or lets the failed start exit), never killing it half-way.
+  let requested: string | undefined;
+  let onSignal = (signal: string) => {
+    requested ??= signal;
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
   let server: RunningServer;
   try {
     server = await startServer(process.env);
@@ -350,8 +360,8 @@ async function main() {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  onSignal = shutdown;
+  if (requested) shutdown(requested);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

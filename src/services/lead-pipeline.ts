@@ -94,7 +94,8 @@ export class LeadPipeline {
     });
     this.#timer = setInterval(() => void this.reconcile(), this.#d.reconcileMs ?? 5000);
     this.#timer.unref?.();
-    await this.reconcile();
+    // Leftovers from before a restart are picked up in the background, not before serving.
+    void this.reconcile();
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: runs the benchmarks, prints a table of numbers with their ratio to a baseline
+ * measured in the same run, then one JSON line (`BENCH_SUMMARY {...}`). Nothing here asserts a
+ * timing; the exit code is non-zero only when a benchmark could not run.
+ *
+ * Environment:
+ *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
+ *   BENCH_ONLY=http,coldstart,actors   which benchmarks (default: all)
+ *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
+ *   BENCH_CONNECTIONS          HTTP connections (default 50)
+ *   BENCH_CONCURRENCY          in-flight actor sends and raw INSERTs (default 50)
+ *   BENCH_THROUGHPUT_ACTORS    actors of the many-actors throughput run (default 100)
+ *   BENCH_ACTORS               actors of the memory and restart runs (default 100000; quick 5000)
+ *   BENCH_SAMPLES              rehydration latency samples (default 500; quick 100)
+ *   DATABASE_URL               the PostgreSQL server to use (a bench_<random> database is created
+ *                              on it and dropped); else 127.0.0.1:5432 if it answers; else embedded.
+ *   BENCH_DB=embedded          use an embedded PostgreSQL even when a server is available
+ *   BENCH_TIMEOUT_MS           watchdog: stop (and clean up) after this long (default 15 min)
+ */
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { runActors } from './actors.ts';
+import { runColdstart } from './coldstart.ts';
+import { runHttp } from './http.ts';
+import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
+import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
+
+const opts = readOptions();
+const started = performance.now();
+const loadAtStart = loadavg()[0]!;
+const results: BenchResult[] = [];
+const failures: { bench: string; error: string }[] = [];
+
+progress(`${opts.quick ? 'quick' : 'full'} run: ${[...opts.only].join(', ')}`);
+
+// The bench always ends by itself: a watchdog, and children killed on any early exit.
+let db: BenchDatabase | undefined;
+const abort = (why: string, code: number) => {
+  progress(why);
+  killChildren();
+  const closing = db?.close().catch(() => {}) ?? Promise.resolve();
+  void Promise.race([closing, new Promise((r) => setTimeout(r, 10_000))]).then(() => process.exit(code));
+};
+const timeoutMs = Number(process.env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
+setTimeout(() => abort(`watchdog: still running after ${timeoutMs} ms; stopping`, 2), timeoutMs).unref();
+process.once('SIGINT', () => abort('interrupted', 130));
+process.once('SIGTERM', () => abort('terminated', 143));
+process.on('exit', killChildren);
+
+async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<void> {
+  if (!opts.only.has(name)) return;
+  const t0 = performance.now();
+  try {
+    results.push(await fn());
+    progress(`${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    progress(`${name} FAILED: ${(err as Error).stack ?? String(err)}`);
+    failures.push({ bench: name, error: (err as Error).message ?? String(err) });
+  }
+}
+
+try {
+  if (opts.only.has('http') || opts.only.has('actors')) db = await openBenchDatabase();
+  const database = db;
+  if (database) {
+    await attempt('http', () => runHttp(opts, database));
+    await attempt('actors', () => runActors(opts, database));
+  }
+  // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
+  await attempt('coldstart', () => runColdstart(opts));
+} finally {
+  await db?.close().catch((err: Error) => progress(`closing the database failed: ${err.message}`));
+}
+
+const rows = results.flatMap((r) => r.rows);
+const machine = {
+  node: process.version,
+  cpus: availableParallelism(),
+  cpu: cpus()[0]?.model,
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  gc: typeof globalThis.gc === 'function',
+  /** 1-minute load average at the start and the end: other work on the machine skews absolute numbers. */
+  load: [Math.round(loadAtStart * 100) / 100, Math.round(loadavg()[0]! * 100) / 100],
+};
+printTable(rows);
+const notes = [
+  `machine: ${machine.cpus} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}${machine.gc ? '' : ', no --expose-gc'}; ` +
+    `load average ${machine.load[0]} at the start, ${machine.load[1]} at the end (anything else running skews absolute numbers; ratios less so)`,
+  ...(db ? [`database: ${db.source}, PostgreSQL ${db.server.version}, synchronous_commit=${db.server.synchronous_commit}, fsync=${db.server.fsync}`] : []),
+  ...results.flatMap((r) => r.notes),
+  ...failures.map((f) => `FAILED ${f.bench}: ${f.error}`),
+];
+process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n\n`);
+const summary = {
+  quick: opts.quick,
+  seconds: Math.round((performance.now() - started) / 100) / 10,
+  machine,
+  database: db ? { source: db.source, ...db.server } : undefined,
+  options: { ...opts, only: [...opts.only] },
+  rows,
+  details: Object.fromEntries(results.map((r) => [r.name, r.details ?? {}])),
+  failures,
+};
+process.stdout.write(`BENCH_SUMMARY ${JSON.stringify(summary)}\n`);
+// Anything still holding the loop (a pool, a timer) must not keep the run alive.
+process.exit(failures.length > 0 ? 1 : 0);
+
+function printTable(rs: Row[]): void {
+  const head = ['bench', 'metric', 'value', 'unit', 'ratio', 'goal', 'note'];
+  const lines = rs.map((r) => [
+    r.bench,
+    r.metric,
+    fmt(r.value),
+    r.unit,
+    r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
+    r.goal ?? '',
+    r.note ?? '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmtLine = (cells: string[]) => cells.map((c, i) => (i === 2 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  process.stdout.write(`\n${fmtLine(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${lines.map(fmtLine).join('\n')}\n`);
+}
