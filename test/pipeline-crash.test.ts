@@ -6,13 +6,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSql, type Sql } from '../src/db/client.ts';
 import { createTestDatabase } from './support/db.ts';
 import { sendLead, waitFor, WEBHOOK_SECRET } from './lead-helpers.ts';
+import { freePort } from '../src/db/embedded.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const ADMIN = { email: 'admin@crash.test', password: 'crash-admin-password' };
@@ -24,16 +24,6 @@ afterAll(async () => {
   for (const step of cleanups.reverse()) await step().catch(() => {});
 }, 30_000);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(env: Record<string, string>, opts: { waitReady?: boolean } = {}) {
   const port = await freePort();
