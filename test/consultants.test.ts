@@ -185,6 +185,21 @@ describe('PATCH /api/consultants/:id', () => {
     expect((await patch(adminToken, manager.id, { max_open_leads: 3 })).status).toBe(200);
   });
 
+  it('a manager cannot change another manager, nor promote a consultant to MANAGER (403)', async () => {
+    const peer = await create(adminToken, { name: 'Paulo Gerente', email: 'paulo@livia.test', password: 'paulo-pass-123', role: 'MANAGER' });
+    expect(peer.status).toBe(201);
+    for (const change of [{ active: false }, { password: 'taken-over-123' }, { name: 'Renamed' }]) {
+      const res = await patch(managerToken, peer.body.id, change);
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('forbidden');
+    }
+    expect((await patch(managerToken, consultant.id, { role: 'MANAGER' })).status).toBe(403);
+    // The peer is untouched and can still sign in with their own password.
+    expect(await s.login('paulo@livia.test', 'paulo-pass-123')).toEqual(expect.any(String));
+    // Their own name, though, is theirs to change.
+    expect((await patch(managerToken, manager.id, { name: 'Marta G.' })).status).toBe(200);
+  });
+
   it('nobody can deactivate or demote themselves (422)', async () => {
     const self = await patch(managerToken, manager.id, { active: false });
     expect(self.status).toBe(422);
