@@ -166,6 +166,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       isProduction: config.isProduction,
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => shuttingDown,
       isOnline: online,

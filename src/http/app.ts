@@ -17,7 +17,7 @@ import type { Logger } from '../log.ts';
 import { requireAuth, type Auth } from './auth.ts';
 import { ApiError, errorBody, toErrorResponse } from './errors.ts';
 import type { createMetrics } from './metrics.ts';
-import { createLoginThrottle, rateLimit } from './rate-limit.ts';
+import { createLoginThrottle, rateLimit, resolveClientIp } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { consultantRoutes } from './routes/consultants.ts';
 import { actorRoutes } from './routes/actors.ts';
@@ -40,6 +40,8 @@ export interface AppDeps {
   isProduction: boolean;
   frontendUrl: string | undefined;
   rateLimitPerMinute: number;
+  /** Reverse proxies in front of us whose X-Forwarded-For entries are trusted (0: none). */
+  trustProxyHops: number;
   metrics: ReturnType<typeof createMetrics>;
   checks: ReadinessChecks;
   isShuttingDown(): boolean;
@@ -90,6 +92,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxAge: 600,
     }),
   );
+  app.use(resolveClientIp(deps.trustProxyHops));
   app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,

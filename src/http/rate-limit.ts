@@ -11,14 +11,32 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ApiError } from './errors.ts';
+import type { AppEnv } from './types.ts';
 
-export function clientIp(c: Context): string {
+/**
+ * The client's address: the socket's peer, or behind `proxyHops` trusted reverse proxies the
+ * address that many entries from the right of X-Forwarded-For (the left part is client-supplied
+ * and could be forged).
+ */
+export function clientIp(c: Context, proxyHops = 0): string {
+  let peer: string;
   try {
-    return getConnInfo(c).remote.address ?? 'unknown';
+    peer = getConnInfo(c).remote.address ?? 'unknown';
   } catch {
     // app.request() in tests has no socket.
-    return 'local';
+    peer = 'local';
   }
+  if (proxyHops <= 0) return peer;
+  const chain = (c.req.header('x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return chain[chain.length - proxyHops] ?? chain[0] ?? peer;
+}
+
+/** Resolves the client address once per request, for every limiter and log line after it. */
+export function resolveClientIp(proxyHops: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    c.set('clientIp', clientIp(c, proxyHops));
+    await next();
+  };
 }
 
 function tooMany(res: RateLimiterRes, message: string): ApiError {
@@ -26,11 +44,11 @@ function tooMany(res: RateLimiterRes, message: string): ApiError {
   return new ApiError(429, 'rate_limited', message, { retry_after_seconds: retryAfter }, { 'Retry-After': String(retryAfter) });
 }
 
-export function rateLimit(opts: { perMinute: number }): MiddlewareHandler {
+export function rateLimit(opts: { perMinute: number }): MiddlewareHandler<AppEnv> {
   const limiter = new RateLimiterMemory({ points: opts.perMinute, duration: 60 });
   return async (c, next) => {
     try {
-      const res = await limiter.consume(clientIp(c));
+      const res = await limiter.consume(c.var.clientIp);
       c.header('RateLimit-Limit', String(opts.perMinute));
       c.header('RateLimit-Remaining', String(res.remainingPoints));
     } catch (res) {

@@ -14,6 +14,8 @@ export interface AuthUser {
 export interface AppEnv {
   Variables: {
     requestId: string;
+    /** The client's address (see resolveClientIp). */
+    clientIp: string;
     log: Logger;
     user: AuthUser;
   };

@@ -7,7 +7,7 @@ import { findConsultantByEmail } from '../../db/consultants.ts';
 import type { Sql } from '../../db/client.ts';
 import { ApiError } from '../errors.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
-import { clientIp, type LoginThrottle } from '../rate-limit.ts';
+import type { LoginThrottle } from '../rate-limit.ts';
 import type { AppEnv } from '../types.ts';
 import { UserSchema } from './schemas.ts';
 
@@ -47,7 +47,7 @@ export function authRoutes(deps: {
   const r = router();
   r.openapi(login, async (c) => {
     const { email, password } = c.req.valid('json');
-    const ip = clientIp(c);
+    const ip = c.var.clientIp;
     await deps.throttle.check(email, ip);
     const user = await findConsultantByEmail(deps.sql, email);
     const ok = await deps.auth.checkPassword(password, user?.password_hash);
