@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ROOT, progress, row, track, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 import { httpLoad, type LoadResult } from './lib/load.ts';
 
-interface ChildServer {
+export interface ChildServer {
   url: string;
   child: ChildProcess;
   /** The child's CPU time so far, in ms. */
@@ -23,10 +23,10 @@ interface ChildServer {
   stop(): Promise<number | null>;
 }
 
-export function forkServer(mode: 'bare' | 'livia', env: Record<string, string> = {}): Promise<ChildServer> {
+export function forkServer(mode: 'bare' | 'livia', env: Record<string, string> = {}, extraExecArgv: string[] = []): Promise<ChildServer> {
   const child = track(fork(join(ROOT, 'bench/serve-child.ts'), [mode], {
     cwd: ROOT,
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...extraExecArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   }));
@@ -173,7 +173,7 @@ function merge(name: string, rs: Measured[]): Measured {
 }
 
 /** Jiffies from /proc/stat (Linux): [busy, total]; undefined elsewhere. */
-function machineCpu(): [number, number] | undefined {
+export function machineCpu(): [number, number] | undefined {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const idle = (f[3] ?? 0) + (f[4] ?? 0);
@@ -184,7 +184,7 @@ function machineCpu(): [number, number] | undefined {
   }
 }
 
-function machineBusy(a: [number, number] | undefined, b: [number, number] | undefined): number | undefined {
+export function machineBusy(a: [number, number] | undefined, b: [number, number] | undefined): number | undefined {
   if (!a || !b || b[1] === a[1]) return undefined;
   return (b[0] - a[0]) / (b[1] - a[1]);
 }

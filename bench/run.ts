@@ -5,13 +5,16 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline   which benchmarks (default: all)
  *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
  *   BENCH_CONNECTIONS          HTTP connections (default 50)
  *   BENCH_CONCURRENCY          in-flight actor sends and raw INSERTs (default 50)
  *   BENCH_THROUGHPUT_ACTORS    actors of the many-actors throughput run (default 100)
  *   BENCH_ACTORS               actors of the memory and restart runs (default 100000; quick 5000)
  *   BENCH_SAMPLES              rehydration latency samples (default 500; quick 100)
+ *   BENCH_PIPELINE_LEADS       webhooks of the pipeline's load run (default 5000; quick 500)
+ *   BENCH_PIPELINE_SERIAL_LEADS  leads sent one at a time for the pipeline's own delay (default 200; quick 100)
+ *   BENCH_PIPELINE_CPU_PROF    a folder: the pipeline's server runs with --cpu-prof into it
  *   DATABASE_URL               the PostgreSQL server to use (a bench_<random> database is created
  *                              on it and dropped); else 127.0.0.1:5432 if it answers; else embedded.
  *   BENCH_DB=embedded          use an embedded PostgreSQL even when a server is available
@@ -21,6 +24,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { runActors } from './actors.ts';
 import { runColdstart } from './coldstart.ts';
 import { runHttp } from './http.ts';
+import { runPipeline } from './pipeline.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
 import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
 
@@ -59,11 +63,12 @@ async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<vo
 }
 
 try {
-  if (opts.only.has('http') || opts.only.has('actors')) db = await openBenchDatabase();
+  if (opts.only.has('http') || opts.only.has('actors') || opts.only.has('pipeline')) db = await openBenchDatabase();
   const database = db;
   if (database) {
     await attempt('http', () => runHttp(opts, database));
     await attempt('actors', () => runActors(opts, database));
+    await attempt('pipeline', () => runPipeline(opts, database));
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
   await attempt('coldstart', () => runColdstart(opts));

@@ -24,7 +24,7 @@ export interface BenchOptions {
   actors: number;
   /** Sequential samples of the rehydration latency. */
   samples: number;
-  /** Which benchmarks to run (BENCH_ONLY=http,actors). */
+  /** Which benchmarks to run (BENCH_ONLY=http,actors,pipeline). */
   only: Set<string>;
 }
 
@@ -38,7 +38,7 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 
 export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const only = new Set((env.BENCH_ONLY ?? 'http,coldstart,actors').split(',').map((s) => s.trim()).filter(Boolean));
+  const only = new Set((env.BENCH_ONLY ?? 'http,coldstart,actors,pipeline').split(',').map((s) => s.trim()).filter(Boolean));
   return {
     quick,
     durationMs: num(env, 'BENCH_DURATION_MS', quick ? 1500 : 5000),

@@ -25,11 +25,16 @@ export interface LoadResult {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
-/** One keep-alive connection with at most one request in flight. */
-class Connection {
+/**
+ * One keep-alive connection with at most one request in flight. `send()` writes the fixed request
+ * and resolves with the status; `exchange(request)` writes the given bytes and also keeps the body.
+ */
+export class Connection {
   #socket: Socket | undefined;
   #buf: Buffer = Buffer.alloc(0);
   #waiting: { resolve(status: number): void; reject(err: Error): void } | undefined;
+  /** Body bytes of the answer being read, when the caller wants them (exchange). */
+  #body: Buffer[] | undefined;
   /** Parsed head of the answer being read: status, and body bytes still expected (or -1: chunked). */
   #head: { status: number; remaining: number } | undefined;
 
@@ -39,12 +44,23 @@ class Connection {
     private readonly request: Buffer,
   ) {}
 
-  send(): Promise<number> {
+  send(request: Buffer = this.request): Promise<number> {
     const socket = (this.#socket ??= this.#open());
     return new Promise<number>((resolve, reject) => {
       this.#waiting = { resolve, reject };
-      socket.write(this.request);
+      socket.write(request);
     });
+  }
+
+  async exchange(request: Buffer): Promise<{ status: number; body: Buffer }> {
+    const parts: Buffer[] = [];
+    this.#body = parts;
+    try {
+      const status = await this.send(request);
+      return { status, body: Buffer.concat(parts) };
+    } finally {
+      this.#body = undefined;
+    }
   }
 
   close(): void {
@@ -87,6 +103,7 @@ class Connection {
       }
       if (this.#head.remaining >= 0) {
         if (this.#buf.length < this.#head.remaining) return;
+        this.#body?.push(this.#buf.subarray(0, this.#head.remaining));
         this.#buf = this.#buf.subarray(this.#head.remaining);
       } else if (!this.#skipChunks()) {
         return;
@@ -113,6 +130,7 @@ class Connection {
         return true;
       }
       if (this.#buf.length < eol + 2 + size + 2) return false;
+      this.#body?.push(this.#buf.subarray(eol + 2, eol + 2 + size));
       this.#buf = this.#buf.subarray(eol + 2 + size + 2);
     }
   }

@@ -8,6 +8,7 @@
  */
 import type { LeadStatus, Temperature } from '../domain/lead-status.ts';
 import type { Queryable } from './client.ts';
+import type { NotificationRow } from './notifications.ts';
 
 export interface LeadRow {
   id: string;
@@ -57,15 +58,16 @@ const leadSelect = (sql: Queryable) => sql`
 /**
  * Inserts a lead and its `created` interaction in one statement, unless its idempotency key or
  * (source, external_id) is taken. A concurrent duplicate waits on the unique index until the
- * first commits, then inserts nothing.
+ * first commits, then inserts nothing. `id` lets the caller know the lead's id before the insert
+ * returns (to send its job in the same round trip); by default the database picks one.
  */
-export async function insertLead(sql: Queryable, l: NewLead): Promise<{ id: string; status: LeadStatus } | undefined> {
+export async function insertLead(sql: Queryable, l: NewLead, id?: string): Promise<{ id: string; status: LeadStatus } | undefined> {
   const [row] = await sql<{ id: string; status: LeadStatus }[]>`
     with lead as (
-      insert into leads (name, phone, email, source, external_id, idempotency_key, message,
+      insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
                          requested_amount, monthly_income, metadata)
-      values (${l.name}, ${l.phone}, ${l.email}, ${l.source}, ${l.externalId}, ${l.idempotencyKey}, ${l.message},
-              ${l.requestedAmount}, ${l.monthlyIncome}, ${sql.json(l.metadata as never)})
+      values (coalesce(${id ?? null}::uuid, gen_random_uuid()), ${l.name}, ${l.phone}, ${l.email}, ${l.source}, ${l.externalId},
+              ${l.idempotencyKey}, ${l.message}, ${l.requestedAmount}, ${l.monthlyIncome}, ${sql.json(l.metadata as never)})
       on conflict do nothing
       returning id, status, source
     ), created as (
@@ -164,36 +166,34 @@ export interface ClassificationWrite {
   reasons: Record<string, unknown>;
 }
 
-/** Applies classifications not yet applied; returns the ids it changed (a retry changes none). */
+/**
+ * Applies classifications not yet applied, with their `classified` interactions, in one statement
+ * (atomic without a transaction); returns the ids it changed (a retry changes none).
+ */
 export async function applyClassifications(sql: Queryable, rows: ClassificationWrite[]): Promise<string[]> {
   if (rows.length === 0) return [];
   // JSON goes in as text[] and is cast per element: a `::jsonb[]` parameter would be JSON-encoded
   // again by postgres.js, storing a JSON string instead of an object.
   const changed = await sql<{ id: string }[]>`
-    update leads l set
-      ai_score = v.score, ai_temperature = v.temperature, ai_classifier = v.classifier,
-      ai_reasons = v.reasons, ai_classified_at = now(), updated_at = now(), version = l.version + 1
-    from (
-      select unnest(${rows.map((r) => r.id)}::uuid[]) as id,
-             unnest(${rows.map((r) => r.score)}::int[]) as score,
-             unnest(${rows.map((r) => r.temperature)}::text[]) as temperature,
-             unnest(${rows.map((r) => r.classifier)}::text[]) as classifier,
-             unnest(${rows.map((r) => JSON.stringify(r.reasons))}::text[])::jsonb as reasons
-    ) v
-    where l.id = v.id and l.ai_classified_at is null
-    returning l.id`;
-  const ids = changed.map((r) => r.id);
-  if (ids.length > 0) {
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    const data = ids.map((id) => {
-      const r = byId.get(id)!;
-      return JSON.stringify({ score: r.score, temperature: r.temperature, classifier: r.classifier, ...r.reasons });
-    });
-    await sql`
+    with v as (
+      select * from unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.score)}::int[], ${rows.map((r) => r.temperature)}::text[],
+                           ${rows.map((r) => r.classifier)}::text[], ${rows.map((r) => JSON.stringify(r.reasons))}::text[])
+        with ordinality as v(id, score, temperature, classifier, reasons, ord)
+    ), changed as (
+      update leads l set
+        ai_score = v.score, ai_temperature = v.temperature, ai_classifier = v.classifier,
+        ai_reasons = v.reasons::jsonb, ai_classified_at = now(), updated_at = now(), version = l.version + 1
+      from v
+      where l.id = v.id and l.ai_classified_at is null
+      returning l.id, v.score, v.temperature, v.classifier, v.reasons, v.ord
+    ), classified as (
       insert into interactions (lead_id, type, actor_type, data)
-      select unnest(${ids}::uuid[]), 'classified', 'system', unnest(${data}::text[])::jsonb`;
-  }
-  return ids;
+      select id, 'classified', 'system',
+             jsonb_build_object('score', score, 'temperature', temperature, 'classifier', classifier) || reasons::jsonb
+      from changed order by ord
+    )
+    select id from changed order by ord`;
+  return changed.map((r) => r.id);
 }
 
 export async function leadsNeedingClassification(sql: Queryable, limit: number): Promise<string[]> {
@@ -267,51 +267,64 @@ export async function assignmentCandidates(sql: Queryable): Promise<AssignmentCa
 }
 
 /**
- * Writes a batch of assignments: each lead (only if still unassigned), each consultant's workload
- * and rotation time, an `assigned` interaction and a notification per lead. Returns what changed.
+ * Writes a batch of assignments in one statement: each lead (only if still unassigned), each
+ * consultant's workload and rotation time, an `assigned` interaction and a notification per lead.
+ * Returns what changed, in the plan's order, with the notification each assignment created.
  */
 export async function writeAssignments(
   sql: Queryable,
   rows: { leadId: string; consultantId: string; at: Date; leadName: string }[],
-): Promise<{ leadId: string; consultantId: string }[]> {
+): Promise<{ leadId: string; consultantId: string; notification: NotificationRow | undefined }[]> {
   if (rows.length === 0) return [];
-  const done = await sql<{ lead_id: string; consultant_id: string }[]>`
-    update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
-    from (
-      select unnest(${rows.map((r) => r.leadId)}::uuid[]) as lead_id,
-             unnest(${rows.map((r) => r.consultantId)}::uuid[]) as consultant_id,
-             unnest(${rows.map((r) => r.at.toISOString())}::timestamptz[]) as at
-    ) v
-    where l.id = v.lead_id and l.consultant_id is null
-    returning l.id as lead_id, l.consultant_id`;
-  if (done.length === 0) return [];
-  // RETURNING comes back in no particular order; keep the plan's (arrival) order, so interaction
-  // and notification ids grow in the order the leads were assigned.
-  const position = new Map(rows.map((r, i) => [r.leadId, i]));
-  done.sort((a, b) => position.get(a.lead_id)! - position.get(b.lead_id)!);
-  const leadIds = done.map((d) => d.lead_id);
-  const consultantIds = done.map((d) => d.consultant_id);
-  const byLead = new Map(rows.map((r) => [r.leadId, r]));
-  await sql`
-    update consultants c set open_leads = c.open_leads + v.n, last_assigned_at = greatest(c.last_assigned_at, v.last_at)
-    from (
-      select consultant_id, count(*)::int as n, max(at) as last_at from (
-        select unnest(${consultantIds}::uuid[]) as consultant_id,
-               unnest(${leadIds.map((id) => byLead.get(id)!.at.toISOString())}::timestamptz[]) as at
-      ) x group by consultant_id
-    ) v
-    where c.id = v.consultant_id`;
-  await sql`
-    insert into interactions (lead_id, type, actor_type, data)
-    select lead_id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
-    from unnest(${leadIds}::uuid[], ${consultantIds}::uuid[]) as t(lead_id, consultant_id)`;
-  await sql`
-    insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key)
-    select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, lead_id, 'assigned:' || lead_id
-    from unnest(${consultantIds}::uuid[], ${leadIds}::uuid[], ${leadIds.map((id) => byLead.get(id)!.leadName)}::text[])
-      as t(consultant_id, lead_id, name)
-    on conflict do nothing`;
-  return done.map((d) => ({ leadId: d.lead_id, consultantId: d.consultant_id }));
+  // The plan's (arrival) order is kept through `ord`, so interaction and notification ids grow in
+  // the order the leads were assigned (RETURNING alone comes back in no particular order).
+  const done = await sql<
+    { lead_id: string; consultant_id: string; n_id: string | null; n_type: string; n_title: string; n_body: string; n_created_at: Date }[]
+  >`
+    with v as (
+      select * from unnest(${rows.map((r) => r.leadId)}::uuid[], ${rows.map((r) => r.consultantId)}::uuid[],
+                           ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${rows.map((r) => r.leadName)}::text[])
+        with ordinality as v(lead_id, consultant_id, at, name, ord)
+    ), done as (
+      update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
+      from v
+      where l.id = v.lead_id and l.consultant_id is null
+      returning l.id as lead_id, v.consultant_id, v.at, v.name, v.ord
+    ), workload as (
+      update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)
+      from (select consultant_id, count(*)::int as n, max(at) as last_at from done group by consultant_id) w
+      where c.id = w.consultant_id
+    ), assigned as (
+      insert into interactions (lead_id, type, actor_type, data)
+      select lead_id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
+      from done order by ord
+    ), notified as (
+      insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key)
+      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, lead_id, 'assigned:' || lead_id
+      from done order by ord
+      on conflict do nothing
+      returning id, lead_id, type, title, body, created_at
+    )
+    select d.lead_id, d.consultant_id, n.id as n_id, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
+    from done d left join notified n on n.lead_id = d.lead_id
+    order by d.ord`;
+  return done.map((d) => ({
+    leadId: d.lead_id,
+    consultantId: d.consultant_id,
+    notification:
+      d.n_id === null
+        ? undefined
+        : {
+            id: Number(d.n_id),
+            recipient_id: d.consultant_id,
+            type: d.n_type,
+            title: d.n_title,
+            body: d.n_body,
+            lead_id: d.lead_id,
+            read_at: null,
+            created_at: d.n_created_at,
+          },
+  }));
 }
 
 /** Locks the lead's row for the rest of the transaction (manual updates serialize per lead). */

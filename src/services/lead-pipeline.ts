@@ -14,6 +14,7 @@
  * await pipeline.start();
  * const { id } = await pipeline.intake(lead);
  */
+import { randomUUID } from 'node:crypto';
 import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { txDb, type PgBoss } from '../db/jobs.ts';
@@ -30,15 +31,23 @@ import {
   type LeadRow,
   type NewLead,
 } from '../db/leads.ts';
-import { notificationsForLeads, type NotificationRow } from '../db/notifications.ts';
+import type { NotificationRow } from '../db/notifications.ts';
 import type { Logger } from '../log.ts';
 import type { LeadClassifier } from './lead-classifier.ts';
 
 export const PIPELINE_QUEUE = 'lead.pipeline';
 
+/** Thrown inside intake's transaction to roll back the job sent alongside a duplicate's insert. */
+const DUPLICATE = Symbol('duplicate lead');
+
 /** The job waits this long, so the in-process fast path normally does the work first. */
 const SAFETY_NET_DELAY_SECONDS = 15;
 const BATCH = 200;
+/**
+ * Consultants' workload changes are reported at most this often (trailing): under load an
+ * assignment runs every few milliseconds, and each report resyncs every touched consultant's actor.
+ */
+const WORKLOAD_SYNC_MS = 100;
 
 export interface PipelineEvents {
   leadCreated(lead: LeadRow): void;
@@ -76,6 +85,8 @@ export class LeadPipeline {
   #assignAgain = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
+  #workloadDirty = new Set<string>();
+  #workloadTimer: ReturnType<typeof setTimeout> | undefined;
 
   get #work(): Sql {
     return this.#d.workSql ?? this.#d.sql;
@@ -104,6 +115,7 @@ export class LeadPipeline {
     await this.#d.boss.offWork(PIPELINE_QUEUE).catch(() => {});
     await this.#draining;
     await this.#assigning;
+    this.#flushWorkload();
   }
 
   /**
@@ -111,16 +123,25 @@ export class LeadPipeline {
    * idempotency key or (source, external_id) was seen before; nothing is created then.
    */
   async intake(lead: NewLead): Promise<{ id: string; status: string; duplicate: boolean }> {
-    const result = await this.#d.sql.begin(async (tx) => {
-      const created = await insertLead(tx, lead);
-      if (!created) {
-        const id = await findDuplicateLead(tx, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
-        if (!id) throw new Error('lead insert conflicted but no duplicate was found');
-        return { id, status: 'NEW', duplicate: true };
-      }
-      await this.#d.boss.send(PIPELINE_QUEUE, { leadId: created.id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
-      return { id: created.id, status: created.status, duplicate: false };
-    });
+    // The id is chosen here so that the lead's insert and its job's insert go out together, in
+    // one round trip (postgres.js pipelines queries issued in the same tick on a connection); a
+    // duplicate's job is rolled back with the transaction.
+    const id = randomUUID();
+    const result = await this.#d.sql
+      .begin(async (tx) => {
+        const [created] = await Promise.all([
+          insertLead(tx, lead, id),
+          this.#d.boss.send(PIPELINE_QUEUE, { leadId: id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
+        ]);
+        if (!created) throw DUPLICATE;
+        return { id: created.id, status: created.status, duplicate: false };
+      })
+      .catch(async (err: unknown) => {
+        if (err !== DUPLICATE) throw err;
+        const first = await findDuplicateLead(this.#d.sql, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
+        if (!first) throw new Error('lead insert conflicted but no duplicate was found');
+        return { id: first, status: 'NEW', duplicate: true };
+      });
     if (!result.duplicate) {
       this.#kick(result.id);
       const now = new Date();
@@ -202,7 +223,10 @@ export class LeadPipeline {
         const batch = [...this.#pending].slice(0, BATCH);
         for (const id of batch) this.#pending.delete(id);
         try {
-          await this.process(batch);
+          // Assignment runs alongside the next batch's classification rather than before it;
+          // requestAssignment coalesces the requests, and stop() waits for both.
+          await this.#classify(batch);
+          void this.requestAssignment();
         } catch (err) {
           this.#log.error({ err }, 'fast path failed; the job will retry');
         }
@@ -234,17 +258,16 @@ export class LeadPipeline {
         }
       }),
     );
-    const changed = await this.#work.begin((tx) =>
-      applyClassifications(
-        tx,
-        leads.map((l, i) => ({
-          id: l.id,
-          score: results[i]!.score,
-          temperature: results[i]!.temperature,
-          classifier: results[i]!.classifier,
-          reasons: { reasons: results[i]!.reasons, note: results[i]!.note },
-        })),
-      ),
+    // One statement: the leads and their `classified` interactions, atomically.
+    const changed = await applyClassifications(
+      this.#work,
+      leads.map((l, i) => ({
+        id: l.id,
+        score: results[i]!.score,
+        temperature: results[i]!.temperature,
+        classifier: results[i]!.classifier,
+        reasons: { reasons: results[i]!.reasons, note: results[i]!.note },
+      })),
     );
     const changedSet = new Set(changed);
     leads.forEach((l, i) => {
@@ -267,10 +290,10 @@ export class LeadPipeline {
     const sql = this.#work;
     for (;;) {
       const assigned = await sql.begin(async (tx) => {
-        await lockAssignment(tx);
-        const waiting = await waitingLeads(tx, 500);
+        // Pipelined, one round trip: PostgreSQL runs them in order, so both reads happen under the lock.
+        const [, waiting, candidateRows] = await Promise.all([lockAssignment(tx), waitingLeads(tx, 500), assignmentCandidates(tx)]);
         if (waiting.length === 0) return { rows: [], exhausted: true };
-        const candidates = (await assignmentCandidates(tx)).map((c) => ({
+        const candidates = candidateRows.map((c) => ({
           id: c.id,
           active: c.active,
           openLeads: c.open_leads,
@@ -293,14 +316,20 @@ export class LeadPipeline {
     }
   }
 
-  async #announce(rows: { leadId: string; consultantId: string }[]): Promise<void> {
-    const leadIds = rows.map((r) => r.leadId);
-    const [leads, notes] = await Promise.all([
-      findLeads(this.#work, leadIds),
-      notificationsForLeads(this.#work, leadIds, 'lead_assigned'),
-    ]);
-    for (const n of notes) this.#d.events.notification(n);
+  async #announce(rows: { leadId: string; consultantId: string; notification: NotificationRow | undefined }[]): Promise<void> {
+    const leads = await findLeads(this.#work, rows.map((r) => r.leadId));
+    for (const r of rows) if (r.notification) this.#d.events.notification(r.notification);
     for (const l of leads) this.#d.events.leadUpdated(l);
-    this.#d.events.workloadChanged([...new Set(rows.map((r) => r.consultantId))]);
+    for (const r of rows) this.#workloadDirty.add(r.consultantId);
+    this.#workloadTimer ??= setTimeout(() => this.#flushWorkload(), WORKLOAD_SYNC_MS);
+  }
+
+  #flushWorkload(): void {
+    if (this.#workloadTimer) clearTimeout(this.#workloadTimer);
+    this.#workloadTimer = undefined;
+    if (this.#workloadDirty.size === 0) return;
+    const ids = [...this.#workloadDirty];
+    this.#workloadDirty.clear();
+    this.#d.events.workloadChanged(ids);
   }
 }
