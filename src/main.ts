@@ -16,7 +16,7 @@ import { serve } from '@hono/node-server';
 import type { Server as SocketServer } from 'socket.io';
 import { ConfigError, loadConfig, type Config, type Env } from './config.ts';
 import { createSql, type Sql } from './db/client.ts';
-import { countConsultants, findConsultantById, insertConsultant } from './db/consultants.ts';
+import { countConsultants, findConsultantById, findConsultantsByIds, insertConsultant } from './db/consultants.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { migrate } from './db/migrate.ts';
@@ -105,10 +105,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const bus = new NotificationBus();
     const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
     const syncWorkload = async (ids: string[]) => {
-      for (const id of ids) {
-        const c = await findConsultantById(sql, id);
-        if (!c) continue;
-        await system.send(CONSULTANT, id, {
+      for (const c of await findConsultantsByIds(sql, ids)) {
+        await system.send(CONSULTANT, c.id, {
           type: 'workload.synced',
           openLeads: c.open_leads,
           maxOpenLeads: c.max_open_leads,

@@ -35,6 +35,11 @@ export async function findConsultantById(sql: Queryable, id: string): Promise<Co
   return row;
 }
 
+export async function findConsultantsByIds(sql: Queryable, ids: string[]): Promise<Consultant[]> {
+  if (ids.length === 0) return [];
+  return sql<Consultant[]>`select ${sql(publicColumns)} from consultants where id = any(${ids}::uuid[])`;
+}
+
 export async function listConsultants(sql: Queryable): Promise<Consultant[]> {
   return sql<Consultant[]>`select ${sql(publicColumns)} from consultants order by name, id`;
 }

@@ -78,6 +78,36 @@ export async function insertLead(sql: Queryable, l: NewLead, id?: string): Promi
   return row;
 }
 
+/**
+ * Inserts many leads (with their `created` interactions) in one statement; those whose idempotency
+ * key or (source, external_id) is taken, by an earlier lead or one earlier in the same batch, are
+ * skipped. Returns the ids inserted. `created_at` follows the batch's order.
+ */
+export async function insertLeads(sql: Queryable, ls: (NewLead & { id: string })[]): Promise<Set<string>> {
+  if (ls.length === 0) return new Set();
+  const col = <T>(f: (l: NewLead & { id: string }) => T) => ls.map(f) as never;
+  const rows = await sql<{ id: string }[]>`
+    with lead as (
+      insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
+                         requested_amount, monthly_income, metadata, created_at, updated_at)
+      select id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
+             metadata::jsonb, clock_timestamp(), clock_timestamp()
+      from unnest(${col((l) => l.id)}::uuid[], ${col((l) => l.name)}::text[], ${col((l) => l.phone)}::text[], ${col((l) => l.email)}::text[],
+                  ${col((l) => l.source)}::text[], ${col((l) => l.externalId)}::text[], ${col((l) => l.idempotencyKey)}::text[],
+                  ${col((l) => l.message)}::text[], ${col((l) => l.requestedAmount)}::numeric[], ${col((l) => l.monthlyIncome)}::numeric[],
+                  ${col((l) => JSON.stringify(l.metadata))}::text[])
+        with ordinality as t(id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income, metadata, ord)
+      order by ord
+      on conflict do nothing
+      returning id, source
+    ), created as (
+      insert into interactions (lead_id, type, actor_type, data)
+      select id, 'created', 'system', jsonb_build_object('source', source) from lead
+    )
+    select id from lead`;
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function findDuplicateLead(
   sql: Queryable,
   key: { idempotencyKey: string | null; source: string; externalId: string | null },

@@ -24,6 +24,7 @@ import {
   findDuplicateLead,
   findLeads,
   insertLead,
+  insertLeads,
   leadsNeedingClassification,
   lockAssignment,
   waitingLeads,
@@ -48,6 +49,17 @@ const BATCH = 200;
  * assignment runs every few milliseconds, and each report resyncs every touched consultant's actor.
  */
 const WORKLOAD_SYNC_MS = 100;
+/** Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. */
+const INTAKE_TX = 2;
+const INTAKE_BATCH = 500;
+
+type IntakeResult = { id: string; status: string; duplicate: boolean };
+interface QueuedIntake {
+  lead: NewLead;
+  id: string;
+  resolve(r: IntakeResult): void;
+  reject(err: unknown): void;
+}
 
 export interface PipelineEvents {
   leadCreated(lead: LeadRow): void;
@@ -85,6 +97,9 @@ export class LeadPipeline {
   #assignAgain = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
+  #intakes: QueuedIntake[] = [];
+  #intakeTx = 0;
+  #intakeScheduled = false;
   #workloadDirty = new Set<string>();
   #workloadTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -122,26 +137,13 @@ export class LeadPipeline {
    * Stores a lead from a webhook. Returns `duplicate: true` with the first lead's id when the
    * idempotency key or (source, external_id) was seen before; nothing is created then.
    */
-  async intake(lead: NewLead): Promise<{ id: string; status: string; duplicate: boolean }> {
-    // The id is chosen here so that the lead's insert and its job's insert go out together, in
-    // one round trip (postgres.js pipelines queries issued in the same tick on a connection); a
-    // duplicate's job is rolled back with the transaction.
-    const id = randomUUID();
-    const result = await this.#d.sql
-      .begin(async (tx) => {
-        const [created] = await Promise.all([
-          insertLead(tx, lead, id),
-          this.#d.boss.send(PIPELINE_QUEUE, { leadId: id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
-        ]);
-        if (!created) throw DUPLICATE;
-        return { id: created.id, status: created.status, duplicate: false };
-      })
-      .catch(async (err: unknown) => {
-        if (err !== DUPLICATE) throw err;
-        const first = await findDuplicateLead(this.#d.sql, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
-        if (!first) throw new Error('lead insert conflicted but no duplicate was found');
-        return { id: first, status: 'NEW', duplicate: true };
-      });
+  async intake(lead: NewLead): Promise<IntakeResult> {
+    // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
+    // of leads and interactions, their jobs pipelined in one round trip, one commit).
+    const result = await new Promise<IntakeResult>((resolve, reject) => {
+      this.#intakes.push({ lead, id: randomUUID(), resolve, reject });
+      this.#scheduleIntake();
+    });
     if (!result.duplicate) {
       this.#kick(result.id);
       const now = new Date();
@@ -172,6 +174,65 @@ export class LeadPipeline {
       });
     }
     return result;
+  }
+
+  #scheduleIntake(): void {
+    if (this.#intakeScheduled || this.#intakeTx >= INTAKE_TX || this.#intakes.length === 0) return;
+    this.#intakeScheduled = true;
+    setImmediate(() => {
+      this.#intakeScheduled = false;
+      void this.#flushIntakes();
+    });
+  }
+
+  async #flushIntakes(): Promise<void> {
+    const batch = this.#intakes.splice(0, INTAKE_BATCH);
+    if (batch.length === 0) return;
+    this.#intakeTx++;
+    try {
+      const inserted = await this.#d.sql.begin(async (tx) => {
+        const ids = await insertLeads(tx, batch.map((b) => ({ ...b.lead, id: b.id })));
+        // One send per job, all in the same round trip (pipelined on the transaction's connection).
+        // (boss.insert would be one statement, but it passes its jobs as a JSON string that the
+        // postgres.js adapter would encode a second time.)
+        await Promise.all([...ids].map((leadId) => this.#d.boss.send(PIPELINE_QUEUE, { leadId }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS })));
+        return ids;
+      });
+      for (const b of batch) {
+        if (inserted.has(b.id)) b.resolve({ id: b.id, status: 'NEW', duplicate: false });
+        else this.#duplicateOf(b.lead).then(b.resolve, b.reject);
+      }
+    } catch (err) {
+      // One bad lead must not fail the others: each goes again on its own.
+      if (batch.length === 1) batch[0]!.reject(err);
+      else for (const b of batch) this.#intakeOne(b.lead, b.id).then(b.resolve, b.reject);
+    } finally {
+      this.#intakeTx--;
+      this.#scheduleIntake();
+    }
+  }
+
+  async #duplicateOf(lead: NewLead): Promise<IntakeResult> {
+    const first = await findDuplicateLead(this.#d.sql, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
+    if (!first) throw new Error('lead insert conflicted but no duplicate was found');
+    return { id: first, status: 'NEW', duplicate: true };
+  }
+
+  /** One lead in a transaction of its own (the fallback when a batch fails). */
+  async #intakeOne(lead: NewLead, id: string): Promise<IntakeResult> {
+    return this.#d.sql
+      .begin(async (tx) => {
+        const [created] = await Promise.all([
+          insertLead(tx, lead, id),
+          this.#d.boss.send(PIPELINE_QUEUE, { leadId: id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
+        ]);
+        if (!created) throw DUPLICATE;
+        return { id: created.id, status: created.status, duplicate: false };
+      })
+      .catch(async (err: unknown) => {
+        if (err !== DUPLICATE) throw err;
+        return this.#duplicateOf(lead);
+      });
   }
 
   /** Something changed who can take leads (activation, capacity, presence): assign the waiting. */
