@@ -88,9 +88,10 @@ export function actorRoutes(deps: { sql: Sql; system: ActorSystem; requireAuth: 
     }),
     async (c) => {
       const { type, id } = c.req.valid('param');
+      // The journal first: the state read after it is at least as new as the last event shown.
+      const events = await recentJournal(deps.sql, type, id, 50);
       const view = await deps.system.inspect(type, id);
       if (!view) throw new ApiError(404, 'not_found', 'No such actor');
-      const events = await recentJournal(deps.sql, type, id, 50);
       return c.json(
         {
           type: view.type,
