@@ -62,7 +62,7 @@ describe('signature', () => {
     // The created interaction and the pipeline job were committed with the lead.
     const [i] = await s.server.sql<{ n: number }[]>`select count(*)::int as n from interactions where lead_id = ${body.id} and type = 'created'`;
     expect(i!.n).toBe(1);
-    const [j] = await s.server.sql<{ n: number }[]>`select count(*)::int as n from pgboss.job where name = 'lead.pipeline' and data->>'leadId' = ${body.id}`;
+    const [j] = await s.server.sql<{ n: number }[]>`select count(*)::int as n from pgboss.job where name = 'lead.pipeline' and data->'leadIds' ? ${body.id}`;
     expect(j!.n).toBe(1);
   });
 

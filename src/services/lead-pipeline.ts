@@ -38,6 +38,11 @@ import type { LeadClassifier } from './lead-classifier.ts';
 
 export const PIPELINE_QUEUE = 'lead.pipeline';
 
+/** The safety-net job of one intake transaction: the leads it stored. */
+interface PipelineJob {
+  leadIds: string[];
+}
+
 /** Thrown inside intake's transaction to roll back the job sent alongside a duplicate's insert. */
 const DUPLICATE = Symbol('duplicate lead');
 
@@ -115,8 +120,8 @@ export class LeadPipeline {
   async start(): Promise<void> {
     const { boss } = this.#d;
     await boss.createQueue(PIPELINE_QUEUE, { name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 10, retryDelay: 5, retryBackoff: true });
-    await boss.work<{ leadId: string }>(PIPELINE_QUEUE, { batchSize: BATCH, pollingIntervalSeconds: 2 }, async (jobs) => {
-      await this.process(jobs.map((j) => j.data.leadId));
+    await boss.work<PipelineJob>(PIPELINE_QUEUE, { batchSize: 20, pollingIntervalSeconds: 2 }, async (jobs) => {
+      await this.process(jobs.flatMap((j) => j.data.leadIds));
     });
     this.#timer = setInterval(() => void this.reconcile(), this.#d.reconcileMs ?? 5000);
     this.#timer.unref?.();
@@ -192,10 +197,8 @@ export class LeadPipeline {
     try {
       const inserted = await this.#d.sql.begin(async (tx) => {
         const ids = await insertLeads(tx, batch.map((b) => ({ ...b.lead, id: b.id })));
-        // One send per job, all in the same round trip (pipelined on the transaction's connection).
-        // (boss.insert would be one statement, but it passes its jobs as a JSON string that the
-        // postgres.js adapter would encode a second time.)
-        await Promise.all([...ids].map((leadId) => this.#d.boss.send(PIPELINE_QUEUE, { leadId }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS })));
+        // One job for the batch: the safety net for every lead in it, written in the same commit.
+        if (ids.size > 0) await this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [...ids] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
         return ids;
       });
       for (const b of batch) {
@@ -224,7 +227,7 @@ export class LeadPipeline {
       .begin(async (tx) => {
         const [created] = await Promise.all([
           insertLead(tx, lead, id),
-          this.#d.boss.send(PIPELINE_QUEUE, { leadId: id }, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
+          this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [id] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
         ]);
         if (!created) throw DUPLICATE;
         return { id: created.id, status: created.status, duplicate: false };
