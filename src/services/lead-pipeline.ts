@@ -97,6 +97,7 @@ export class LeadPipeline {
   readonly #d: PipelineDeps;
   readonly #log: Logger;
   #pending = new Set<string>();
+  #classifying = new Set<string>();
   #draining: Promise<void> | undefined;
   #assigning: Promise<void> | undefined;
   #assignAgain = false;
@@ -299,7 +300,22 @@ export class LeadPipeline {
     })();
   }
 
+  /**
+   * Classifies each lead once per process at a time: the fast path, the safety-net job and the
+   * reconcile may all reach the same lead, and an LLM call is too slow and costly to make twice.
+   */
   async #classify(ids: string[]): Promise<void> {
+    const mine = ids.filter((id) => !this.#classifying.has(id));
+    for (const id of mine) this.#classifying.add(id);
+    try {
+      await this.#classifyOnce(mine);
+    } finally {
+      for (const id of mine) this.#classifying.delete(id);
+    }
+  }
+
+  async #classifyOnce(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
     const leads = (await findLeads(this.#work, ids)).filter((l) => !l.ai_classified_at);
     if (leads.length === 0) return;
     const limit = this.#d.classifyConcurrency ?? 8;
