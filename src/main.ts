@@ -23,6 +23,7 @@ import { migrate } from './db/migrate.ts';
 import { createApp } from './http/app.ts';
 import { createAuth, hashPassword } from './http/auth.ts';
 import { createMetrics } from './http/metrics.ts';
+import { cachedUserLookup } from './http/user-cache.ts';
 import { attachSocketIo, roleRoom, userRoom } from './http/socket.ts';
 import { NotificationBus } from './http/notification-bus.ts';
 import { leadView, notificationView } from './http/views.ts';
@@ -83,7 +84,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
 
     await ensureFirstAdmin(sql, config, log);
     const auth = await createAuth({ secret: config.jwtSecret, issuer: config.jwtIssuer, ttlSeconds: config.jwtTtlSeconds });
-    const lookup = async (id: string) => findConsultantById(sql, id);
+    const users = cachedUserLookup((id) => findConsultantById(sql, id), 5000);
+    const lookup = users.lookup;
 
     // Effects run after their commit; io exists by then (it is attached before any socket connects).
     let io: SocketServer | undefined;
@@ -173,7 +175,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
       pipeline,
       leads,
       bus,
+      lookupUser: lookup,
       onConsultantChanged: async (c) => {
+        users.invalidate(c.id);
         // A deactivated user loses access at once: their open sockets too, not just new requests.
         if (!c.active) io?.in(userRoom(c.id)).disconnectSockets(true);
         await system.send(CONSULTANT, c.id, { type: c.active ? 'consultant.activated' : 'consultant.deactivated' });

@@ -12,9 +12,9 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type { Sql } from '../db/client.ts';
-import { findConsultantById, type Consultant } from '../db/consultants.ts';
+import type { Consultant } from '../db/consultants.ts';
 import type { Logger } from '../log.ts';
-import { requireAuth, type Auth } from './auth.ts';
+import { requireAuth, type Auth, type UserLookup } from './auth.ts';
 import { ApiError, errorBody, toErrorResponse } from './errors.ts';
 import type { createMetrics } from './metrics.ts';
 import { createLoginThrottle, rateLimit, resolveClientIp } from './rate-limit.ts';
@@ -37,6 +37,8 @@ export interface AppDeps {
   log: Logger;
   sql: Sql;
   auth: Auth;
+  /** Who a token's subject is now (deactivated users lose access at once). */
+  lookupUser: UserLookup;
   isProduction: boolean;
   frontendUrl: string | undefined;
   rateLimitPerMinute: number;
@@ -123,7 +125,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     await next();
   });
 
-  const authenticated = requireAuth(deps.auth, (id) => findConsultantById(deps.sql, id));
+  const authenticated = requireAuth(deps.auth, deps.lookupUser);
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
 
   app.route(
@@ -153,7 +155,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       sql: deps.sql,
       bus: deps.bus,
       requireAuth: authenticated,
-      requireStreamAuth: requireAuth(deps.auth, (id) => findConsultantById(deps.sql, id), { streamToken: true }),
+      requireStreamAuth: requireAuth(deps.auth, deps.lookupUser, { streamToken: true }),
     }),
   );
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system, requireAuth: authenticated }));
