@@ -33,7 +33,11 @@ export interface Auth {
 }
 
 export async function createAuth(opts: { secret: string; issuer: string; ttlSeconds: number }): Promise<Auth> {
-  const key = new TextEncoder().encode(opts.secret);
+  // Imported once: handing jose raw bytes would import a key on every sign and verify.
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(opts.secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+    'verify',
+  ]);
   const dummyHash = await bcrypt.hash('not-a-real-password', BCRYPT_COST);
   return {
     async sign(user) {
