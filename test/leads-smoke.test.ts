@@ -4,7 +4,7 @@ import { startTestServer } from './support/server.ts';
 
 describe('lead pipeline smoke', () => {
   it('takes a signed webhook through classification and assignment', async () => {
-    const s = await startTestServer({ WEBHOOK_SECRET: 'test-webhook-secret-0123456789', LOG_LEVEL: 'warn' });
+    const s = await startTestServer({ WEBHOOK_SECRET: 'test-webhook-secret-0123456789' });
     const token = await s.login();
     const c = await s.api('/api/consultants', { token, body: { name: 'Ana', email: 'ana@x.test', password: 'password-123', role: 'CONSULTANT' } });
     expect(c.status).toBe(201);
