@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, progress, row, track, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
+import { ROOT, liviaEnv, progress, row, track, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 import { httpLoad, type LoadResult } from './lib/load.ts';
 
 export interface ChildServer {
@@ -91,20 +91,10 @@ export async function runHttp(opts: BenchOptions, db: { url: string }): Promise<
   try {
     const bare = await forkServer('bare');
     servers.push(bare);
-    const ours = await forkServer('livia', {
-      DATABASE_URL: db.url,
-      DATA_DIR: dataDir,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'test',
-      ADMIN_EMAIL: admin.email,
-      ADMIN_PASSWORD: admin.password,
-      RATE_LIMIT_PER_MINUTE: '100000000',
-      JWT_SECRET: 'bench-jwt-secret-bench-jwt-secret-bench-jwt-secret',
-      WEBHOOK_SECRET: 'bench-webhook-secret-0123456789',
-      WHATSAPP_DRIVER: 'simulator',
-    });
+    const ours = await forkServer(
+      'livia',
+      liviaEnv({ databaseUrl: db.url, dataDir, admin, webhookSecret: 'bench-webhook-secret-0123456789' }),
+    );
     servers.push(ours);
     const res = await fetch(`${ours.url}/api/auth/login`, {
       method: 'POST',

@@ -23,7 +23,7 @@ import postgres from 'postgres';
 import { io, type Socket } from 'socket.io-client';
 import { signWebhook } from '../src/http/webhook-signature.ts';
 import { forkServer, machineBusy, machineCpu, type ChildServer } from './http.ts';
-import { fmt, pool, progress, row, sleep, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
+import { fmt, liviaEnv, pool, progress, row, sleep, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 import { Connection } from './lib/load.ts';
 
 const SECRET = 'bench-webhook-secret-0123456789';
@@ -82,21 +82,8 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
     progress('pipeline: starting our server in a child process');
     server = await forkServer(
       'livia',
-      {
-        DATABASE_URL: db.url,
-        DATA_DIR: dataDir,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'test',
-        ADMIN_EMAIL: admin.email,
-        ADMIN_PASSWORD: admin.password,
-        RATE_LIMIT_PER_MINUTE: '100000000',
-        JWT_SECRET: 'bench-jwt-secret-bench-jwt-secret-bench-jwt-secret',
-        WEBHOOK_SECRET: SECRET,
-        WHATSAPP_DRIVER: 'simulator',
-        GROQ_API_KEY: '',
-      },
+      { ...liviaEnv({ databaseUrl: db.url, dataDir, admin, webhookSecret: SECRET }), GROQ_API_KEY: '' },
+
       profDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profDir)}`] : [],
     );
     const base = server.url;

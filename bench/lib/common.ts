@@ -4,7 +4,6 @@
  * run; nothing here asserts a timing.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -91,17 +90,24 @@ export function summarize(samples: number[]): { n: number; p50: number; p90: num
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+export { freePort } from '../../src/db/embedded.ts';
+
+/** The environment our server runs with in a benchmark (rate limits out of the way, quiet logs). */
+export function liviaEnv(p: { databaseUrl: string; dataDir: string; admin: { email: string; password: string }; webhookSecret: string }) {
+  return {
+    DATABASE_URL: p.databaseUrl,
+    DATA_DIR: p.dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+    ADMIN_EMAIL: p.admin.email,
+    ADMIN_PASSWORD: p.admin.password,
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    JWT_SECRET: 'bench-jwt-secret-bench-jwt-secret-bench-jwt-secret',
+    WEBHOOK_SECRET: p.webhookSecret,
+    WHATSAPP_DRIVER: 'simulator',
+  };
 }
 
 /** Progress lines go to stderr, so stdout carries only the table and the JSON summary. */
