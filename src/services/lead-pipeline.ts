@@ -145,7 +145,8 @@ export class LeadPipeline {
    */
   async intake(lead: NewLead): Promise<IntakeResult> {
     // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
-    // of leads and interactions, their jobs pipelined in one round trip, one commit).
+    // of leads and interactions, one safety-net job for them all, one commit); each is answered
+    // only after that commit.
     const result = await new Promise<IntakeResult>((resolve, reject) => {
       this.#intakes.push({ lead, id: randomUUID(), resolve, reject });
       this.#scheduleIntake();
