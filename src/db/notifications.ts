@@ -47,13 +47,6 @@ export async function notificationsAfter(sql: Queryable, recipientId: string, af
   return rows.map(withNumberId);
 }
 
-export async function notificationsForLeads(sql: Queryable, leadIds: string[], type: string): Promise<NotificationRow[]> {
-  if (leadIds.length === 0) return [];
-  const rows = await sql<NotificationRow[]>`
-    select ${sql(columns)} from notifications where lead_id = any(${leadIds}::uuid[]) and type = ${type} order by id`;
-  return rows.map(withNumberId);
-}
-
 export async function markNotificationRead(sql: Queryable, id: number, recipientId: string, read: boolean): Promise<NotificationRow | undefined> {
   const [row] = await sql<NotificationRow[]>`
     update notifications set read_at = case when ${read} then coalesce(read_at, now()) else null end

@@ -6,12 +6,10 @@
  * checkTransition('NEW', 'CONTACTED', 'CONSULTANT') // => { ok: true }
  * checkTransition('NEW', 'WON', 'CONSULTANT')       // => { ok: false, reason: '...' }
  */
-import { z } from 'zod';
 import { canManageTeam, type Role } from './roles.ts';
 
 export const LEAD_STATUSES = ['NEW', 'CONTACTED', 'QUALIFIED', 'PROPOSAL', 'WON', 'LOST'] as const;
 export type LeadStatus = (typeof LEAD_STATUSES)[number];
-export const leadStatusSchema = z.enum(LEAD_STATUSES);
 
 export const TEMPERATURES = ['HOT', 'WARM', 'COLD'] as const;
 export type Temperature = (typeof TEMPERATURES)[number];

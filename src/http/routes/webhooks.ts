@@ -16,16 +16,17 @@ const text = (max: number) => z.string().trim().max(max).refine(printable, NO_CO
 
 const money = z.number().finite().min(0).max(1_000_000_000);
 
-/**
- * The E.164 form the schema's check computed, by parsed body: libphonenumber is among the costlier
- * steps of an intake, so the handler reuses it instead of parsing the number a second time.
- */
-const normalizedPhones = new WeakMap<object, string>();
+/** Parsed once, into E.164: what the handler stores is what was validated. */
+const phone = text(40).transform((raw, ctx) => {
+  const e164 = normalizePhone(raw);
+  if (!e164) ctx.addIssue({ code: 'custom', message: 'is not a valid phone number' });
+  return e164 ?? raw;
+});
 
 export const WebhookLeadSchema = z
   .object({
     name: text(200).pipe(z.string().min(1, 'is required')),
-    phone: text(40).optional(),
+    phone: phone.optional(),
     email: text(254).pipe(z.string().email()).optional(),
     source: text(50).pipe(z.string().min(1)).default('site'),
     external_id: text(200).pipe(z.string().min(1)).optional(),
@@ -38,10 +39,6 @@ export const WebhookLeadSchema = z
   })
   .superRefine((b, ctx) => {
     if (!b.phone && !b.email) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'phone or email is required' });
-    if (!b.phone) return;
-    const e164 = normalizePhone(b.phone);
-    if (e164) normalizedPhones.set(b, e164);
-    else ctx.addIssue({ code: 'custom', path: ['phone'], message: 'is not a valid phone number' });
   });
 
 const route = createRoute({
@@ -90,7 +87,7 @@ export function webhookRoutes(deps: { secret: string; pipeline: LeadPipeline; no
     const result = await deps.pipeline.intake({
       name: b.name,
       // zod hands the refinement the very object it returns; should that ever change, parse again.
-      phone: b.phone ? (normalizedPhones.get(b) ?? normalizePhone(b.phone)!) : null,
+      phone: b.phone ?? null,
       email: b.email?.toLowerCase() ?? null,
       source: b.source.toLowerCase(),
       externalId: b.external_id ?? null,
