@@ -216,6 +216,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       lookup,
       log,
       corsOrigin: config.isProduction ? (config.frontendUrl ?? false) : true,
+      allowedOrigins: config.frontendUrl ? [config.frontendUrl] : [],
       onConnection: (socket, user) => {
         handleActorSubscriptions(socket, system);
         system.send(CONSULTANT, user.id, { type: 'presence.connected', socketId: socket.id }).catch((err) => log.warn({ err }, 'presence update failed'));

@@ -485,8 +485,8 @@ describe('SSE /api/notifications/stream', () => {
     expect([...ids].sort((x, y) => x - y)).toEqual(ids);
     second.close();
 
-    // EventSource style: token and resume point in the query string.
-    const third = sse(`${url}?access_token=${encodeURIComponent(ana.token)}&last_event_id=${lastId}`);
+    // EventSource style: the web app's session cookie, and the resume point in the query string.
+    const third = sse(`${url}?last_event_id=${lastId}`, { cookie: `livia_session=${ana.token}` });
     await third.ready;
     await waitFor('replay via query', async () => third.notifications().length >= expected.length + 1);
     expect(third.notifications().map((n) => n.data.lead_id)).toEqual([...missed, after]);
@@ -510,9 +510,10 @@ describe('SSE /api/notifications/stream', () => {
     watch.close();
   });
 
-  it('no or bad token → 401', async () => {
+  it('no or bad token → 401; a token in the URL is not accepted', async () => {
     await expectApiError(await fetch(`${s.url}/api/notifications/stream`), 401);
-    await expectApiError(await fetch(`${s.url}/api/notifications/stream?access_token=nope`), 401);
+    await expectApiError(await fetch(`${s.url}/api/notifications/stream?access_token=${encodeURIComponent(ana.token)}`), 401);
+    await expectApiError(await fetch(`${s.url}/api/notifications/stream`, { headers: { cookie: 'livia_session=nope' } }), 401);
   });
 
   it('sends heartbeat comments (the route mounted with a short heartbeat; the server uses 15 s)', async () => {
@@ -531,7 +532,7 @@ describe('SSE /api/notifications/stream', () => {
         sql: s.server.sql,
         bus: new NotificationBus(),
         requireAuth: requireAuth(auth, lookup),
-        requireStreamAuth: requireAuth(auth, lookup, { streamToken: true }),
+        requireStreamAuth: requireAuth(auth, lookup),
         heartbeatMs: 50,
       }),
     );

@@ -45,6 +45,23 @@ beforeAll(async () => {
 });
 
 describe('handshake', () => {
+  it("the web app's session cookie authenticates a page of this origin, never another origin's", async () => {
+    const host = new URL(s.url).host;
+    const dial = (headers: Record<string, string>) => {
+      const socket = connectClient(s.url, { transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: headers });
+      open.push(socket);
+      return new Promise<Error | undefined>((resolve) => {
+        socket.once('connect', () => resolve(undefined));
+        socket.once('connect_error', (error) => resolve(error));
+      });
+    };
+    const cookie = `livia_session=${consultantToken}`;
+    expect(await dial({ cookie, origin: `http://${host}` })).toBeUndefined();
+    expect((await dial({ cookie, origin: 'https://evil.example' }))?.message).toBe('unauthorized');
+    expect((await dial({ cookie }))?.message).toBe('unauthorized');
+    expect((await dial({ cookie: 'livia_session=nope', origin: `http://${host}` }))?.message).toBe('unauthorized');
+  });
+
   it('no token → connect_error "unauthorized"', async () => {
     for (const auth of [undefined, {}, { token: '' }, { token: 42 }]) {
       const { socket, error } = await connect(auth);

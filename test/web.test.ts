@@ -87,10 +87,10 @@ describe('web app', { timeout: 60_000 }, () => {
     await error.waitFor();
     expect(await error.textContent()).toContain('E-mail ou senha inválidos');
     expect(new URL(page.url()).pathname).toBe('/login');
-    expect(await page.evaluate(() => localStorage.getItem('livia.token'))).toBeNull();
+    expect((await context.cookies()).find((c) => c.name === 'livia_session')).toBeUndefined();
   });
 
-  it('signs in, shows who is signed in, and signs out', async () => {
+  it('signs in with an httpOnly cookie, keeps the session over a reload, and signs out (revoking it)', async () => {
     await signIn(server.admin.email, server.admin.password);
 
     await page.waitForURL(`${server.url}/`);
@@ -99,11 +99,15 @@ describe('web app', { timeout: 60_000 }, () => {
     expect(await currentUser.textContent()).toBe(server.admin.name);
     expect(await page.getByTestId('current-role').getAttribute('data-role')).toBe('ADMIN');
 
-    const token = await page.evaluate(() => localStorage.getItem('livia.token'));
-    expect(token).toBeTruthy();
-    const cookie = (await context.cookies()).find((c) => c.name === 'livia_token');
-    expect(cookie?.value).toBe(token);
-    expect(cookie?.sameSite).toBe('Lax');
+    // The token is in an httpOnly, SameSite=Strict cookie, and nowhere a script can reach.
+    const cookie = (await context.cookies()).find((c) => c.name === 'livia_session');
+    expect(cookie?.httpOnly).toBe(true);
+    expect(cookie?.sameSite).toBe('Strict');
+    expect(cookie?.secure).toBe(false);
+    const token = cookie!.value;
+    const visible = await page.evaluate(() => [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage), location.href].join(' '));
+    expect(visible).not.toContain(token);
+    expect(await page.content()).not.toContain(token);
 
     // A reload renders the signed-in page again from the server, thanks to the cookie.
     await page.reload();
@@ -111,24 +115,40 @@ describe('web app', { timeout: 60_000 }, () => {
     expect(await currentUser.textContent()).toBe(server.admin.name);
 
     await page.getByTestId('logout').click();
-    await page.waitForURL(`${server.url}/login`);
-    expect(await page.evaluate(() => localStorage.getItem('livia.token'))).toBeNull();
-    expect((await context.cookies()).find((c) => c.name === 'livia_token')).toBeUndefined();
-  });
-
-  it('drops a token the API no longer accepts and asks to sign in again', async () => {
-    await context.addCookies([{ name: 'livia_token', value: 'expired', url: server.url }]);
-    await context.addInitScript(() => {
-      if (!sessionStorage.getItem('seeded')) {
-        sessionStorage.setItem('seeded', '1');
-        localStorage.setItem('livia.token', 'expired');
-      }
-    });
-
+    await page.waitForURL(`${server.url}/login?reason=signed_out`);
+    expect((await context.cookies()).find((c) => c.name === 'livia_session')).toBeUndefined();
     await page.goto(`${server.url}/`);
     await page.waitForURL(`${server.url}/login`);
-    expect(await page.evaluate(() => localStorage.getItem('livia.token'))).toBeNull();
-    expect((await context.cookies()).find((c) => c.name === 'livia_token')).toBeUndefined();
+  });
+
+  it('drops a session the API no longer accepts and says so on /login', async () => {
+    await context.addCookies([{ name: 'livia_session', value: 'expired', url: server.url }]);
+    await page.goto(`${server.url}/`);
+    await page.waitForURL(`${server.url}/login?reason=expired`);
+    expect(await page.getByTestId('login-notice').textContent()).toContain('sessão expirou');
+    expect((await context.cookies()).find((c) => c.name === 'livia_session')).toBeUndefined();
+  });
+
+  it('refuses a cookie-authenticated mutation from another origin, and accepts it from this one', async () => {
+    const login = await server.api('/api/auth/login', { body: { email: server.admin.email, password: server.admin.password, session: 'cookie' } });
+    expect(login.status).toBe(200);
+    expect(((await login.json()) as { token?: string }).token).toBeUndefined();
+    const setCookie = login.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/livia_session=[^;]+;.*HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Strict/i);
+    const cookie = setCookie.split(';')[0]!;
+    const host = new URL(server.url).host;
+
+    const foreign = await server.api('/api/notifications/read-all', { method: 'POST', headers: { cookie, origin: 'https://evil.example' } });
+    expect(foreign.status).toBe(403);
+    const missing = await server.api('/api/notifications/read-all', { method: 'POST', headers: { cookie } });
+    expect(missing.status).toBe(403);
+    const same = await server.api('/api/notifications/read-all', { method: 'POST', headers: { cookie, origin: `http://${host}` } });
+    expect(same.status).toBe(200);
+    // Reads need no Origin, and a bearer token needs none either.
+    expect((await server.api('/api/auth/me', { headers: { cookie } })).status).toBe(200);
+    const bearer = await server.login();
+    expect((await server.api('/api/notifications/read-all', { method: 'POST', token: bearer, headers: { origin: 'https://evil.example' } })).status).toBe(200);
   });
 });
 

@@ -134,6 +134,7 @@ export interface LeadFilter {
   status?: LeadStatus | undefined;
   consultantId?: string | undefined;
   temperature?: Temperature | undefined;
+  source?: string | undefined;
   q?: string | undefined;
   /** Keyset cursor: the (created_at, id) of the last row of the previous page. */
   after?: { createdAt: Date; id: string } | undefined;
@@ -151,6 +152,7 @@ export async function listLeads(sql: Queryable, f: LeadFilter): Promise<LeadRow[
     where (${f.status ?? null}::text is null or l.status = ${f.status ?? null})
       and (${f.consultantId ?? null}::uuid is null or l.consultant_id = ${f.consultantId ?? null})
       and (${f.temperature ?? null}::text is null or l.ai_temperature = ${f.temperature ?? null})
+      and (${f.source ?? null}::text is null or l.source = ${f.source ?? null})
       and (${q}::text is null or l.name ilike ${q} or l.email ilike ${q} or l.phone like ${qDigits ?? q})
       and (${f.after?.createdAt ?? null}::timestamptz is null
            or (l.created_at, l.id) < (
@@ -160,6 +162,20 @@ export async function listLeads(sql: Queryable, f: LeadFilter): Promise<LeadRow[
              ${f.after?.id ?? null}::uuid))
     order by l.created_at desc, l.id desc
     limit ${f.limit}`;
+}
+
+/** How many leads match the filter in each status (the Kanban's column counts). */
+export async function countLeadsByStatus(sql: Queryable, f: Omit<LeadFilter, 'status' | 'after' | 'limit'>): Promise<Partial<Record<LeadStatus, number>>> {
+  const q = f.q ? `%${likeEscape(f.q)}%` : null;
+  const qDigits = f.q && /\d{3,}/.test(f.q) ? `%${f.q.replace(/\D/g, '')}%` : null;
+  const rows = await sql<{ status: LeadStatus; count: number }[]>`
+    select l.status, count(*)::int as count from leads l
+    where (${f.consultantId ?? null}::uuid is null or l.consultant_id = ${f.consultantId ?? null})
+      and (${f.temperature ?? null}::text is null or l.ai_temperature = ${f.temperature ?? null})
+      and (${f.source ?? null}::text is null or l.source = ${f.source ?? null})
+      and (${q}::text is null or l.name ilike ${q} or l.email ilike ${q} or l.phone like ${qDigits ?? q})
+    group by l.status`;
+  return Object.fromEntries(rows.map((r) => [r.status, r.count]));
 }
 
 export async function recordInteraction(

@@ -54,3 +54,9 @@ export async function markNotificationRead(sql: Queryable, id: number, recipient
     returning ${sql(columns)}`;
   return row && withNumberId(row);
 }
+
+/** Marks every unread notification of this recipient as read; answers how many changed. */
+export async function markAllNotificationsRead(sql: Queryable, recipientId: string): Promise<number> {
+  const result = await sql`update notifications set read_at = now() where recipient_id = ${recipientId} and read_at is null`;
+  return result.count;
+}

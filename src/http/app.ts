@@ -125,7 +125,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     await next();
   });
 
-  const authenticated = requireAuth(deps.auth, deps.lookupUser);
+  const authenticated = requireAuth(deps.auth, deps.lookupUser, { allowedOrigins: deps.frontendUrl ? [deps.frontendUrl] : [] });
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
 
   app.route(
@@ -141,7 +141,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         }),
     }),
   );
-  app.route('/api/auth', authRoutes({ sql: deps.sql, auth: deps.auth, throttle: createLoginThrottle(), requireAuth: authenticated }));
+  app.route('/api/auth', authRoutes({ sql: deps.sql, auth: deps.auth, throttle: createLoginThrottle(), requireAuth: authenticated, secureCookie: deps.isProduction }));
   app.route(
     '/api/consultants',
     consultantRoutes({ sql: deps.sql, requireAuth: authenticated, isOnline: deps.isOnline, onChanged: deps.onConsultantChanged }),
@@ -155,7 +155,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       sql: deps.sql,
       bus: deps.bus,
       requireAuth: authenticated,
-      requireStreamAuth: requireAuth(deps.auth, deps.lookupUser, { streamToken: true }),
+      requireStreamAuth: authenticated,
     }),
   );
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system, requireAuth: authenticated }));
@@ -163,7 +163,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.all('/api/*', () => {
     throw new ApiError(404, 'not_found', 'No such route');
   });
-  if (deps.web) app.route('/', deps.web);
+  if (deps.web) {
+    // Server-side page loaders call the API in process, with the page request's cookie and client.
+    app.use('*', async (c, next) => {
+      c.set('internalApi', (request: Request) => app.fetch(request, c.env));
+      await next();
+    });
+    app.route('/', deps.web);
+  }
 
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((err, c) => {

@@ -4,14 +4,16 @@
  * @example
  * const auth = createAuth({ secret, issuer: 'livia', ttlSeconds: 3600 });
  * const token = await auth.sign({ id, name, email, role });
- * app.use('/api/leads/*', requireAuth(auth, lookup));
+ * app.use('/api/leads/*', requireAuth(auth, lookup)); // bearer token or session cookie
  * app.post('/api/consultants', requireRole('ADMIN', 'MANAGER'), handler);
  */
 import bcrypt from 'bcryptjs';
 import type { MiddlewareHandler } from 'hono';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { roleSchema, type Role } from '../domain/roles.ts';
+import { isSafeMethod, isSameOrigin } from './csrf.ts';
 import { ApiError } from './errors.ts';
+import { sessionCookie } from './session-cookie.ts';
 import type { AppEnv, AuthUser } from './types.ts';
 
 /** bcrypt cost 2^11: about 150 ms per check in bcryptjs here, slow enough for offline guessing. */
@@ -22,6 +24,8 @@ export function hashPassword(password: string, cost = BCRYPT_COST): Promise<stri
 }
 
 export interface Auth {
+  /** How long a signed token lives; the session cookie lives as long. */
+  readonly ttlSeconds: number;
   sign(user: AuthUser): Promise<string>;
   /** Throws ApiError 401 on a missing, expired, tampered or foreign token. */
   verify(token: string): Promise<{ id: string; role: Role }>;
@@ -40,6 +44,7 @@ export async function createAuth(opts: { secret: string; issuer: string; ttlSeco
   ]);
   const dummyHash = await bcrypt.hash('not-a-real-password', BCRYPT_COST);
   return {
+    ttlSeconds: opts.ttlSeconds,
     async sign(user) {
       return new SignJWT({ role: user.role, name: user.name })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -82,15 +87,19 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * `opts.streamToken`: for EventSource, which cannot send headers, also accept the token as the
- * `access_token` query parameter or the web app's `livia_token` cookie.
+ * Authenticates with `Authorization: Bearer` (API clients) or, failing that, the web app's session
+ * cookie, which also serves EventSource and page loads. A cookie-authenticated mutation must come
+ * from this origin or `opts.allowedOrigins` (see csrf.ts).
  */
-export function requireAuth(auth: Auth, lookup: UserLookup, opts: { streamToken?: boolean } = {}): MiddlewareHandler<AppEnv> {
+export function requireAuth(auth: Auth, lookup: UserLookup, opts: { allowedOrigins?: readonly string[] } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token =
-      bearerToken(c.req.header('authorization')) ??
-      (opts.streamToken ? (c.req.query('access_token') ?? cookieValue(c.req.header('cookie'), 'livia_token')) : undefined);
+    const bearer = bearerToken(c.req.header('authorization'));
+    const cookie = bearer === undefined ? sessionCookie(c.req.header('cookie')) : undefined;
+    const token = bearer ?? cookie;
     if (!token) throw new ApiError(401, 'unauthorized', 'Sign in first', undefined, { 'WWW-Authenticate': 'Bearer' });
+    if (cookie !== undefined && !isSafeMethod(c.req.method) && !isSameOrigin(c.req.header('origin'), c.req.header('host'), opts.allowedOrigins)) {
+      throw new ApiError(403, 'csrf_rejected', 'A request with the session cookie must come from the web app');
+    }
     const claims = await auth.verify(token);
     const user = await lookup(claims.id);
     if (!user || !user.active) throw new ApiError(401, 'unauthorized', 'This account is not active');
@@ -98,14 +107,6 @@ export function requireAuth(auth: Auth, lookup: UserLookup, opts: { streamToken?
     c.set('log', c.var.log.child({ userId: user.id }));
     await next();
   };
-}
-
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
-  }
-  return undefined;
 }
 
 export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {

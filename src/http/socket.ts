@@ -1,6 +1,6 @@
 /**
  * Socket.io on the same HTTP server and port. A socket must present a valid JWT in
- * `handshake.auth.token`; it joins `user:<id>` and `role:<ROLE>`, which is how events reach
+ * `handshake.auth.token`, or come from a page of this origin with the web app's session cookie; it joins `user:<id>` and `role:<ROLE>`, which is how events reach
  * exactly their recipients.
  *
  * @example
@@ -12,6 +12,8 @@ import { Server, type Socket } from 'socket.io';
 import type { Role } from '../domain/roles.ts';
 import type { Logger } from '../log.ts';
 import type { Auth, UserLookup } from './auth.ts';
+import { isSameOrigin } from './csrf.ts';
+import { sessionCookie } from './session-cookie.ts';
 import type { AuthUser } from './types.ts';
 
 export const userRoom = (id: string) => `user:${id}`;
@@ -22,6 +24,8 @@ export interface SocketDeps {
   lookup: UserLookup;
   log: Logger;
   corsOrigin: string | string[] | boolean;
+  /** Other origins (FRONTEND_URL) whose pages may connect with the session cookie. */
+  allowedOrigins?: readonly string[];
   /** A socket of this user connected; presence and per-socket handlers hang off this. */
   onConnection(socket: Socket, user: AuthUser): void;
   onDisconnect(socket: Socket, user: AuthUser): void;
@@ -36,8 +40,17 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
 
   io.use(async (socket, next) => {
     try {
-      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-      if (typeof token !== 'string' || token === '') return next(new Error('unauthorized'));
+      const given = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      const headers = socket.handshake.headers;
+      // The cookie rides along with any request the browser makes, so only this origin's pages may use it.
+      const fromCookie =
+        typeof given === 'string' && given !== ''
+          ? undefined
+          : isSameOrigin(headers.origin, headers.host, deps.allowedOrigins)
+            ? sessionCookie(headers.cookie)
+            : undefined;
+      const token = typeof given === 'string' && given !== '' ? given : fromCookie;
+      if (token === undefined) return next(new Error('unauthorized'));
       const claims = await deps.auth.verify(token);
       const user = await deps.lookup(claims.id);
       if (!user || !user.active) return next(new Error('unauthorized'));

@@ -15,7 +15,16 @@ import { Hono } from 'hono';
 import type {} from 'hono/secure-headers';
 
 /** The default export of `ui/server/entry.fetch.js` (see `ui/src/entry.fetch.tsx`). */
-type QwikFetch = (request: Request, options?: { nonce?: string }) => Promise<Response>;
+type QwikFetch = (request: Request, options?: { nonce?: string; api?: InternalApi }) => Promise<Response>;
+
+/** The API called in process, for the pages' server-side loaders (set by app.ts). */
+export type InternalApi = (request: Request) => Response | Promise<Response>;
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    internalApi?: InternalApi;
+  }
+}
 
 interface StaticFile {
   path: string;
@@ -86,7 +95,7 @@ export async function webRoutes(opts: WebRoutesOptions): Promise<Hono> {
   app.on(['GET', 'POST'], '*', async (c, next) => {
     if (NOT_PAGES.test(c.req.path)) return next();
     // Set when the app's secureHeaders policy uses NONCE; Qwik's inline scripts need it to run.
-    return renderPage(c.req.raw, { nonce: c.get('secureHeadersNonce') });
+    return renderPage(c.req.raw, { nonce: c.get('secureHeadersNonce'), api: c.get('internalApi') });
   });
 
   return app;

@@ -11,6 +11,7 @@ import { canManageTeam } from '../domain/roles.ts';
 import type { Sql } from '../db/client.ts';
 import {
   adjustOpenLeads,
+  countLeadsByStatus,
   findActiveConsultant,
   findLead,
   listInteractions,
@@ -41,6 +42,12 @@ export class LeadService {
     const mine = canManageTeam(user.role) ? filter.consultantId : user.id;
     if (!canManageTeam(user.role) && filter.consultantId && filter.consultantId !== user.id) return Promise.resolve([]);
     return listLeads(this.d.sql, { ...filter, consultantId: mine });
+  }
+
+  /** Per-status counts under the same visibility as `list`. */
+  counts(user: AuthUser, filter: Omit<LeadFilter, 'status' | 'after' | 'limit'>): Promise<Partial<Record<LeadStatus, number>>> {
+    if (!canManageTeam(user.role) && filter.consultantId && filter.consultantId !== user.id) return Promise.resolve({});
+    return countLeadsByStatus(this.d.sql, { ...filter, consultantId: canManageTeam(user.role) ? filter.consultantId : user.id });
   }
 
   async get(user: AuthUser, id: string): Promise<{ lead: LeadRow; interactions: InteractionRow[] }> {

@@ -25,12 +25,16 @@ declare global {
   interface QwikCityPlatform {
     /** The request's CSP nonce; `routes/layout.tsx` gives it to Qwik's inline scripts. */
     nonce?: string;
+    /** The API in process, for route loaders (`lib/server-api.ts`); absent under `vite dev`. */
+    api?: (request: Request) => Response | Promise<Response>;
   }
 }
 
 export interface FetchOptions {
   /** The CSP nonce of this response (Hono's `secureHeaders` with `NONCE`), if the policy uses one. */
   nonce?: string;
+  /** The API called in process, handed to route loaders as `platform.api`. */
+  api?: (request: Request) => Response | Promise<Response>;
   /** The caller's address, as the HTTP server saw it; Qwik City exposes it as `clientConn`. */
   clientConn?: ClientConn;
   /** Values route loaders may read through `env.get()`; none is needed today. */
@@ -58,7 +62,7 @@ export default async function fetch(request: Request, options: FetchOptions = {}
       url,
       request,
       env: { get: (key) => env[key] },
-      platform: { nonce: options.nonce },
+      platform: { nonce: options.nonce, api: options.api },
       getClientConn: () => options.clientConn ?? {},
       getWritableStream: (status, headers, cookies, resolve) => {
         const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();

@@ -41,11 +41,15 @@ const InteractionSchema = z
   })
   .openapi('Interaction');
 
-const ListQuery = z.object({
-  status: z.enum(LEAD_STATUSES).optional(),
+const FilterQuery = z.object({
   consultant_id: z.string().uuid().optional(),
   temperature: z.enum(TEMPERATURES).optional(),
+  source: z.string().trim().min(1).max(100).optional(),
   q: z.string().trim().min(1).max(100).optional(),
+});
+
+const ListQuery = FilterQuery.extend({
+  status: z.enum(LEAD_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 });
@@ -93,6 +97,7 @@ export function leadRoutes(deps: { leads: LeadService; requireAuth: MiddlewareHa
         status: q.status,
         consultantId: q.consultant_id,
         temperature: q.temperature,
+        source: q.source,
         q: q.q,
         after: q.cursor ? decodeCursor(q.cursor) : undefined,
         limit: q.limit + 1,
@@ -101,6 +106,26 @@ export function leadRoutes(deps: { leads: LeadService; requireAuth: MiddlewareHa
       const last = page[page.length - 1];
       const next = rows.length > q.limit && last ? encodeCursor(last.created_at.toISOString(), last.id) : null;
       return c.json({ items: page.map(leadView), next_cursor: next }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/counts',
+      tags: ['leads'],
+      security: bearer,
+      request: { query: FilterQuery },
+      responses: {
+        200: json(z.object(Object.fromEntries(LEAD_STATUSES.map((s) => [s, z.number().int()]))), 'Leads per status under the filter'),
+        401: errors[401],
+        422: errors[422],
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const counts = await deps.leads.counts(c.var.user, { consultantId: q.consultant_id, temperature: q.temperature, source: q.source, q: q.q });
+      return c.json(Object.fromEntries(LEAD_STATUSES.map((s) => [s, counts[s] ?? 0])), 200);
     },
   );
 

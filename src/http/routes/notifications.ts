@@ -4,7 +4,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Sql } from '../../db/client.ts';
-import { listNotifications, markNotificationRead, notificationsAfter, type NotificationRow } from '../../db/notifications.ts';
+import { listNotifications, markAllNotificationsRead, markNotificationRead, notificationsAfter, type NotificationRow } from '../../db/notifications.ts';
 import { ApiError } from '../errors.ts';
 import type { NotificationBus } from '../notification-bus.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
@@ -89,6 +89,16 @@ export function notificationRoutes(deps: {
       const rows = await listNotifications(deps.sql, c.var.user.id, c.req.valid('query').limit);
       return c.json(rows.map(notificationView), 200);
     },
+  );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/read-all',
+      tags: ['notifications'],
+      security: bearer,
+      responses: { 200: json(z.object({ updated: z.number().int() }), 'Every notification of mine is read'), 401: errors[401] },
+    }),
+    async (c) => c.json({ updated: await markAllNotificationsRead(deps.sql, c.var.user.id) }, 200),
   );
   r.openapi(
     createRoute({

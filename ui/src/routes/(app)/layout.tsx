@@ -1,81 +1,207 @@
-import { $, component$, Slot, useContextProvider, useStore, useVisibleTask$ } from '@builder.io/qwik';
-import { useNavigate, type RequestHandler } from '@builder.io/qwik-city';
-import {
-  clearToken,
-  fetchCurrentUser,
-  readToken,
-  ROLE_LABELS,
-  SessionContext,
-  TOKEN_COOKIE,
-  type SessionState,
-} from '../../lib/session';
+import { $, component$, Slot, useContextProvider, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
+import { Link, routeLoader$, useLocation, type RequestHandler } from '@builder.io/qwik-city';
+import { api } from '../../lib/api';
+import type { Notification } from '../../lib/model';
+import { serverApi } from '../../lib/server-api';
+import { canManageTeam, logout, ROLE_LABELS, SESSION_COOKIE, SessionContext, type User } from '../../lib/session';
 
-// The cookie only says a token was issued; the API still checks it on every call (see the task below).
+// Without the cookie there is no session to check: straight to /login, before rendering anything.
 export const onRequest: RequestHandler = ({ cookie, redirect }) => {
-  if (!cookie.get(TOKEN_COOKIE)?.value) {
-    throw redirect(302, '/login');
-  }
+  if (!cookie.get(SESSION_COOKIE)?.value) throw redirect(302, '/login');
 };
 
-/** The frame of every signed-in page: who is signed in, and the way out. */
-export default component$(() => {
-  const nav = useNavigate();
-  const session = useStore<SessionState>({ status: 'loading', user: null, message: '' });
-  useContextProvider(SessionContext, session);
+/** Who is signed in, asked of the API with the page request's cookie; an ended session goes to /login. */
+export const useSession = routeLoader$(async (ev) => {
+  const me = await serverApi<User>(ev, '/api/auth/me');
+  if (me.status === 401) {
+    ev.cookie.delete(SESSION_COOKIE, { path: '/' });
+    throw ev.redirect(302, '/login?reason=expired');
+  }
+  return me.ok ? { user: me.data, message: '' } : { user: null, message: me.message };
+});
 
-  // The token lives in the browser, so the browser asks the API who it belongs to.
+export const useNotifications = routeLoader$(async (ev) => {
+  const list = await serverApi<Notification[]>(ev, '/api/notifications?limit=30');
+  return list.ok ? list.data : [];
+});
+
+interface Toast {
+  id: number;
+  text: string;
+  href: string | null;
+}
+
+/** The frame of every signed-in page: navigation, notifications, who is signed in, the way out. */
+export default component$(() => {
+  const session = useSession();
+  const initial = useNotifications();
+  const location = useLocation();
+  const user = session.value.user;
+  useContextProvider(SessionContext, { user });
+
+  const inbox = useStore({ items: initial.value as Notification[], open: false, message: '' });
+  const toasts = useStore<{ list: Toast[] }>({ list: [] });
+  const bellPanel = useSignal<HTMLElement>();
+
+  // The socket (or SSE) is the one thing that must run in the browser without a click.
   useVisibleTask$(
-    async () => {
-      const token = readToken();
-      const result = token ? await fetchCurrentUser(token) : { kind: 'unauthorized' as const };
-      if (result.kind === 'unauthorized') {
-        clearToken();
-        await nav('/login');
-        return;
-      }
-      if (result.kind === 'error') {
-        session.status = 'error';
-        session.message = result.message;
-        return;
-      }
-      session.user = result.user;
-      session.status = 'ready';
+    async ({ cleanup }) => {
+      const { connectLive } = await import('../../lib/live');
+      const onNotification = (e: Event) => {
+        const n = (e as CustomEvent<Notification>).detail;
+        if (inbox.items.some((x) => x.id === n.id)) return;
+        inbox.items = [n, ...inbox.items].slice(0, 50);
+        const toast = { id: n.id, text: n.body ? `${n.title}: ${n.body}` : n.title, href: n.lead_id ? `/leads/${n.lead_id}` : null };
+        toasts.list = [...toasts.list, toast];
+        setTimeout(() => (toasts.list = toasts.list.filter((t) => t.id !== toast.id)), 10_000);
+      };
+      window.addEventListener('livia-notification', onNotification);
+      const stop = connectLive({ lastNotificationId: inbox.items.reduce((max, n) => Math.max(max, n.id), 0) });
+      cleanup(() => {
+        stop();
+        window.removeEventListener('livia-notification', onNotification);
+      });
     },
     { strategy: 'document-ready' },
   );
 
-  const signOut = $(async () => {
-    clearToken();
-    await nav('/login');
+  const markRead = $(async (id: number) => {
+    const r = await api<Notification>(`/api/notifications/${id}`, { method: 'PATCH', body: { read: true } });
+    if (r.ok) inbox.items = inbox.items.map((n) => (n.id === id ? r.data : n));
+    else inbox.message = r.message;
   });
+  const markAllRead = $(async () => {
+    const r = await api<{ updated: number }>('/api/notifications/read-all', { method: 'POST' });
+    if (r.ok) inbox.items = inbox.items.map((n) => ({ ...n, read: true }));
+    else inbox.message = r.message;
+  });
+
+  const unread = inbox.items.filter((n) => !n.read).length;
+  const path = location.url.pathname;
+  const manager = canManageTeam(user?.role);
 
   return (
     <div class="shell">
+      <a class="skip" href="#main">
+        Pular para o conteúdo
+      </a>
       <header class="topbar">
-        <a href="/" class="brand">
+        <Link href="/" class="brand">
           Lívia
-        </a>
-        <div class="account">
-          {session.user ? (
-            <>
-              <span class="user" data-testid="current-user">
-                {session.user.name}
-              </span>
-              <span class="role" data-testid="current-role" data-role={session.user.role}>
-                {ROLE_LABELS[session.user.role] ?? session.user.role}
-              </span>
-            </>
-          ) : (
-            <span class="muted">{session.status === 'error' ? session.message : 'Carregando…'}</span>
+        </Link>
+        <nav aria-label="Principal" class="nav">
+          <Link href="/" aria-current={path === '/' ? 'page' : undefined}>
+            Quadro
+          </Link>
+          {manager && (
+            <Link href="/analytics" aria-current={path.startsWith('/analytics') ? 'page' : undefined}>
+              Análises
+            </Link>
           )}
-          <button type="button" class="button" onClick$={signOut} data-testid="logout">
+          {manager && (
+            <Link href="/admin/consultants" aria-current={path.startsWith('/admin') ? 'page' : undefined}>
+              Equipe
+            </Link>
+          )}
+          {/* Part 2 of the web app: places kept, honestly marked as not there yet. */}
+          {(['Chats', 'Conversas (Lívia)', 'Máquinas'] as const).map((label) => (
+            <span key={label} class="nav-soon" aria-disabled="true" data-testid="nav-soon">
+              {label} <small>em breve</small>
+            </span>
+          ))}
+        </nav>
+        <div class="account">
+          <div class="bell-wrap">
+            <button
+              type="button"
+              class="button bell"
+              aria-expanded={inbox.open}
+              aria-controls="notification-panel"
+              aria-label={`Notificações: ${unread} não lidas`}
+              data-testid="bell"
+              onClick$={() => (inbox.open = !inbox.open)}
+            >
+              <span aria-hidden="true">🔔</span>
+              {unread > 0 && (
+                <span class="badge-count" data-testid="bell-count">
+                  {unread}
+                </span>
+              )}
+            </button>
+            {inbox.open && (
+              <section id="notification-panel" class="bell-panel" aria-label="Notificações" ref={bellPanel} data-testid="notification-panel">
+                <div class="bell-head">
+                  <strong>Notificações</strong>
+                  <button type="button" class="link-button" onClick$={markAllRead} disabled={unread === 0} data-testid="read-all">
+                    Marcar todas como lidas
+                  </button>
+                </div>
+                {inbox.message && <p class="error">{inbox.message}</p>}
+                {inbox.items.length === 0 ? (
+                  <p class="muted">Nenhuma notificação.</p>
+                ) : (
+                  <ul class="bell-list">
+                    {inbox.items.map((n) => (
+                      <li key={n.id} class={n.read ? 'read' : 'unread'} data-notification-id={n.id}>
+                        <div>
+                          {n.lead_id ? <a href={`/leads/${n.lead_id}`}>{n.title}</a> : <span>{n.title}</span>}
+                          <div class="muted small">{n.body}</div>
+                        </div>
+                        {!n.read && (
+                          <button type="button" class="link-button" onClick$={() => markRead(n.id)} aria-label={`Marcar "${n.title}" como lida`}>
+                            Lida
+                          </button>
+                        )}
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </section>
+            )}
+          </div>
+          {user ? (
+            <span class="user">
+              <span data-testid="current-user">{user.name}</span>{' '}
+              <span class="role" data-testid="current-role" data-role={user.role}>
+                {ROLE_LABELS[user.role] ?? user.role}
+              </span>
+            </span>
+          ) : (
+            <span class="error">{session.value.message}</span>
+          )}
+          <button type="button" class="button" onClick$={() => logout()} data-testid="logout">
             Sair
           </button>
         </div>
       </header>
-      <main class="content">
-        <Slot />
+      <main class="content" id="main">
+        {user ? (
+          <Slot />
+        ) : (
+          <section class="card" role="alert">
+            <h1>Não foi possível carregar sua sessão</h1>
+            <p>{session.value.message}</p>
+            <a class="button" href={location.url.pathname + location.url.search}>
+              Tentar novamente
+            </a>
+          </section>
+        )}
       </main>
+      <div class="toasts" aria-live="polite" data-testid="toasts">
+        {toasts.list.map((t) => (
+          <div key={t.id} class="toast" role="status" data-testid="toast">
+            <span>{t.text}</span>
+            {t.href && (
+              <a href={t.href} data-testid="toast-link">
+                Abrir lead
+              </a>
+            )}
+            <button type="button" class="link-button" aria-label="Fechar aviso" onClick$={() => (toasts.list = toasts.list.filter((x) => x.id !== t.id))}>
+              ✕
+            </button>
+          </div>
+        ))}
+      </div>
     </div>
   );
 });

@@ -1,9 +1,11 @@
 import { $, component$, useSignal } from '@builder.io/qwik';
-import { useNavigate, type DocumentHead } from '@builder.io/qwik-city';
-import { login, saveToken } from '../../lib/session';
+import { useLocation, useNavigate, type DocumentHead } from '@builder.io/qwik-city';
+import { login, LOGIN_REASONS, type LoginReason } from '../../lib/session';
 
 export default component$(() => {
   const nav = useNavigate();
+  const reason = useLocation().url.searchParams.get('reason');
+  const notice = reason && reason in LOGIN_REASONS ? LOGIN_REASONS[reason as LoginReason] : '';
   const error = useSignal('');
   const submitting = useSignal(false);
 
@@ -18,7 +20,6 @@ export default component$(() => {
       error.value = result.message;
       return;
     }
-    saveToken(result.token);
     await nav('/');
   });
 
@@ -28,6 +29,11 @@ export default component$(() => {
       <form class="card login-card" method="post" preventdefault:submit onSubmit$={submit}>
         <h1 class="brand">Lívia</h1>
         <p class="muted">Entre com seu e-mail e senha para acessar seus leads.</p>
+        {notice && (
+          <p class="notice" role="status" data-testid="login-notice">
+            {notice}
+          </p>
+        )}
 
         <label class="field">
           <span>E-mail</span>

@@ -1,0 +1,85 @@
+/**
+ * The live connection of a signed-in page (browser only, loaded after the page is visible).
+ * Socket.io authenticates with the session cookie; its events are re-dispatched on `window` as
+ * `livia-lead` and `livia-notification` CustomEvents, so each page listens to what it shows.
+ * When Socket.io cannot connect (a proxy blocking WebSocket and polling alike), notifications
+ * keep arriving over Server-Sent Events.
+ *
+ * @example
+ * const stop = connectLive({ lastNotificationId: 41 });
+ * window.addEventListener('livia-lead', (e) => console.log((e as CustomEvent<LeadEvent>).detail));
+ */
+import { io } from 'socket.io-client';
+import type { Lead, Notification } from './model';
+import { sessionEnded } from './session';
+
+export interface LeadEvent {
+  kind: 'created' | 'updated';
+  lead: Lead;
+}
+
+/** How long Socket.io gets to connect before notifications switch to SSE. */
+const FALLBACK_AFTER_MS = 4000;
+
+export function connectLive(opts: { lastNotificationId: number }): () => void {
+  const socket = io({ path: '/socket.io', withCredentials: true, reconnectionDelayMax: 10_000 });
+  let events: EventSource | undefined;
+  let fallbackTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(startSse, FALLBACK_AFTER_MS);
+  const seen = new Set<number>();
+
+  const emitNotification = (n: Notification) => {
+    if (seen.has(n.id)) return;
+    seen.add(n.id);
+    window.dispatchEvent(new CustomEvent('livia-notification', { detail: n }));
+  };
+  const setState = (state: string) => {
+    document.documentElement.dataset.live = state;
+  };
+
+  socket.on('connect', () => {
+    setState('socket');
+    clearTimeout(fallbackTimer);
+    fallbackTimer = undefined;
+  });
+  socket.on('lead:created', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'created', lead } })));
+  socket.on('lead:updated', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'updated', lead } })));
+  socket.on('notification', emitNotification);
+  socket.on('connect_error', (err) => {
+    if (err.message === 'unauthorized') void checkSession();
+    else startSse();
+  });
+  socket.on('disconnect', (reason) => {
+    setState('offline');
+    // The server closes the sockets of a revoked or deactivated session.
+    if (reason === 'io server disconnect') void checkSession();
+  });
+
+  function startSse() {
+    if (events || socket.connected) return;
+    // Resumes after the newest notification the page was rendered with: nothing is missed or repeated.
+    events = new EventSource(`/api/notifications/stream?last_event_id=${opts.lastNotificationId}`, { withCredentials: true });
+    events.addEventListener('open', () => {
+      if (!socket.connected) setState('sse');
+    });
+    events.addEventListener('notification', (e) => {
+      emitNotification(JSON.parse((e as MessageEvent<string>).data) as Notification);
+    });
+    events.addEventListener('error', () => void checkSession());
+  }
+
+  return () => {
+    clearTimeout(fallbackTimer);
+    socket.close();
+    events?.close();
+  };
+}
+
+/** After a refused connection: if the session itself is gone, back to `/login`. */
+async function checkSession(): Promise<void> {
+  try {
+    const response = await fetch('/api/auth/me', { credentials: 'same-origin' });
+    if (response.status === 401) sessionEnded();
+  } catch {
+    // Offline: Socket.io keeps retrying by itself.
+  }
+}
