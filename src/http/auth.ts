@@ -97,7 +97,8 @@ export function requireAuth(auth: Auth, lookup: UserLookup, opts: { allowedOrigi
     const cookie = bearer === undefined ? sessionCookie(c.req.header('cookie')) : undefined;
     const token = bearer ?? cookie;
     if (!token) throw new ApiError(401, 'unauthorized', 'Sign in first', undefined, { 'WWW-Authenticate': 'Bearer' });
-    if (cookie !== undefined && !isSafeMethod(c.req.method) && !isSameOrigin(c.req.header('origin'), c.req.header('host'), opts.allowedOrigins)) {
+    const site = { origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') };
+    if (cookie !== undefined && !isSafeMethod(c.req.method) && !isSameOrigin(site, opts.allowedOrigins)) {
       throw new ApiError(403, 'csrf_rejected', 'A request with the session cookie must come from the web app');
     }
     const claims = await auth.verify(token);

@@ -6,7 +6,8 @@
  * attaches a bearer token on its own.
  *
  * @example
- * if (!isSafeMethod(c.req.method) && !isSameOrigin(c.req.header('origin'), c.req.header('host'), allowed)) throw ...
+ * const headers = { origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') };
+ * if (!isSafeMethod(c.req.method) && !isSameOrigin(headers, allowed)) throw ...
  */
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -16,11 +17,18 @@ export function isSafeMethod(method: string): boolean {
 }
 
 /**
- * True when `origin` names this server (same host and port, whatever the scheme, since a
- * TLS-terminating proxy makes the request arrive as http://) or one of the `allowed` origins.
+ * True when the request comes from a page of this server: its `Origin` names this host and port
+ * (whatever the scheme, since a TLS-terminating proxy makes the request arrive as http://) or one
+ * of the `allowed` origins; or, for a same-origin GET (which carries no `Origin`), the browser's
+ * own `Sec-Fetch-Site: same-origin`.
  */
-export function isSameOrigin(origin: string | undefined, host: string | undefined, allowed: readonly string[] = []): boolean {
-  if (!origin || origin === 'null') return false;
+export function isSameOrigin(
+  headers: { origin?: string | undefined; host?: string | undefined; secFetchSite?: string | undefined },
+  allowed: readonly string[] = [],
+): boolean {
+  const { origin, host } = headers;
+  if (origin === undefined) return headers.secFetchSite === 'same-origin';
+  if (origin === 'null') return false;
   if (allowed.includes(origin)) return true;
   let parsed: URL;
   try {

@@ -31,6 +31,8 @@ export interface SocketDeps {
   onDisconnect(socket: Socket, user: AuthUser): void;
 }
 
+const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+
 export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
   const io = new Server(server, {
     path: '/socket.io',
@@ -46,7 +48,7 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
       const fromCookie =
         typeof given === 'string' && given !== ''
           ? undefined
-          : isSameOrigin(headers.origin, headers.host, deps.allowedOrigins)
+          : isSameOrigin({ origin: headers.origin, host: headers.host, secFetchSite: header(headers['sec-fetch-site']) }, deps.allowedOrigins)
             ? sessionCookie(headers.cookie)
             : undefined;
       const token = typeof given === 'string' && given !== '' ? given : fromCookie;

@@ -67,7 +67,14 @@ export default async function fetch(request: Request, options: FetchOptions = {}
       getWritableStream: (status, headers, cookies, resolve) => {
         const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
         resolve(new Response(readable, { status, headers: mergeHeadersCookies(headers, cookies) }));
-        return writable;
+        // A browser that leaves mid-page cancels the body; the rest of the page has nowhere to go,
+        // which is not an error of ours (unguarded, each pending write would reject unhandled).
+        const writer = writable.getWriter();
+        return new WritableStream<Uint8Array>({
+          write: (chunk) => writer.write(chunk).catch(() => {}),
+          close: () => writer.close().catch(() => {}),
+          abort: (reason) => writer.abort(reason).catch(() => {}),
+        });
       },
     };
     // 'lax-proto': behind a TLS-terminating proxy the request arrives as http:// while the
@@ -78,9 +85,16 @@ export default async function fetch(request: Request, options: FetchOptions = {}
       qwikSerializer,
     );
     if (handled) {
-      handled.completion.then((error) => {
-        if (error) console.error(error);
-      });
+      // Completion rejects (with nothing) when the browser goes away while the page still streams,
+      // which is normal; anything else is worth a line in the log.
+      handled.completion.then(
+        (error) => {
+          if (error) console.error(error);
+        },
+        (error: unknown) => {
+          if (error !== undefined) console.error(error);
+        },
+      );
       const response = await handled.response;
       if (response) return response;
     }
