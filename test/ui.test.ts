@@ -252,6 +252,7 @@ describe('the web app', { timeout: 90_000 }, () => {
     await page.getByTestId('lead-info').waitFor();
     await waitFor('reassigned', async () => (await lead(l.id)).consultant_id === other.id);
     await page.locator('[data-type="reassigned"]').waitFor();
+    expect(await page.getByTestId('lead-summary').textContent()).toContain(other === ana ? 'Ana Souza' : 'Bruno Lima');
 
     // Live: a change made elsewhere shows up in the timeline without a reload.
     const current = await lead(l.id);

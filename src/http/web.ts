@@ -8,9 +8,12 @@
  * app.route('/', await webRoutes({ uiDir: 'ui' })); // last: it answers any page path
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlibConstants, gzip } from 'node:zlib';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Hono } from 'hono';
+import { compress } from 'hono/compress';
 // Types only: declares the `secureHeadersNonce` variable that Hono's secureHeaders middleware sets.
 import type {} from 'hono/secure-headers';
 
@@ -30,6 +33,34 @@ interface StaticFile {
   path: string;
   contentType: string;
   cacheControl: string;
+  /** Compressed once, on first request, then served from memory (the build never changes underfoot). */
+  encoded?: Map<'br' | 'gzip', Promise<Buffer>>;
+}
+
+const brotli = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+const COMPRESSIBLE = /^(?:text\/|application\/(?:json|manifest\+json)|image\/svg\+xml)/;
+
+/** The encoding to answer with, by the request's Accept-Encoding (brotli first). */
+function pickEncoding(accept: string | undefined): 'br' | 'gzip' | undefined {
+  const a = (accept ?? '').toLowerCase();
+  if (/\bbr\b/.test(a)) return 'br';
+  if (/\bgzip\b/.test(a)) return 'gzip';
+  return undefined;
+}
+
+async function encodedBody(file: StaticFile, encoding: 'br' | 'gzip'): Promise<Buffer> {
+  file.encoded ??= new Map();
+  let body = file.encoded.get(encoding);
+  if (!body) {
+    body = readFile(file.path).then((raw) =>
+      encoding === 'br' ? brotli(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11 } }) : gzipAsync(raw, { level: 9 }),
+    );
+    // A failed compression is retried on the next request rather than remembered.
+    body.catch(() => file.encoded?.delete(encoding));
+    file.encoded.set(encoding, body);
+  }
+  return body;
 }
 
 export interface WebRoutesOptions {
@@ -88,14 +119,21 @@ export async function webRoutes(opts: WebRoutesOptions): Promise<Hono> {
       if (isBuildPath(c.req.path)) return c.text('Not Found', 404, { 'Cache-Control': 'no-store' });
       return next();
     }
-    const body = await readFile(file.path);
-    return c.body(body, 200, { 'Content-Type': file.contentType, 'Cache-Control': file.cacheControl });
+    const encoding = COMPRESSIBLE.test(file.contentType) ? pickEncoding(c.req.header('accept-encoding')) : undefined;
+    const headers: Record<string, string> = { 'Content-Type': file.contentType, 'Cache-Control': file.cacheControl, Vary: 'Accept-Encoding' };
+    if (!encoding) return c.body(await readFile(file.path), 200, headers);
+    return c.body(new Uint8Array(await encodedBody(file, encoding)), 200, { ...headers, 'Content-Encoding': encoding });
   });
 
+  // Pages stream compressed: a board of a few hundred cards is mostly repetitive HTML.
+  const compressPage = compress();
   app.on(['GET', 'POST'], '*', async (c, next) => {
     if (NOT_PAGES.test(c.req.path)) return next();
-    // Set when the app's secureHeaders policy uses NONCE; Qwik's inline scripts need it to run.
-    return renderPage(c.req.raw, { nonce: c.get('secureHeadersNonce'), api: c.get('internalApi') });
+    await compressPage(c, async () => {
+      // The nonce is set when the app's secureHeaders policy uses NONCE; Qwik's inline scripts need it.
+      c.res = await renderPage(c.req.raw, { nonce: c.get('secureHeadersNonce'), api: c.get('internalApi') });
+    });
+    return c.res;
   });
 
   return app;

@@ -7,5 +7,9 @@ export default function render(opts: RenderToStreamOptions) {
     ...opts,
     containerAttributes: { lang: 'pt-BR', ...opts.containerAttributes },
     serverData: { ...opts.serverData },
+    // No speculative preloading of event-handler bundles: before the first interaction a page
+    // downloads only what it runs (Qwik's core and the live connection); a handler's bundle comes
+    // with its first use (a few KB each, cached from then on). See bench/ui.ts.
+    preloader: false,
   });
 }

@@ -318,7 +318,8 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
                 <ol class="cards">
                   {col.items.map((l) => (
                     <li
-                      key={l.id}
+                      // The version in the key: a changed lead is a new element, never one bound to the old object.
+                      key={`${l.id}:${l.version}`}
                       class="lead-card"
                       data-lead-id={l.id}
                       tabIndex={0}

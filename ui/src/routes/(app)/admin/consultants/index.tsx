@@ -87,6 +87,13 @@ const Team = component$<{ initial: Consultant[] }>(({ initial }) => {
     const r = await api<Consultant>(`/api/consultants/${id}`, { method: 'PATCH', body: patch });
     if (!r.ok) {
       state.message = `${current.name}: ${r.message}`;
+      // Back to what the server holds: the refused values must not look saved.
+      form.reset();
+      for (const el of document.querySelectorAll<HTMLInputElement | HTMLSelectElement>(`[form="edit-${id}"]`)) {
+        if (el instanceof HTMLSelectElement) el.value = current.role;
+        else if (el.type === 'checkbox') el.checked = current.active;
+        else el.value = String(current.max_open_leads);
+      }
       return;
     }
     state.team = state.team.map((c) => (c.id === id ? { ...c, ...r.data } : c));

@@ -1,4 +1,4 @@
-import { $, component$, useContext, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
+import { $, component$, useContext, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { routeLoader$, useLocation, type DocumentHead } from '@builder.io/qwik-city';
 import { api } from '../../../../lib/api';
 import type { LeadEvent } from '../../../../lib/live';
@@ -96,7 +96,6 @@ export default component$(() => {
 const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ initial, team }) => {
   const session = useContext(SessionContext);
   const state = useStore({ lead: initial, message: '', info: '', busy: false }, { deep: true });
-  const note = useSignal('');
   const manager = canManageTeam(session.user?.role);
 
   const reload = $(async () => {
@@ -132,16 +131,17 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
     cleanup(() => window.removeEventListener('livia-lead', onLead));
   });
 
-  const lead = state.lead;
-  const reasons = reasonsOf(lead);
+  const reasons = reasonsOf(state.lead);
+  // Computed here, not inline: an inline expression becomes a signal bound to the first lead object.
+  const summary = `${STATUS_LABELS[state.lead.status]} · recebido em ${dateTime(state.lead.created_at)} · ${state.lead.consultant?.name ?? 'sem consultor'}`;
 
   return (
-    <div class="stack" data-testid="lead-page" data-lead-id={lead.id}>
+    <div class="stack" data-testid="lead-page" data-lead-id={state.lead.id}>
       <div>
         <a href="/">← Quadro</a>
-        <h1>{lead.name}</h1>
-        <p class="muted">
-          {STATUS_LABELS[lead.status]} · recebido em {dateTime(lead.created_at)} · {lead.consultant?.name ?? 'sem consultor'}
+        <h1>{state.lead.name}</h1>
+        <p class="muted" data-testid="lead-summary">
+          {summary}
         </p>
       </div>
       {state.message && (
@@ -156,32 +156,33 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
       )}
       <div class="grid-2">
         <div class="stack">
-          <section class="card" aria-labelledby="data-title">
+          {/* Keyed by version: what changed is rendered afresh, never left bound to the old lead. */}
+          <section class="card" aria-labelledby="data-title" key={`data-${state.lead.version}`}>
             <h2 id="data-title">Dados</h2>
             <dl class="facts">
               <dt>Telefone</dt>
-              <dd>{formatPhone(lead.phone)}</dd>
+              <dd>{formatPhone(state.lead.phone)}</dd>
               <dt>E-mail</dt>
-              <dd>{lead.email ?? '—'}</dd>
+              <dd>{state.lead.email ?? '—'}</dd>
               <dt>Origem</dt>
-              <dd>{lead.source}</dd>
+              <dd>{state.lead.source}</dd>
               <dt>Valor pedido</dt>
-              <dd>{lead.requested_amount != null ? lead.requested_amount.toLocaleString('pt-BR', { style: 'currency', currency: 'BRL' }) : '—'}</dd>
+              <dd>{state.lead.requested_amount != null ? state.lead.requested_amount.toLocaleString('pt-BR', { style: 'currency', currency: 'BRL' }) : '—'}</dd>
               <dt>Renda mensal</dt>
-              <dd>{lead.monthly_income != null ? lead.monthly_income.toLocaleString('pt-BR', { style: 'currency', currency: 'BRL' }) : '—'}</dd>
+              <dd>{state.lead.monthly_income != null ? state.lead.monthly_income.toLocaleString('pt-BR', { style: 'currency', currency: 'BRL' }) : '—'}</dd>
               <dt>Mensagem</dt>
-              <dd>{lead.message ?? '—'}</dd>
+              <dd>{state.lead.message ?? '—'}</dd>
             </dl>
           </section>
 
-          <section class="card" aria-labelledby="ai-title" data-testid="classification">
+          <section class="card" aria-labelledby="ai-title" data-testid="classification" key={`ai-${state.lead.version}`}>
             <h2 id="ai-title">Classificação da IA</h2>
-            {lead.ai_temperature ? (
+            {state.lead.ai_temperature ? (
               <>
                 <p>
-                  <span class={`temp temp-${lead.ai_temperature.toLowerCase()}`}>{TEMPERATURE_LABELS[lead.ai_temperature]}</span> ·{' '}
-                  <strong>{lead.ai_score ?? '—'} pts</strong> · classificador:{' '}
-                  <span data-testid="classifier">{lead.ai_classifier === 'groq' ? 'Groq (LLM)' : 'regras'}</span>
+                  <span class={`temp temp-${state.lead.ai_temperature.toLowerCase()}`}>{TEMPERATURE_LABELS[state.lead.ai_temperature]}</span> ·{' '}
+                  <strong>{state.lead.ai_score ?? '—'} pts</strong> · classificador:{' '}
+                  <span data-testid="classifier">{state.lead.ai_classifier === 'groq' ? 'Groq (LLM)' : 'regras'}</span>
                 </p>
                 {reasons.length > 0 ? (
                   <ul>
@@ -200,11 +201,11 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
 
           <section class="card" aria-labelledby="timeline-title">
             <h2 id="timeline-title">Linha do tempo</h2>
-            {lead.interactions.length === 0 ? (
+            {state.lead.interactions.length === 0 ? (
               <p class="muted">Nenhuma interação ainda.</p>
             ) : (
               <ol class="timeline" data-testid="timeline">
-                {lead.interactions.map((i) => (
+                {state.lead.interactions.map((i) => (
                   <li key={i.id} data-type={i.type}>
                     <strong>{INTERACTION_LABELS[i.type] ?? i.type}</strong> <span class="muted small">{dateTime(i.created_at)}</span>
                     {i.actor.name && <span class="muted small"> · {i.actor.name}</span>}
@@ -216,15 +217,16 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
             <form
               class="stack"
               preventdefault:submit
-              onSubmit$={async () => {
-                const text = note.value.trim();
+              onSubmit$={async (_, form: HTMLFormElement) => {
+                // Read from the form itself: the text may be typed before any handler has loaded.
+                const text = String(new FormData(form).get('note') ?? '').trim();
                 if (!text) return;
-                if (await patch({ note: text }, 'Nota adicionada.')) note.value = '';
+                if (await patch({ note: text }, 'Nota adicionada.')) form.reset();
               }}
             >
               <label class="field">
                 <span>Nova nota</span>
-                <textarea bind:value={note} maxLength={5000} data-testid="note-input" />
+                <textarea name="note" maxLength={5000} required data-testid="note-input" />
               </label>
               <button type="submit" class="button primary" disabled={state.busy} data-testid="note-submit">
                 Adicionar nota
@@ -242,6 +244,7 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
           <section class="card" aria-labelledby="status-title">
             <h2 id="status-title">Status</h2>
             <form
+              key={`status-${state.lead.version}`}
               class="form-row"
               preventdefault:submit
               onSubmit$={async (_, form: HTMLFormElement) => {
@@ -253,7 +256,7 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
                 <span>Mover para</span>
                 <select name="status" data-testid="status-select">
                   {STATUSES.map((s) => (
-                    <option key={s} value={s} selected={s === lead.status}>
+                    <option key={s} value={s} selected={s === state.lead.status}>
                       {STATUS_LABELS[s]}
                     </option>
                   ))}
@@ -269,6 +272,7 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
             <section class="card" aria-labelledby="assign-title">
               <h2 id="assign-title">Consultor</h2>
               <form
+                key={`assign-${state.lead.version}`}
                 class="form-row"
                 preventdefault:submit
                 onSubmit$={async (_, form: HTMLFormElement) => {
@@ -281,7 +285,7 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
                   <span>Reatribuir a</span>
                   <select name="consultant_id" data-testid="reassign-select">
                     {team.map((c) => (
-                      <option key={c.id} value={c.id} selected={c.id === lead.consultant_id}>
+                      <option key={c.id} value={c.id} selected={c.id === state.lead.consultant_id}>
                         {`${c.name} — ${c.open_leads}/${c.max_open_leads} leads${c.online ? ' · online' : ''}`}
                       </option>
                     ))}
