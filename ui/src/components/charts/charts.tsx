@@ -16,14 +16,15 @@ export interface Datum {
   text?: string;
 }
 
-const WIDTH = 480;
+const WIDTH = 420;
 const LABEL_WIDTH = 130;
 const BAR = 26;
 const GAP = 8;
 const COLORS = ['#128c7e', '#2a7ab0', '#c77d14', '#7a4fb5', '#b42318', '#4d5b69', '#3f8f3a', '#a33f7f'];
 
 export const BarChart = component$<{ title: string; data: Datum[]; max?: number; testId?: string }>(({ title, data, max, testId }) => {
-  if (data.length === 0 || data.every((d) => d.value === 0)) {
+  // Callers leave out what has nothing to show; a chart with no rows says so.
+  if (data.length === 0) {
     return (
       <p class="empty" data-testid={testId ? `${testId}-empty` : undefined}>
         Sem dados no período.
@@ -37,7 +38,7 @@ export const BarChart = component$<{ title: string; data: Datum[]; max?: number;
     .paddingInner(GAP / (BAR + GAP))
     .paddingOuter(0.15);
   const x = scaleLinear()
-    .domain([0, max ?? Math.max(...data.map((d) => d.value))])
+    .domain([0, max ?? Math.max(1, ...data.map((d) => d.value))])
     .nice()
     .range([0, WIDTH - LABEL_WIDTH - 60]);
   const summary = data.map((d) => `${d.label}: ${d.text ?? d.value}`).join('; ');
@@ -49,11 +50,11 @@ export const BarChart = component$<{ title: string; data: Datum[]; max?: number;
         const w = Math.max(0, x(d.value));
         return (
           <g key={d.label} transform={`translate(0,${top})`} data-label={d.label} data-value={d.value}>
-            <text x={LABEL_WIDTH - 8} y={y.bandwidth() / 2} dy="0.35em" text-anchor="end" font-size="13" fill="#1f2933">
+            <text x={LABEL_WIDTH - 8} y={y.bandwidth() / 2} dy="0.35em" text-anchor="end" font-size="14" fill="#1f2933">
               {d.label}
             </text>
             <rect x={LABEL_WIDTH} width={w} height={y.bandwidth()} rx="4" fill={COLORS[i % COLORS.length]} />
-            <text x={LABEL_WIDTH + w + 6} y={y.bandwidth() / 2} dy="0.35em" font-size="13" fill="#1f2933">
+            <text x={LABEL_WIDTH + w + 6} y={y.bandwidth() / 2} dy="0.35em" font-size="14" fill="#1f2933">
               {d.text ?? String(d.value)}
             </text>
           </g>

@@ -51,8 +51,15 @@ export const useAnalytics = routeLoader$(async (ev) => {
   if (!DAY.test(from) || !DAY.test(to) || from > to) {
     return { kind: 'error' as const, from, to, message: 'Informe um período válido: a data inicial deve vir antes da final.' };
   }
+  if (Date.parse(to) - Date.parse(from) > 366 * 86_400_000) {
+    return { kind: 'error' as const, from, to, message: 'Escolha um período de no máximo 366 dias.' };
+  }
   const r = await serverApi<Summary>(ev, `/api/analytics/summary?from=${from}&to=${to}`);
-  if (!r.ok) return { kind: 'error' as const, from, to, message: r.status === 404 ? 'As análises ainda não estão disponíveis neste servidor.' : r.message };
+  if (!r.ok) {
+    const message =
+      r.status === 404 ? 'As análises ainda não estão disponíveis neste servidor.' : r.status === 422 ? 'Período inválido: confira as datas (no máximo 366 dias).' : r.message;
+    return { kind: 'error' as const, from, to, message };
+  }
   return { kind: 'ok' as const, from, to, summary: r.data };
 });
 
@@ -87,7 +94,7 @@ const DurationCard = component$<{ title: string; d: Durations; testId: string }>
             <div class="stat">{duration(d.p90_seconds)}</div>
           </div>
         </div>
-        <p class="muted small">{d.count} leads no período.</p>
+        <p class="muted small">{d.count === 1 ? '1 lead no período.' : `${d.count} leads no período.`}</p>
       </>
     )}
   </section>
@@ -141,7 +148,7 @@ export default component$(() => {
           <div class="charts">
             <section class="card" aria-labelledby="funnel-title">
               <h2 id="funnel-title">Funil por status</h2>
-              <BarChart title="Funil por status" testId="chart-funnel" data={v.summary.funnel.map((f) => ({ label: STATUS_LABELS[f.status] ?? f.status, value: f.count }))} />
+              <BarChart title="Funil por status" testId="chart-funnel" data={(v.summary.funnel.some((f) => f.count > 0) ? v.summary.funnel : []).map((f) => ({ label: STATUS_LABELS[f.status] ?? f.status, value: f.count }))} />
             </section>
             <section class="card" aria-labelledby="conv-title">
               <h2 id="conv-title">Conversão por consultor</h2>
@@ -149,7 +156,7 @@ export default component$(() => {
                 title="Conversão por consultor"
                 testId="chart-conversion"
                 max={1}
-                data={v.summary.by_consultant.map((c) => ({
+                data={v.summary.by_consultant.filter((c) => c.total > 0).map((c) => ({
                   label: c.name,
                   value: c.conversion_rate,
                   text: `${Math.round(c.conversion_rate * 100)}% (${c.won}/${c.total})`,
@@ -158,7 +165,7 @@ export default component$(() => {
             </section>
             <section class="card" aria-labelledby="source-title">
               <h2 id="source-title">Leads por origem</h2>
-              <BarChart title="Leads por origem" testId="chart-source" data={v.summary.by_source.map((s) => ({ label: s.source, value: s.count }))} />
+              <BarChart title="Leads por origem" testId="chart-source" data={v.summary.by_source.filter((s) => s.count > 0).map((s) => ({ label: s.source, value: s.count }))} />
             </section>
             <section class="card" aria-labelledby="temp-title">
               <h2 id="temp-title">Leads por temperatura</h2>
@@ -172,7 +179,7 @@ export default component$(() => {
             <DurationCard title="Da chegada ao primeiro contato" d={v.summary.time_to_first_contact} testId="time-to-first-contact" />
             <section class="card" aria-labelledby="stages-title">
               <h2 id="stages-title">Conversas da Lívia por etapa</h2>
-              <BarChart title="Conversas da Lívia por etapa" testId="chart-stages" data={v.summary.livia_stages.map((s) => ({ label: STAGE_LABELS[s.stage] ?? s.stage, value: s.count }))} />
+              <BarChart title="Conversas da Lívia por etapa" testId="chart-stages" data={v.summary.livia_stages.filter((s) => s.count > 0).map((s) => ({ label: STAGE_LABELS[s.stage] ?? s.stage, value: s.count }))} />
             </section>
           </div>
         </>
