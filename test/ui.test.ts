@@ -342,7 +342,11 @@ describe('the web app', { timeout: 90_000 }, () => {
   });
 
   it('team page: presence, load against capacity, creating a consultant and the API refusing a bad edit', async () => {
-    const { page, errors } = await signedIn(manager.email, manager.password, { viewport: { width: 820, height: 1180 } });
+    const { page, context, errors } = await signedIn(manager.email, manager.password, { viewport: { width: 820, height: 1180 } });
+    // Another tab keeps the manager's socket open, so she is online whatever this tab is doing.
+    const board = await context.newPage();
+    await board.goto(`${s.url}/`);
+    await live(board);
     await page.goto(`${s.url}/admin/consultants`);
     await page.getByTestId('team-table').waitFor();
     expect(await page.locator(`tr[data-consultant-id="${manager.id}"]`).textContent()).toContain('online');

@@ -181,5 +181,12 @@ describe('web app under the production content security policy', { timeout: 60_0
     await page.getByTestId('current-user').waitFor();
     expect(await page.getByTestId('current-user').textContent()).toBe(production.admin.name);
     expect(violations).toEqual([]);
+
+    // The board rendered as a whole document: its inline handlers (drag and drop) carry the nonce too,
+    // and the session cookie is Secure in production.
+    await page.reload();
+    await page.locator('[data-status="NEW"]').waitFor();
+    await page.waitForFunction(() => document.documentElement.dataset.live === 'socket');
+    expect(violations).toEqual([]);
   });
 });

@@ -195,7 +195,13 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
     const onLead = async (e: Event) => {
       const { lead } = (e as CustomEvent<LeadEvent>).detail;
-      await place(lead, await matches(lead));
+      const before = await find(lead.id);
+      const show = await matches(lead);
+      await place(lead, show);
+      // Counted at once for what the board knew; the refresh below settles leads it had not loaded.
+      if (before && before.status !== lead.status) state.columns[before.status].count -= 1;
+      if (show && before?.status !== lead.status) state.columns[lead.status].count += 1;
+      if (before && !show && before.status === lead.status) state.columns[before.status].count -= 1;
       clearTimeout(countsTimer);
       countsTimer = setTimeout(() => void refreshCounts(), 300);
     };

@@ -132,7 +132,18 @@ export default component$(() => {
               )}
             </button>
             {inbox.open && (
-              <section id="notification-panel" class="bell-panel" aria-label="Notificações" ref={bellPanel} data-testid="notification-panel">
+              <section
+                id="notification-panel"
+                class="bell-panel"
+                aria-label="Notificações"
+                ref={bellPanel}
+                data-testid="notification-panel"
+                onKeyDown$={(e: KeyboardEvent) => {
+                  if (e.key !== 'Escape') return;
+                  inbox.open = false;
+                  document.querySelector<HTMLElement>('[data-testid="bell"]')?.focus();
+                }}
+              >
                 <div class="bell-head">
                   <strong>Notificações</strong>
                   <button type="button" class="link-button" onClick$={markAllRead} disabled={unread === 0} data-testid="read-all">
