@@ -231,6 +231,33 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(errors).toEqual([]);
   });
 
+  it('pages a long column (25 cards, the count, "load more") and filters by consultant for a manager', async () => {
+    await s.server.sql`
+      insert into leads (name, email, source, status, consultant_id, assigned_at, created_at)
+      select 'Paginado ' || g, 'paginado' || g || '@cliente.test', 'planilha', 'QUALIFIED', ${bruno.id}, now(), now() - g * interval '1 minute'
+      from generate_series(1, 30) g`;
+    await s.server.sql`
+      insert into leads (name, email, source, status, consultant_id, assigned_at)
+      values ('Da Ana', 'da.ana@cliente.test', 'planilha', 'NEW', ${ana.id}, now())`;
+    const { page, errors } = await signedIn(manager.email, manager.password);
+    const column = page.locator('[data-status="QUALIFIED"]');
+    expect(await column.getByTestId('column-count').textContent()).toBe('30');
+    expect(await column.locator('[data-lead-id]').count()).toBe(25);
+    await column.getByTestId('load-more').click();
+    await waitFor('page two', async () => (await column.locator('[data-lead-id]').count()) === 30);
+    await column.getByTestId('load-more').waitFor({ state: 'detached' });
+
+    await page.getByTestId('filter-consultant').selectOption(ana.id);
+    await page.getByRole('button', { name: 'Filtrar' }).click();
+    await page.waitForURL(new RegExp(`consultant=${ana.id}`));
+    await page.locator('[data-lead-id]').first().waitFor();
+    const owners = await page.locator('[data-lead-id]').allTextContents();
+    expect(owners.length).toBeGreaterThan(0);
+    for (const text of owners) expect(text).toContain('Ana Souza');
+    expect(await page.locator('[data-status="QUALIFIED"] [data-lead-id]').count()).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it('lead page: classification, live timeline, a note and a reassignment', async () => {
     const l = await assignedLead('Mateus Detalhe');
     const { page, errors } = await signedIn(manager.email, manager.password);
