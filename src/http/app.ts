@@ -21,6 +21,8 @@ import { createLoginThrottle, rateLimit, resolveClientIp } from './rate-limit.ts
 import { authRoutes } from './routes/auth.ts';
 import { consultantRoutes } from './routes/consultants.ts';
 import { actorRoutes } from './routes/actors.ts';
+import { analyticsRoutes } from './routes/analytics.ts';
+import { AnalyticsService } from '../services/analytics.ts';
 import { leadRoutes } from './routes/leads.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -158,6 +160,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       requireStreamAuth: requireAuth(deps.auth, deps.lookupUser, { streamToken: true }),
     }),
   );
+  app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }), requireAuth: authenticated }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system, requireAuth: authenticated }));
 
   app.all('/api/*', () => {
