@@ -11,17 +11,16 @@
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { randomBytes } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import type { Server as SocketServer } from 'socket.io';
 import { ConfigError, loadConfig, type Config, type Env } from './config.ts';
 import { createSql, type Sql } from './db/client.ts';
-import { countConsultants, findConsultantById, findConsultantsByIds, insertConsultant } from './db/consultants.ts';
+import { findConsultantById, findConsultantsByIds } from './db/consultants.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp } from './http/app.ts';
-import { createAuth, hashPassword } from './http/auth.ts';
+import { createAuth } from './http/auth.ts';
 import { createMetrics } from './http/metrics.ts';
 import { cachedUserLookup } from './http/user-cache.ts';
 import { attachSocketIo, roleRoom, userRoom } from './http/socket.ts';
@@ -37,6 +36,8 @@ import { CONSULTANT, consultantActor } from './actors/consultant.ts';
 import { isOnline } from './actors/consultant.machine.ts';
 import { actorIdsInState } from './db/actors.ts';
 import { createLogger, type Logger } from './log.ts';
+import { ensureFirstAdmin } from './services/first-admin.ts';
+import { startupBanner } from './startup-banner.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 const SHUTDOWN_BUDGET_MS = 10_000;
@@ -56,8 +57,11 @@ export interface RunningServer {
 
 export async function startServer(env: Env): Promise<RunningServer> {
   const log = createLogger(env.LOG_LEVEL ?? 'info');
+  // Generated secrets are shown once in the start-up banner, never in a log line.
+  const generated = new Map<string, string>();
   const config = await loadConfig(env, (what, value) => {
-    log.warn({ [what]: value }, `${what} was not set; generated one and saved it in DATA_DIR/secrets.json`);
+    generated.set(what, value);
+    log.warn({ generated: what }, `${what} was not set; generated one and saved it in DATA_DIR/secrets.json`);
   });
   log.level = config.logLevel;
 
@@ -82,7 +86,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const boss = await startJobs({ url: databaseUrl, log, queues: [] });
     cleanup.push(() => stopJobs(boss));
 
-    await ensureFirstAdmin(sql, config, log);
+    const firstAdmin = await ensureFirstAdmin(sql, { email: config.adminEmail, password: config.adminPassword });
+    if (firstAdmin) log.info({ email: firstAdmin.email, generatedPassword: !!firstAdmin.generatedPassword }, 'created the first administrator');
     const auth = await createAuth({ secret: config.jwtSecret, issuer: config.jwtIssuer, ttlSeconds: config.jwtTtlSeconds });
     const users = cachedUserLookup((id) => findConsultantById(sql, id), 5000);
     const lookup = users.lookup;
@@ -232,6 +237,17 @@ export async function startServer(env: Env): Promise<RunningServer> {
       sockets.disconnectSockets(true);
     });
     log.info({ port, embedded: !!embedded }, `Lívia listening on http://localhost:${port}`);
+    if ((firstAdmin || generated.size > 0) && config.nodeEnv !== 'test') {
+      process.stdout.write(
+        startupBanner({
+          url: `http://localhost:${port}`,
+          adminEmail: firstAdmin?.email,
+          adminPassword: firstAdmin?.generatedPassword,
+          webhookSecret: generated.get('WEBHOOK_SECRET'),
+          commandEnv: { ...(port !== 3000 ? { PORT: String(port) } : {}), ...(env.DATA_DIR ? { DATA_DIR: env.DATA_DIR } : {}) },
+        }),
+      );
+    }
 
     let stopping: Promise<void> | undefined;
     return {
@@ -274,25 +290,6 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
-}
-
-/** The first start creates the administrator; a generated password is printed this once. */
-async function ensureFirstAdmin(sql: Sql, config: Config, log: Logger): Promise<void> {
-  if ((await countConsultants(sql)) > 0) return;
-  const password = config.adminPassword ?? randomBytes(12).toString('base64url');
-  const created = await insertConsultant(sql, {
-    name: 'Administrador',
-    email: config.adminEmail,
-    passwordHash: await hashPassword(password),
-    role: 'ADMIN',
-    maxOpenLeads: 0,
-  });
-  if (!created) return;
-  if (config.adminPassword) log.info({ email: config.adminEmail }, 'created the first administrator');
-  else {
-    log.warn({ email: config.adminEmail }, 'created the first administrator with a generated password (shown once)');
-    process.stderr.write(`\n  First administrator: ${config.adminEmail}\n  Password (shown once): ${password}\n\n`);
-  }
 }
 
 async function loadWeb(uiDir: string, log: Logger) {

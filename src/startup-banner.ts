@@ -1,0 +1,32 @@
+/**
+ * The few lines a developer needs after the first start: where the app is, how to sign in, the
+ * webhook secret, and a command that sends a signed test lead. Plain text on stdout, apart from
+ * the log lines, so secrets shown once never end up in collected logs.
+ *
+ * @example
+ * process.stdout.write(startupBanner({ url: 'http://localhost:3000', adminEmail: 'admin@example.com', adminPassword: 'x' }));
+ */
+
+export interface BannerFacts {
+  url: string;
+  adminEmail?: string | undefined;
+  /** Only when generated on this start. */
+  adminPassword?: string | undefined;
+  /** Only when generated on this start. */
+  webhookSecret?: string | undefined;
+  /** Environment the test-lead command needs when it differs from the defaults (PORT, DATA_DIR). */
+  commandEnv?: Record<string, string> | undefined;
+}
+
+const shellQuote = (v: string) => (/^[\w./:@-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+
+export function startupBanner(f: BannerFacts): string {
+  const env = Object.entries(f.commandEnv ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
+  const lines = ['', `  Lívia is running: ${f.url}  (sign in at ${f.url}/login)`, ''];
+  if (f.adminEmail && f.adminPassword) {
+    lines.push(`  Administrator          ${f.adminEmail}`, `  Password (shown once)  ${f.adminPassword}`);
+  }
+  if (f.webhookSecret) lines.push(`  Webhook secret         ${f.webhookSecret}  (saved in DATA_DIR/secrets.json)`);
+  lines.push('', '  Post a signed test lead:', `    ${env}npm run lead:test`, '', '  Demo data for the board and charts (a fresh database): npm run seed:demo', '', '');
+  return lines.join('\n');
+}
