@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import type { Server as SocketServer } from 'socket.io';
 import { ConfigError, loadConfig, type Config, type Env } from './config.ts';
-import { createSql, type Sql } from './db/client.ts';
+import { createSql, ensureDatabase, type Sql } from './db/client.ts';
 import { findConsultantById, findConsultantsByIds } from './db/consultants.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
@@ -274,22 +274,6 @@ export async function startServer(env: Env): Promise<RunningServer> {
     await undo();
     throw err;
   }
-}
-
-async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
-  const admin = createSql(adminUrl, { max: 1 });
-  try {
-    const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
-    if (!exists) await admin.unsafe(`create database "${name}"`).catch((err: { code?: string }) => {
-      // Another process created it between our check and our create.
-      if (err.code !== '42P04') throw err;
-    });
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
 }
 
 async function loadWeb(uiDir: string, log: Logger) {

@@ -21,3 +21,20 @@ export function createSql(url: string, opts: { max?: number; applicationName?: s
     connection: { application_name: opts.applicationName ?? 'livia' },
   });
 }
+
+/** Creates database `name` on the server of `adminUrl` unless it exists; returns its URL. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = createSql(adminUrl, { max: 1 });
+  try {
+    const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
+    if (!exists) await admin.unsafe(`create database "${name}"`).catch((err: { code?: string }) => {
+      // Another process created it between our check and our create.
+      if (err.code !== '42P04') throw err;
+    });
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

@@ -144,6 +144,25 @@ export async function stopStaleServer(dir: string, log: Logger): Promise<void> {
   }
 }
 
+/**
+ * The URL of the embedded PostgreSQL that a running server already started on `dir`, if any: a
+ * second process (seed:demo) connects to it rather than starting another postmaster on the same
+ * directory, which would stop the first one as stale.
+ */
+export async function runningEmbeddedPostgres(dir: string, password: string): Promise<string | undefined> {
+  let lines: string[];
+  try {
+    lines = (await readFile(join(resolve(dir), 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number.parseInt(lines[0] ?? '', 10);
+  // Line 4 of postmaster.pid is the port it listens on.
+  const port = Number.parseInt(lines[3] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || !isAlive(pid) || !(await isPostgresProcess(pid))) return undefined;
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
 async function isPostgresProcess(pid: number): Promise<boolean> {
   try {
     const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
