@@ -212,6 +212,11 @@ describe('GET /api/analytics/summary', () => {
     expect(d).toMatchObject({ from: addDays(today, -29), to: today });
     expect(d.funnel.reduce((n, f) => n + f.count, 0)).toBe(8);
   });
+
+  it('from alone runs to today; to alone starts 29 days before it', async () => {
+    expect(await get<Summary>(`/api/analytics/summary?from=${from}`, manager.token)).toMatchObject({ from, to: today });
+    expect(await get<Summary>('/api/analytics/summary?to=2026-03-31', manager.token)).toMatchObject({ from: '2026-03-02', to: '2026-03-31' });
+  });
 });
 
 describe('roles and validation', () => {

@@ -137,11 +137,11 @@ export class AnalyticsService {
   }
 
   /**
-   * Missing ends default to the last 30 days ending today; `to` is inclusive. A range that runs
+   * `to` defaults to today and `from` to 29 days before `to` (30 days, both ends inclusive). A range that runs
    * backwards or spans more than 366 days is a 422.
    */
   async resolveRange(q: { from?: string | undefined; to?: string | undefined }): Promise<DateRange> {
-    const to = q.to ?? (q.from ? addDays(q.from, DEFAULT_RANGE_DAYS - 1) : await today(this.d.sql, this.timeZone));
+    const to = q.to ?? (await today(this.d.sql, this.timeZone));
     const from = q.from ?? addDays(to, -(DEFAULT_RANGE_DAYS - 1));
     if (from > to) {
       throw new ApiError(422, 'validation_failed', 'The request is not valid', [{ path: 'from', message: 'must not be after to' }]);
