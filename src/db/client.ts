@@ -21,3 +21,8 @@ export function createSql(url: string, opts: { max?: number; applicationName?: s
     connection: { application_name: opts.applicationName ?? 'livia' },
   });
 }
+
+/** One round trip: the server answers. */
+export async function ping(sql: Queryable): Promise<void> {
+  await sql`select 1`;
+}
