@@ -11,10 +11,11 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import { createSql, ensureDatabase } from '../src/db/client.ts';
+import { createSql } from '../src/db/client.ts';
+import { ensureDatabase } from '../src/db/bootstrap.ts';
 import { runningEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { hashPassword } from '../src/http/auth.ts';
+import { hashPassword } from '../src/services/passwords.ts';
 import { createLogger } from '../src/log.ts';
 import { NotEmptyError, seedDemo } from '../src/services/demo-seed.ts';
 import { ensureFirstAdmin } from '../src/services/first-admin.ts';

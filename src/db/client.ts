@@ -22,19 +22,7 @@ export function createSql(url: string, opts: { max?: number; applicationName?: s
   });
 }
 
-/** Creates database `name` on the server of `adminUrl` unless it exists; returns its URL. */
-export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
-  const admin = createSql(adminUrl, { max: 1 });
-  try {
-    const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
-    if (!exists) await admin.unsafe(`create database "${name}"`).catch((err: { code?: string }) => {
-      // Another process created it between our check and our create.
-      if (err.code !== '42P04') throw err;
-    });
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+/** One round trip: the server answers. */
+export async function ping(sql: Queryable): Promise<void> {
+  await sql`select 1`;
 }

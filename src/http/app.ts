@@ -6,18 +6,15 @@
  * const res = await app.request('/health'); // 200 {"status":"ok"}
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Hono, MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
-import { requestId } from 'hono/request-id';
-import { NONCE, secureHeaders } from 'hono/secure-headers';
+import type { Hono } from 'hono';
 import type { Sql } from '../db/client.ts';
 import type { Consultant } from '../db/consultants.ts';
 import type { Logger } from '../log.ts';
 import { requireAuth, type Auth, type UserLookup } from './auth.ts';
 import { ApiError, errorBody, toErrorResponse } from './errors.ts';
 import type { createMetrics } from './metrics.ts';
-import { createLoginThrottle, rateLimit, resolveClientIp } from './rate-limit.ts';
+import { createLoginThrottle } from './rate-limit.ts';
+import { useHardening } from './hardening.ts';
 import { authRoutes } from './routes/auth.ts';
 import { consultantRoutes } from './routes/consultants.ts';
 import { actorRoutes } from './routes/actors.ts';
@@ -33,7 +30,7 @@ import type { ActorSystem } from '../actors/runtime.ts';
 import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
 import type { AppEnv } from './types.ts';
 
-export const BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+export { BODY_LIMIT_BYTES } from './hardening.ts';
 
 export interface AppDeps {
   log: Logger;
@@ -63,69 +60,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
-  app.use(requestId({ headerName: 'X-Request-Id' }));
-  app.use(requestLog(deps.log));
-  app.use(deps.metrics.middleware);
-  app.use(
-    secureHeaders({
-      // In development Vite and devtools need a looser page; production gets a strict policy.
-      contentSecurityPolicy: deps.isProduction
-        ? {
-            defaultSrc: ["'self'"],
-            scriptSrc: ["'self'", NONCE],
-            styleSrc: ["'self'", "'unsafe-inline'"],
-            imgSrc: ["'self'", 'data:'],
-            connectSrc: ["'self'", ...(deps.frontendUrl ? [deps.frontendUrl] : [])],
-            frameAncestors: ["'none'"],
-            objectSrc: ["'none'"],
-            baseUri: ["'self'"],
-          }
-        : undefined,
-      strictTransportSecurity: deps.isProduction ? 'max-age=31536000; includeSubDomains' : false,
-      crossOriginEmbedderPolicy: false,
-    }),
-  );
-  app.use(
-    '/api/*',
-    cors({
-      // Production: only the configured front end (none means same origin only). Development: any.
-      origin: deps.isProduction ? (origin) => (deps.frontendUrl && origin === deps.frontendUrl ? origin : null) : '*',
-      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Webhook-Timestamp', 'X-Webhook-Signature', 'Last-Event-ID'],
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After'],
-      maxAge: 600,
-    }),
-  );
-  app.use(resolveClientIp(deps.trustProxyHops));
-  app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
-  const limitBody = bodyLimit({
-    maxSize: BODY_LIMIT_BYTES,
-    onError: (c) => c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413),
-  });
-  // A declared Content-Length is checked as a number (Node's parser never reads past it); only a
-  // chunked body is counted as it streams. Touching the body in a middleware would make the Node
-  // adapter build a full Request for every call, which costs most of a fast route's time.
-  app.use((c, next) => {
-    if (c.req.header('transfer-encoding') !== undefined) return limitBody(c, next);
-    const length = c.req.header('content-length');
-    if (length !== undefined && Number(length) > BODY_LIMIT_BYTES) {
-      return Promise.resolve(c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413));
-    }
-    return next();
-  });
-
-  // PostgreSQL refuses NUL in text and jsonb: refuse it up front as invalid input, not a 500.
-  app.use('/api/*', async (c, next) => {
-    // Webhooks check their signature first and validate control characters themselves.
-    const isWebhook = c.req.path.startsWith('/api/webhooks/');
-    if (!isWebhook && ['POST', 'PATCH', 'PUT'].includes(c.req.method) && /json/i.test(c.req.header('content-type') ?? '')) {
-      const text = await c.req.text();
-      if (text.includes('\\u0000') || text.includes('\u0000')) {
-        throw new ApiError(422, 'validation_failed', 'The request is not valid', [{ path: '', message: 'must not contain NUL characters' }]);
-      }
-    }
-    await next();
-  });
+  useHardening(app, deps);
 
   const authenticated = requireAuth(deps.auth, deps.lookupUser);
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
@@ -175,17 +110,4 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return res;
   });
   return app;
-}
-
-function requestLog(log: Logger): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const started = performance.now();
-    const child = log.child({ reqId: c.var.requestId });
-    c.set('log', child);
-    await next();
-    const ms = Math.round((performance.now() - started) * 10) / 10;
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms };
-    if (c.res.status >= 500) child.error(line, 'request');
-    else child.info(line, 'request');
-  };
 }

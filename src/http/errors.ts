@@ -8,21 +8,12 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { ApiError } from '../services/errors.ts';
+
+export { ApiError };
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-  }
 }
 
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {

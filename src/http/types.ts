@@ -2,14 +2,9 @@
  * Request-scoped values every middleware and route may read through `c.var`.
  */
 import type { Logger } from '../log.ts';
-import type { Role } from '../domain/roles.ts';
+import type { AuthUser } from '../domain/users.ts';
 
-export interface AuthUser {
-  id: string;
-  name: string;
-  email: string;
-  role: Role;
-}
+export type { AuthUser };
 
 export interface AppEnv {
   Variables: {

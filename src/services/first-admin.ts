@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from '../db/client.ts';
 import { countConsultants, insertConsultant } from '../db/consultants.ts';
-import { hashPassword } from '../http/auth.ts';
+import { hashPassword } from './passwords.ts';
 
 export interface FirstAdmin {
   email: string;
