@@ -37,7 +37,7 @@ import { isOnline } from './actors/consultant.machine.ts';
 import { actorIdsInState } from './db/actors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { ensureFirstAdmin } from './services/first-admin.ts';
-import { startupBanner } from './startup-banner.ts';
+import { firstStartBanner } from './startup-banner.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 const SHUTDOWN_BUDGET_MS = 10_000;
@@ -237,17 +237,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       sockets.disconnectSockets(true);
     });
     log.info({ port, embedded: !!embedded }, `Lívia listening on http://localhost:${port}`);
-    if ((firstAdmin || generated.size > 0) && config.nodeEnv !== 'test') {
-      process.stdout.write(
-        startupBanner({
-          url: `http://localhost:${port}`,
-          adminEmail: firstAdmin?.email,
-          adminPassword: firstAdmin?.generatedPassword,
-          webhookSecret: generated.get('WEBHOOK_SECRET'),
-          commandEnv: { ...(port !== 3000 ? { PORT: String(port) } : {}), ...(env.DATA_DIR ? { DATA_DIR: env.DATA_DIR } : {}) },
-        }),
-      );
-    }
+    const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });
+    if (banner) process.stdout.write(banner);
 
     let stopping: Promise<void> | undefined;
     return {
