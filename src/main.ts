@@ -32,7 +32,7 @@ import { resetPresence, startActors } from './boot/actors.ts';
 import { onConsultantChanged } from './boot/consultant-changes.ts';
 import { openDatabase } from './boot/database.ts';
 import { ensureFirstAdmin } from './services/first-admin.ts';
-import { startupBanner } from './startup-banner.ts';
+import { firstStartBanner } from './startup-banner.ts';
 import { closer, listen, loadWeb } from './boot/http-server.ts';
 import type { Hub } from './boot/hub.ts';
 import { buildPipeline } from './boot/pipeline.ts';
@@ -109,17 +109,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
     teardown.push(closer(server));
     const io = startRealtime(server, { auth, lookup: users.lookup, log, config, system, hub, teardown, onClose: () => bus.close() });
     log.info({ port, embedded }, `Lívia listening on http://localhost:${port}`);
-    if ((firstAdmin || generated.size > 0) && config.nodeEnv !== 'test') {
-      process.stdout.write(
-        startupBanner({
-          url: `http://localhost:${port}`,
-          adminEmail: firstAdmin?.email,
-          adminPassword: firstAdmin?.generatedPassword,
-          webhookSecret: generated.get('WEBHOOK_SECRET'),
-          commandEnv: { ...(port !== 3000 ? { PORT: String(port) } : {}), ...(env.DATA_DIR ? { DATA_DIR: env.DATA_DIR } : {}) },
-        }),
-      );
-    }
+    const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });
+    if (banner) process.stdout.write(banner);
 
     let stopping: Promise<void> | undefined;
     const stop = () =>

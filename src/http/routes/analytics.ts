@@ -87,6 +87,7 @@ const summaryRoute = createRoute({
   method: 'get',
   path: '/summary',
   tags: ['analytics'],
+  summary: 'The funnel, conversion by consultant, sources, temperatures and response times of a date range',
   security: bearer,
   description: rangeDescription,
   request: { query: RangeQuery },
@@ -102,6 +103,7 @@ const csvRoute = createRoute({
   method: 'get',
   path: '/leads.csv',
   tags: ['analytics'],
+  summary: 'The leads of a date range as CSV',
   security: bearer,
   description:
     `${rangeDescription} One row per lead created in the range, oldest first, after a header row: ${CSV_COLUMNS.join(', ')}. ` +
