@@ -39,8 +39,9 @@ export function handleActorSubscriptions(socket: Socket, system: ActorSystem): v
     if (view) socket.emit('actor:snapshot', payload(view));
     ack?.({ ok: true });
   });
-  onEvent(socket, 'actor:unsubscribe', async (raw) => {
+  onEvent(socket, 'actor:unsubscribe', async (raw, ack) => {
     const parsed = subscription.safeParse(raw);
     if (parsed.success) await socket.leave(actorRoom(parsed.data.type, parsed.data.id));
+    ack?.(parsed.success ? { ok: true } : { error: { code: 'validation_failed', message: 'Expected {type, id}' } });
   });
 }
