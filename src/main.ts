@@ -121,6 +121,11 @@ export async function startServer(env: Env): Promise<RunningServer> {
   }
 }
 
+/** Runs the server as a program until SIGTERM/SIGINT (`npm start` comes here via scripts/start.mjs). */
+export function main(): Promise<void> {
+  return runUntilSignal(() => startServer(process.env));
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runUntilSignal(() => startServer(process.env));
+  await main();
 }
