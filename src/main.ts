@@ -16,7 +16,7 @@ import type { Server as SocketServer } from 'socket.io';
 import { loadConfig, type Config, type Env } from './config.ts';
 import type { Sql } from './db/client.ts';
 import { poolUsage } from './db/bootstrap.ts';
-import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
+import { queueDepths, startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import { NotificationBus } from './http/notification-bus.ts';
@@ -71,8 +71,13 @@ export async function startServer(env: Env): Promise<RunningServer> {
 
     const { sessions, auth } = await startSessions({ sql, config, log, teardown });
     const system = await startActors({ sql, boss, log, config, hub, teardown });
+    const metrics = createMetrics({
+      pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
+      connections: () => ({ socket: sessions.live.count('socket'), sse: sessions.live.count('sse') }),
+      queues: () => queueDepths(boss),
+    });
     const bus = new NotificationBus();
-    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown });
+    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep });
     await resetPresence(sql, system);
 
     const app = createApp({
@@ -86,7 +91,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
-      metrics: createMetrics({ pool: { max: config.dbPoolMax, read: () => poolUsage(sql) } }),
+      metrics,
       isShuttingDown: () => hub.shuttingDown,
       isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
       system,
