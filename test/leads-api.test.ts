@@ -493,6 +493,8 @@ describe('SSE /api/notifications/stream', () => {
     third.close();
 
     expect((await s.api(`/api/consultants/${bruno.id}`, { method: 'PATCH', token: admin, body: { active: true } })).status).toBe(200);
+    // The deactivation revoked Bruno's earlier tokens: he signs in again.
+    bruno.token = await s.login(bruno.email, bruno.password);
   });
 
   it('another user never sees Ana’s notifications on their stream', async () => {
