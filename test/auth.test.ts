@@ -179,6 +179,18 @@ describe('POST /api/auth/login', () => {
     expect((await loginFrom('127.0.0.6', 'forgetful@livia.test', 'right-password-1')).status).toBe(200);
   });
 
+  it('many addresses guessing one account hit the looser per-email limit (50), from every address', async () => {
+    await createUser('popular@livia.test', 'right-password-1');
+    // 10 addresses × 5 wrong guesses: each stays within its own (email, address) and address limits.
+    for (let a = 0; a < 10; a++) {
+      const rs = await Promise.all([0, 1, 2, 3, 4].map((i) => loginFrom(`127.0.1.${a + 1}`, 'popular@livia.test', `wrong-${a}-${i}`)));
+      expect(rs.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
+    }
+    const fresh = await loginFrom('127.0.1.99', 'popular@livia.test', 'right-password-1');
+    expect(fresh.status).toBe(429);
+    expect(fresh.headers['retry-after']).toBeDefined();
+  });
+
   it('20 failed logins from one address lock that address out, whatever the email', async () => {
     const results = [];
     for (let i = 0; i < 20; i += 5) {
