@@ -2,6 +2,7 @@
  * `POST /api/auth/login`, `POST /api/auth/logout` and `GET /api/auth/me`.
  */
 import type { AuthService } from '../../services/auth.ts';
+import { ApiError } from '../errors.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
 import { UserSchema } from './schemas.ts';
 
@@ -47,7 +48,7 @@ export function authRoutes(deps: { auth: AuthService }) {
     try {
       return c.json(await deps.auth.login(email, password, c.var.clientIp), 200);
     } catch (err) {
-      c.var.log.info({ email }, 'login failed');
+      if (err instanceof ApiError) c.var.log.info({ email, code: err.code }, 'login refused');
       throw err;
     }
   });
