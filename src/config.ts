@@ -43,6 +43,7 @@ const envSchema = z.object({
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -75,6 +76,8 @@ export interface Config {
   actorIdleMs: number;
   /** Reverse proxies in front whose X-Forwarded-For entries are trusted for the client address. */
   trustProxyHops: number;
+  /** Bearer token /metrics asks for; unset: open in development, off in production. */
+  metricsToken: string | undefined;
 }
 
 /** Invalid configuration; its message names every offending variable. */
@@ -146,6 +149,7 @@ export async function loadConfig(
     dbPoolMax: e.DB_POOL_MAX,
     actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,
     trustProxyHops: e.TRUST_PROXY_HOPS,
+    metricsToken: e.METRICS_TOKEN,
   };
 }
 

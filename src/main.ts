@@ -16,18 +16,17 @@ import type { Server as SocketServer } from 'socket.io';
 import { loadConfig, type Config, type Env } from './config.ts';
 import type { Sql } from './db/client.ts';
 import { poolUsage } from './db/bootstrap.ts';
-import { findConsultantById } from './db/consultants.ts';
-import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
+import { queueDepths, startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { createApp } from './http/app.ts';
-import { createAuth } from './http/auth.ts';
 import { createMetrics } from './http/metrics.ts';
-import { cachedUserLookup } from './http/user-cache.ts';
 import { NotificationBus } from './http/notification-bus.ts';
 import type { AppEnv } from './http/types.ts';
 import { CONSULTANT } from './actors/consultant.ts';
 import { isOnline } from './actors/consultant.machine.ts';
 import type { ActorSystem } from './actors/runtime.ts';
 import { createLogger, type Logger } from './log.ts';
+import { ConsultantService } from './services/consultants.ts';
+import type { Sessions } from './services/sessions.ts';
 import { resetPresence, startActors } from './boot/actors.ts';
 import { onConsultantChanged } from './boot/consultant-changes.ts';
 import { openDatabase } from './boot/database.ts';
@@ -38,6 +37,7 @@ import type { Hub } from './boot/hub.ts';
 import { buildPipeline } from './boot/pipeline.ts';
 import { readinessChecks } from './boot/readiness.ts';
 import { startRealtime } from './boot/realtime.ts';
+import { startSessions } from './boot/sessions.ts';
 import { runUntilSignal } from './boot/signals.ts';
 import { Teardown } from './boot/teardown.ts';
 
@@ -49,6 +49,7 @@ export interface RunningServer {
   boss: PgBoss;
   io: SocketServer;
   system: ActorSystem;
+  sessions: Sessions;
   app: OpenAPIHono<AppEnv>;
   log: Logger;
   databaseUrl: string;
@@ -73,22 +74,29 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const firstAdmin = await ensureFirstAdmin(sql, { email: config.adminEmail, password: config.adminPassword });
     if (firstAdmin) log.info({ email: firstAdmin.email, generatedPassword: !!firstAdmin.generatedPassword }, 'created the first administrator');
 
-    const auth = await createAuth({ secret: config.jwtSecret, issuer: config.jwtIssuer, ttlSeconds: config.jwtTtlSeconds });
-    const users = cachedUserLookup((id) => findConsultantById(sql, id), 5000);
+    const { sessions, auth } = await startSessions({ sql, config, log, teardown });
     const system = await startActors({ sql, boss, log, config, hub, teardown });
+    const metrics = createMetrics({
+      pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
+      connections: () => ({ socket: sessions.live.count('socket'), sse: sessions.live.count('sse') }),
+      queues: () => queueDepths(boss),
+    });
     const bus = new NotificationBus();
-    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown });
+    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep });
     await resetPresence(sql, system);
 
     const app = createApp({
       log,
       sql,
+      sessions,
       auth,
+      consultants: new ConsultantService({ sql, onChanged: onConsultantChanged({ system, hub, sessions }) }),
+      metricsToken: config.metricsToken,
       isProduction: config.isProduction,
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
-      metrics: createMetrics({ pool: { max: config.dbPoolMax, read: () => poolUsage(sql) } }),
+      metrics,
       isShuttingDown: () => hub.shuttingDown,
       isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
       system,
@@ -96,8 +104,6 @@ export async function startServer(env: Env): Promise<RunningServer> {
       pipeline,
       leads,
       bus,
-      lookupUser: users.lookup,
-      onConsultantChanged: onConsultantChanged({ system, hub, invalidate: users.invalidate }),
       web: await loadWeb(config.uiDir, log),
       checks: readinessChecks({ sql, boss, system, config }),
     });
@@ -107,7 +113,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const server = await listen(app.fetch, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     teardown.push(closer(server));
-    const io = startRealtime(server, { auth, lookup: users.lookup, log, config, system, hub, teardown, onClose: () => bus.close() });
+    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, onClose: () => bus.close() });
     log.info({ port, embedded }, `Lívia listening on http://localhost:${port}`);
     const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });
     if (banner) process.stdout.write(banner);
@@ -120,13 +126,18 @@ export async function startServer(env: Env): Promise<RunningServer> {
         await teardown.run();
         log.info('stopped');
       })());
-    return { url: `http://127.0.0.1:${port}`, port, config, sql, boss, io, system, app, log, databaseUrl, stop };
+    return { url: `http://127.0.0.1:${port}`, port, config, sql, boss, io, system, sessions, app, log, databaseUrl, stop };
   } catch (err) {
     await teardown.run();
     throw err;
   }
 }
 
+/** Runs the server as a program until SIGTERM/SIGINT (`npm start` comes here via scripts/start.mjs). */
+export function main(): Promise<void> {
+  return runUntilSignal(() => startServer(process.env));
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runUntilSignal(() => startServer(process.env));
+  await main();
 }

@@ -1,18 +1,18 @@
 /**
- * What follows a change to a user (created, role, activation, capacity, password): their cached
- * session check is dropped, their actor learns the new state, and waiting leads may flow.
+ * What follows a change to a user (created, role, activation, capacity, password): a revoking
+ * change ends their sessions and closes their sockets and SSE streams at once (a demoted manager
+ * leaves the managers' room with the socket); the actor learns the new state; waiting leads may
+ * flow.
  */
 import type { Consultant } from '../db/consultants.ts';
 import { CONSULTANT } from '../actors/consultant.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
-import { userRoom } from '../http/socket.ts';
+import type { Sessions } from '../services/sessions.ts';
 import type { Hub } from './hub.ts';
 
-export function onConsultantChanged(d: { system: ActorSystem; hub: Hub; invalidate(id: string): void }) {
-  return async (c: Consultant) => {
-    d.invalidate(c.id);
-    // A deactivated user loses access at once: their open sockets too, not just new requests.
-    if (!c.active) d.hub.io?.in(userRoom(c.id)).disconnectSockets(true);
+export function onConsultantChanged(d: { system: ActorSystem; hub: Hub; sessions: Sessions }) {
+  return async (c: Consultant, opts: { revoked: boolean }) => {
+    d.sessions.userChanged(c.id, opts);
     await d.system.send(CONSULTANT, c.id, { type: c.active ? 'consultant.activated' : 'consultant.deactivated' });
     await d.system.send(CONSULTANT, c.id, {
       type: 'workload.synced',

@@ -29,6 +29,7 @@ export function buildPipeline(d: {
   bus: NotificationBus;
   hub: Hub;
   teardown: Teardown;
+  observeStep(step: string, seconds: number): void;
 }): { pipeline: LeadPipeline; leads: LeadService } {
   const { hub, log, system } = d;
   const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
@@ -62,6 +63,7 @@ export function buildPipeline(d: {
     requiresPresence: d.config.assignmentRequiresPresence,
     isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
     events,
+    observeStep: d.observeStep,
   });
   hub.pipeline = pipeline;
   d.teardown.push(() => pipeline.stop());

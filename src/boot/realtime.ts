@@ -7,23 +7,22 @@ import type { Server as SocketServer } from 'socket.io';
 import type { Config } from '../config.ts';
 import { CONSULTANT } from '../actors/consultant.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
-import type { Auth, UserLookup } from '../http/auth.ts';
 import { handleActorSubscriptions, streamActorSnapshots } from '../http/realtime.ts';
 import { attachSocketIo } from '../http/socket.ts';
 import type { Logger } from '../log.ts';
+import type { Sessions } from '../services/sessions.ts';
 import type { Hub } from './hub.ts';
 import type { Teardown } from './teardown.ts';
 
 export function startRealtime(
   server: HttpServer,
-  d: { auth: Auth; lookup: UserLookup; log: Logger; config: Config; system: ActorSystem; hub: Hub; teardown: Teardown; onClose(): void },
+  d: { sessions: Sessions; log: Logger; config: Config; system: ActorSystem; hub: Hub; teardown: Teardown; onClose(): void },
 ): SocketServer {
   const { system, log } = d;
   const presence = (type: 'presence.connected' | 'presence.disconnected', userId: string, socketId: string) =>
     system.send(CONSULTANT, userId, { type, socketId }).catch((err) => log.warn({ err }, 'presence update failed'));
   const io = attachSocketIo(server, {
-    auth: d.auth,
-    lookup: d.lookup,
+    sessions: d.sessions,
     log,
     corsOrigin: d.config.isProduction ? (d.config.frontendUrl ?? false) : true,
     onConnection: (socket, user) => {

@@ -12,8 +12,10 @@ export async function runUntilSignal(start: () => Promise<{ log: Logger; stop():
   let onSignal = (signal: string) => {
     requested ??= signal;
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  // `on`, not `once`: under `npm start` a signal to the process group arrives twice (from the
+  // terminal or service manager, and forwarded by npm); a second one must not kill us mid-stop.
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 
   let server: Awaited<ReturnType<typeof start>>;
   try {
@@ -22,8 +24,11 @@ export async function runUntilSignal(start: () => Promise<{ log: Logger; stop():
     process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `failed to start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  let stopping = false;
   const shutdown = (signal: string) => {
     server.log.info({ signal }, 'signal received');
+    if (stopping) return;
+    stopping = true;
     const deadline = setTimeout(() => {
       server.log.error('shutdown took longer than 10 s; exiting');
       process.exit(1);

