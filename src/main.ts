@@ -37,6 +37,7 @@ import { CONSULTANT, consultantActor } from './actors/consultant.ts';
 import { isOnline } from './actors/consultant.machine.ts';
 import { actorIdsInState } from './db/actors.ts';
 import { createLogger, type Logger } from './log.ts';
+import { exitOnFatalErrors } from './fatal.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 const SHUTDOWN_BUDGET_MS = 10_000;
@@ -326,6 +327,7 @@ function closer(server: HttpServer) {
 }
 
 async function main() {
+  exitOnFatalErrors(createLogger('info'));
   // Signals are handled from the first moment: one that arrives while starting stops the server
   // as soon as it is up (or lets the failed start exit), never killing it half-way.
   let requested: string | undefined;
