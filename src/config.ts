@@ -43,6 +43,9 @@ const envSchema = z.object({
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  INTAKE_MAX_PENDING: z.coerce.number().int().min(1).max(1_000_000).default(2000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -75,6 +78,12 @@ export interface Config {
   actorIdleMs: number;
   /** Reverse proxies in front whose X-Forwarded-For entries are trusted for the client address. */
   trustProxyHops: number;
+  /** How long a new database connection may take before the attempt fails. */
+  dbConnectTimeoutSeconds: number;
+  /** PostgreSQL's statement_timeout on the request pools; requests give up (503) shortly after. */
+  dbStatementTimeoutMs: number;
+  /** Webhook intakes queued or in flight at most; past it webhooks are answered 503. */
+  intakeMaxPending: number;
 }
 
 /** Invalid configuration; its message names every offending variable. */
@@ -146,6 +155,9 @@ export async function loadConfig(
     dbPoolMax: e.DB_POOL_MAX,
     actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,
     trustProxyHops: e.TRUST_PROXY_HOPS,
+    dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    intakeMaxPending: e.INTAKE_MAX_PENDING,
   };
 }
 

@@ -20,6 +20,9 @@ import { countConsultants, findConsultantById, findConsultantsByIds, insertConsu
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { migrate } from './db/migrate.ts';
+import { DatabaseMonitor } from './db/monitor.ts';
+import { superviseEmbedded } from './db/supervisor.ts';
+import { isDatabaseUnavailable } from './db/faults.ts';
 import { createApp } from './http/app.ts';
 import { createAuth, hashPassword } from './http/auth.ts';
 import { createMetrics } from './http/metrics.ts';
@@ -72,13 +75,20 @@ export async function startServer(env: Env): Promise<RunningServer> {
     if (!databaseUrl) {
       embedded = await startEmbeddedPostgres({ dir: `${config.dataDir}/postgres`, password: config.embeddedDbPassword, log });
       cleanup.push(() => embedded!.stop());
+      // If postgres dies, it is restarted; if it cannot be, this process cannot do its job.
+      const supervisor = superviseEmbedded(embedded, { log, onGiveUp: () => process.exit(1) });
+      cleanup.push(async () => supervisor.stop());
       databaseUrl = await ensureDatabase(embedded.url, 'livia');
     }
 
-    const sql = createSql(databaseUrl, { max: config.dbPoolMax });
-    cleanup.push(() => sql.end({ timeout: 5 }));
-    const applied = await migrate(sql, MIGRATIONS_DIR);
+    const dbTimeouts = { connectTimeoutSeconds: config.dbConnectTimeoutSeconds, statementTimeoutMs: config.dbStatementTimeoutMs };
+    const applied = await migrateOrExplain(databaseUrl, config.dbConnectTimeoutSeconds);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
+    const sql = createSql(databaseUrl, { max: config.dbPoolMax, ...dbTimeouts });
+    cleanup.push(() => sql.end({ timeout: 5 }));
+    const monitor = new DatabaseMonitor({ url: databaseUrl, log });
+    monitor.start();
+    cleanup.push(() => monitor.stop());
 
     const boss = await startJobs({ url: databaseUrl, log, queues: [] });
     cleanup.push(() => stopJobs(boss));
@@ -126,7 +136,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       },
       workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
     };
-    const workSql = createSql(databaseUrl, { max: 4 });
+    const workSql = createSql(databaseUrl, { max: 4, ...dbTimeouts });
     cleanup.push(() => workSql.end({ timeout: 5 }));
     pipeline = new LeadPipeline({
       sql,
@@ -137,6 +147,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       requiresPresence: config.assignmentRequiresPresence,
       isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
       events,
+      maxPendingIntakes: config.intakeMaxPending,
+      intakeQueueWaitMs: config.dbStatementTimeoutMs / 2,
     });
     const leads = new LeadService({ sql, pipeline, events });
     const runningPipeline = pipeline;
@@ -170,6 +182,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
       trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => shuttingDown,
+      databaseAvailable: () => monitor.isUp,
+      requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
+      liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
       isOnline: online,
       system,
       webhookSecret: config.webhookSecret,
@@ -258,6 +273,25 @@ export async function startServer(env: Env): Promise<RunningServer> {
   } catch (err) {
     await undo();
     throw err;
+  }
+}
+
+/**
+ * Migrations run on a connection of their own, without the request pools' statement timeout (a
+ * migration may take long, and waits for another process's). A database that cannot be reached
+ * stops the start with one line that says where it was looked for.
+ */
+async function migrateOrExplain(databaseUrl: string, connectTimeoutSeconds: number): Promise<string[]> {
+  const migrator = createSql(databaseUrl, { max: 1, connectTimeoutSeconds, applicationName: 'livia-migrate' });
+  try {
+    return await migrate(migrator, MIGRATIONS_DIR);
+  } catch (err) {
+    if (!isDatabaseUnavailable(err)) throw err;
+    const url = new URL(databaseUrl);
+    const code = (err as { code?: string }).code ?? (err as Error).message;
+    throw new Error(`cannot reach PostgreSQL at ${url.hostname}:${url.port || 5432}${url.pathname} (${code}); check DATABASE_URL and that the server is up`, { cause: err });
+  } finally {
+    await migrator.end({ timeout: 1 }).catch(() => {});
   }
 }
 

@@ -28,7 +28,8 @@ import type { NotificationBus } from './notification-bus.ts';
 import type { LeadPipeline } from '../services/lead-pipeline.ts';
 import type { LeadService } from '../services/leads.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
-import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
+import { opsRoutes, type Liveness, type ReadinessChecks } from './routes/ops.ts';
+import { databaseGate, requestDeadline } from './backpressure.ts';
 import type { AppEnv } from './types.ts';
 
 export const BODY_LIMIT_BYTES = 10 * 1024 * 1024;
@@ -54,6 +55,12 @@ export interface AppDeps {
   leads: LeadService;
   bus: NotificationBus;
   onConsultantChanged(c: Consultant): void | Promise<void>;
+  /** Whether the database answers now: API requests are refused (503) at once while it does not. */
+  databaseAvailable?: () => boolean;
+  /** A request still waiting for the database after this long is answered 503. */
+  requestDeadlineMs?: number;
+  /** What `/health` reports (503 while the server cannot do its job). */
+  liveness?: Liveness;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
   web?: Hono | undefined;
 }
@@ -96,6 +103,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   );
   app.use(resolveClientIp(deps.trustProxyHops));
   app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
+  if (deps.databaseAvailable) app.use('/api/*', databaseGate(deps.databaseAvailable));
+  if (deps.requestDeadlineMs) app.use('/api/*', requestDeadline(deps.requestDeadlineMs));
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,
     onError: (c) => c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413),
@@ -133,6 +142,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     opsRoutes({
       checks: deps.checks,
       isShuttingDown: deps.isShuttingDown,
+      liveness: deps.liveness,
       metrics: deps.metrics,
       openApiDocument: () =>
         app.getOpenAPIDocument({
