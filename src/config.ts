@@ -6,7 +6,7 @@
  * // config.port === 3000, config.jwtSecret is a 32+ char string
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -198,9 +198,28 @@ async function loadOrCreateSecrets(
     next.embeddedDbPassword = randomBytes(24).toString('base64url');
     changed = true;
   }
-  if (changed) {
-    await mkdir(dataDir, { recursive: true, mode: 0o755 });
-    await writeFile(file, JSON.stringify(next, null, 2), { mode: 0o600 });
-  }
+  if (changed) await writeAtomically(dataDir, file, JSON.stringify(next, null, 2));
   return next;
+}
+
+/**
+ * Written whole or not at all (a temporary file renamed over), so a full disk or a crash never
+ * leaves a half-written secrets file that would stop every later start.
+ */
+async function writeAtomically(dataDir: string, file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o755 });
+    await writeFile(tmp, content, { mode: 0o600 });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOSPC' ? 'no space left on the device'
+      : code === 'EROFS' ? 'the file system is read-only'
+      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+      : (err as Error).message;
+    throw new ConfigError(`cannot use DATA_DIR ${dataDir}: writing ${file} failed: ${why}`);
+  }
 }

@@ -85,7 +85,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const applied = await migrateOrExplain(databaseUrl, config.dbConnectTimeoutSeconds);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
     const sql = createSql(databaseUrl, { max: config.dbPoolMax, ...dbTimeouts });
-    cleanup.push(() => sql.end({ timeout: 5 }));
+    // Everything that queries has stopped by the time this runs. After a connection cut, a dead
+    // connection can keep a stale query that end() would wait out, so the wait is short.
+    cleanup.push(() => sql.end({ timeout: 2 }));
     const monitor = new DatabaseMonitor({ url: databaseUrl, log });
     monitor.start();
     cleanup.push(() => monitor.stop());
@@ -137,7 +139,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
     };
     const workSql = createSql(databaseUrl, { max: 4, ...dbTimeouts });
-    cleanup.push(() => workSql.end({ timeout: 5 }));
+    cleanup.push(() => workSql.end({ timeout: 2 }));
     pipeline = new LeadPipeline({
       sql,
       workSql,
@@ -209,6 +211,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       web,
       checks: {
         database: async () => {
+          // Requests are refused while the monitor sees the database down: say so here too.
+          if (!monitor.isUp) return { status: 'down', ...monitor.state };
           await sql`select 1`;
           return { status: 'ok' };
         },
