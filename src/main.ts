@@ -71,12 +71,17 @@ export async function startServer(env: Env): Promise<RunningServer> {
   };
   try {
     let embedded: EmbeddedDb | undefined;
+    let monitor: DatabaseMonitor | undefined;
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       embedded = await startEmbeddedPostgres({ dir: `${config.dataDir}/postgres`, password: config.embeddedDbPassword, log });
       cleanup.push(() => embedded!.stop());
       // If postgres dies, it is restarted; if it cannot be, this process cannot do its job.
-      const supervisor = superviseEmbedded(embedded, { log, onGiveUp: () => process.exit(1) });
+      const supervisor = superviseEmbedded(embedded, {
+        log,
+        onExited: () => monitor?.markDown('embedded PostgreSQL exited'),
+        onGiveUp: () => process.exit(1),
+      });
       cleanup.push(async () => supervisor.stop());
       databaseUrl = await ensureDatabase(embedded.url, 'livia');
     }
@@ -88,9 +93,10 @@ export async function startServer(env: Env): Promise<RunningServer> {
     // Everything that queries has stopped by the time this runs. After a connection cut, a dead
     // connection can keep a stale query that end() would wait out, so the wait is short.
     cleanup.push(() => sql.end({ timeout: 2 }));
-    const monitor = new DatabaseMonitor({ url: databaseUrl, log });
-    monitor.start();
-    cleanup.push(() => monitor.stop());
+    const dbMonitor = new DatabaseMonitor({ url: databaseUrl, log });
+    monitor = dbMonitor;
+    dbMonitor.start();
+    cleanup.push(() => dbMonitor.stop());
 
     const boss = await startJobs({ url: databaseUrl, log, queues: [] });
     cleanup.push(() => stopJobs(boss));
@@ -184,9 +190,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
       trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => shuttingDown,
-      databaseAvailable: () => monitor.isUp,
+      databaseAvailable: () => dbMonitor.isUp,
       requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
-      liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
+      liveness: () => (dbMonitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: dbMonitor.state }),
       isOnline: online,
       system,
       webhookSecret: config.webhookSecret,
@@ -212,7 +218,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       checks: {
         database: async () => {
           // Requests are refused while the monitor sees the database down: say so here too.
-          if (!monitor.isUp) return { status: 'down', ...monitor.state };
+          if (!dbMonitor.isUp) return { status: 'down', ...dbMonitor.state };
           await sql`select 1`;
           return { status: 'ok' };
         },

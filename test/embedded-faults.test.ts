@@ -108,6 +108,8 @@ describe('embedded PostgreSQL faults', () => {
     // Its data directory is gone (a lost volume): no restart can work.
     await rename(join(dir, 'postgres'), join(dir, 'postgres.lost'));
     const killedAt = Date.now();
+    // Noticing is the exit event's delivery: give it a moment, then sample until the end.
+    await new Promise((r) => setTimeout(r, 500));
     const statuses = new Set<number>();
     const exited = await Promise.race([
       s.exited,

@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   onGiveUp(err: unknown): void;
+  /** Called the moment postgres is seen to exit (before any restart). */
+  onExited?(): void;
   onRestarted?(): void;
 }
 
@@ -54,6 +56,7 @@ export function superviseEmbedded(db: EmbeddedDb, opts: SupervisorOptions): Supe
     if (stopped || restarting) return;
     restarting = true;
     log.error({ code, signal }, 'embedded PostgreSQL exited; restarting it');
+    opts.onExited?.();
     let last: unknown;
     for (let attempt = 1; attempt <= maxAttempts && !stopped; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(cap, base * 2 ** (attempt - 1))));
