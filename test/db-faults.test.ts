@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSql, type Sql } from '../src/db/client.ts';
+import { startEmbeddedPostgres } from '../src/db/embedded.ts';
+import { createLogger } from '../src/log.ts';
 import { addConsultants, killServers, postLead, spawnServer, until, type ChildServer } from './support/child-server.ts';
 import { adminUrl, afterFile, createTestDatabase } from './support/db.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
@@ -94,6 +96,70 @@ describe('database faults, external PostgreSQL', () => {
     const [stored] = await sql<{ n: number }[]>`select count(*)::int as n from leads where id = any(${ids}::uuid[])`;
     expect(stored!.n).toBe(ids.length);
     await expectSettledOnce(sql);
+    expect(s.child.exitCode).toBeNull();
+    await stop(s);
+  }, 120_000);
+
+  it('an external PostgreSQL restarted (fast shutdown, then started again) during a webhook stream: 503s while down, then recovery, every 202 stored once', async () => {
+    // A PostgreSQL server of this test's own, so restarting it disturbs nobody else.
+    const pgDir = await mkdtemp(join(tmpdir(), 'livia-restart-pg-'));
+    const { chmod } = await import('node:fs/promises');
+    await chmod(pgDir, 0o755);
+    afterFile(() => rm(pgDir, { recursive: true, force: true }));
+    const pg = await startEmbeddedPostgres({ dir: join(pgDir, 'postgres'), password: 'restart-test', log: createLogger('warn') });
+    afterFile(() => pg.stop());
+    const admin = createSql(pg.url, { max: 1 });
+    await admin.unsafe('create database livia_restart');
+    await admin.end();
+    const url = new URL(pg.url);
+    url.pathname = '/livia_restart';
+    const dataDir = await mkdtemp(join(tmpdir(), 'livia-restart-'));
+    afterFile(() => rm(dataDir, { recursive: true, force: true }));
+    const s = await spawnServer({ DATABASE_URL: url.toString(), DATA_DIR: dataDir });
+    await s.waitReady();
+    await addConsultants(s.url, 2);
+
+    const acked: string[] = [];
+    const statuses = new Map<number, number>();
+    let stopStream = false;
+    let n = 0;
+    const sender = async () => {
+      while (!stopStream) {
+        const i = n++;
+        const r = await postLead(s.url, { name: `Restart ${i}`, email: `restart${i}@x.test`, external_id: `restart-${i}` });
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.status === 202) acked.push(r.body.id as string);
+        else if (r.status === 503) expect(r.retryAfter).toMatch(/^\d+$/);
+        else throw new Error(`unexpected ${r.status} ${JSON.stringify(r.body)}`);
+        if (r.status !== 202) await new Promise((res) => setTimeout(res, 50));
+      }
+    };
+    const streaming = Promise.all(Array.from({ length: 6 }, sender));
+    await until('a first batch of leads', () => acked.length >= 30, 30_000);
+    // What `pg_ctl restart -m fast` does: SIGINT, wait for the exit, start again on the same port.
+    const postmaster = pg.child()!;
+    const gone = new Promise((r) => postmaster.once('exit', r));
+    postmaster.kill('SIGINT');
+    await gone;
+    const down = await postLead(s.url, { name: 'Down', email: 'down@x.test' });
+    expect(down.status).toBe(503);
+    expect(down.ms).toBeLessThan(9000);
+    expect((await fetch(`${s.url}/ready`)).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 2000));
+    await pg.restart();
+    const restartedAt = Date.now();
+    const before = acked.length;
+    await until('leads acknowledged after the restart', () => acked.length >= before + 30, 30_000);
+    await s.waitReady(20_000);
+    console.info(`external restart: ${JSON.stringify(Object.fromEntries(statuses))}; accepting again within ${Date.now() - restartedAt} ms`);
+    stopStream = true;
+    await streaming;
+
+    const check = createSql(url.toString(), { max: 1 });
+    afterFile(() => check.end({ timeout: 2 }));
+    const [stored] = await check<{ n: number }[]>`select count(*)::int as n from leads where id = any(${acked}::uuid[])`;
+    expect(stored!.n).toBe(acked.length);
+    await expectSettledOnce(check);
     expect(s.child.exitCode).toBeNull();
     await stop(s);
   }, 120_000);
