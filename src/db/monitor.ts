@@ -80,7 +80,7 @@ export class DatabaseMonitor {
     return this.#sql;
   }
 
-  #tick(): void {
+  #tick(retry = false): void {
     const now = Date.now();
     if (this.#probe) {
       const age = now - this.#probe.started;
@@ -104,6 +104,9 @@ export class DatabaseMonitor {
       },
       (err: { code?: string; message?: string }) => {
         if (this.#probe === probe) this.#probe = undefined;
+        // Only our own connection may have been cut (the pools' are fine): ask once more, on a new
+        // connection, before refusing every request.
+        if (this.#state.up && !retry && !this.#probe) return this.#tick(true);
         this.markDown(err.code ?? err.message ?? 'error');
       },
     );
