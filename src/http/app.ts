@@ -178,7 +178,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((err, c) => {
     const res = toErrorResponse(c, err);
-    if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
+    // 503 is the database being away or busy (logged once by the monitor), not a bug of ours.
+    if (res.status === 503) (c.var.log ?? deps.log).debug({ err: (err as Error)?.message }, 'refused: database unavailable');
+    else if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
     return res;
   });
   return app;
@@ -192,7 +194,7 @@ function requestLog(log: Logger): MiddlewareHandler<AppEnv> {
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;
     const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms };
-    if (c.res.status >= 500) child.error(line, 'request');
+    if (c.res.status >= 500 && c.res.status !== 503) child.error(line, 'request');
     else child.info(line, 'request');
   };
 }
