@@ -80,6 +80,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       const supervisor = superviseEmbedded(embedded, {
         log,
         onExited: () => monitor?.markDown('embedded PostgreSQL exited'),
+        onRestarted: () => monitor?.probeNow(),
         onGiveUp: () => process.exit(1),
       });
       cleanup.push(async () => supervisor.stop());

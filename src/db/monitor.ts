@@ -69,6 +69,11 @@ export class DatabaseMonitor {
     this.#set({ up: false, since: Date.now(), reason });
   }
 
+  /** Probes now rather than at the next tick (say, right after the database was restarted). */
+  probeNow(): void {
+    if (!this.#probe) this.#tick();
+  }
+
   #client(): Sql {
     this.#sql ??= postgres(this.#o.url, {
       max: 1,
