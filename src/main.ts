@@ -25,6 +25,7 @@ import { CONSULTANT } from './actors/consultant.ts';
 import { isOnline } from './actors/consultant.machine.ts';
 import type { ActorSystem } from './actors/runtime.ts';
 import { createLogger, type Logger } from './log.ts';
+import { exitOnFatalErrors } from './fatal.ts';
 import { ConsultantService } from './services/consultants.ts';
 import type { Sessions } from './services/sessions.ts';
 import { resetPresence, startActors } from './boot/actors.ts';
@@ -68,7 +69,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
   const teardown = new Teardown(log);
   const hub: Hub = { shuttingDown: false };
   try {
-    const { sql, databaseUrl, embedded } = await openDatabase(config, log, teardown);
+    const { sql, databaseUrl, embedded, monitor, timeouts } = await openDatabase(config, log, teardown);
     const boss = await startJobs({ url: databaseUrl, log, queues: [] });
     teardown.push(() => stopJobs(boss));
     const firstAdmin = await ensureFirstAdmin(sql, { email: config.adminEmail, password: config.adminPassword });
@@ -82,7 +83,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       queues: () => queueDepths(boss),
     });
     const bus = new NotificationBus();
-    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep });
+    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
     await resetPresence(sql, system);
 
     const app = createApp({
@@ -105,7 +106,10 @@ export async function startServer(env: Env): Promise<RunningServer> {
       leads,
       bus,
       web: await loadWeb(config.uiDir, log),
-      checks: readinessChecks({ sql, boss, system, config }),
+      checks: readinessChecks({ sql, boss, system, config, monitor }),
+      databaseAvailable: () => monitor.isUp,
+      requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
+      liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
     });
 
     // Everything is running before the port opens: a 200 from /ready means fully started.
@@ -135,6 +139,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
 
 /** Runs the server as a program until SIGTERM/SIGINT (`npm start` comes here via scripts/start.mjs). */
 export function main(): Promise<void> {
+  exitOnFatalErrors(createLogger('info'));
   return runUntilSignal(() => startServer(process.env));
 }
 

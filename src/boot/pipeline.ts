@@ -30,6 +30,7 @@ export function buildPipeline(d: {
   hub: Hub;
   teardown: Teardown;
   observeStep(step: string, seconds: number): void;
+  timeouts: { connectTimeoutSeconds: number; statementTimeoutMs: number };
 }): { pipeline: LeadPipeline; leads: LeadService } {
   const { hub, log, system } = d;
   const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
@@ -52,8 +53,8 @@ export function buildPipeline(d: {
     },
     workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
   };
-  const workSql = createSql(d.databaseUrl, { max: 4 });
-  d.teardown.push(() => workSql.end({ timeout: 5 }));
+  const workSql = createSql(d.databaseUrl, { max: 4, ...d.timeouts });
+  d.teardown.push(() => workSql.end({ timeout: 2 }));
   const pipeline = new LeadPipeline({
     sql: d.sql,
     workSql,
@@ -64,6 +65,8 @@ export function buildPipeline(d: {
     isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
     events,
     observeStep: d.observeStep,
+    maxPendingIntakes: d.config.intakeMaxPending,
+    intakeQueueWaitMs: d.config.dbStatementTimeoutMs / 2,
   });
   hub.pipeline = pipeline;
   d.teardown.push(() => pipeline.stop());

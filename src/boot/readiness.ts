@@ -4,12 +4,15 @@
 import type { Config } from '../config.ts';
 import { ping, type Sql } from '../db/client.ts';
 import type { PgBoss } from '../db/jobs.ts';
+import type { DatabaseMonitor } from '../db/monitor.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import type { ReadinessChecks } from '../http/routes/ops.ts';
 
-export function readinessChecks(d: { sql: Sql; boss: PgBoss; system: ActorSystem; config: Config }): ReadinessChecks {
+export function readinessChecks(d: { sql: Sql; boss: PgBoss; system: ActorSystem; config: Config; monitor: DatabaseMonitor }): ReadinessChecks {
   return {
     database: async () => {
+      // Requests are refused while the monitor sees the database down: say so here too.
+      if (!d.monitor.isUp) return { status: 'down', ...d.monitor.state };
       await ping(d.sql);
       return { status: 'ok' };
     },

