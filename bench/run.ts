@@ -5,7 +5,7 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors,pipeline,ui   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline,faults,ui   which benchmarks (default: all)
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
  *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
@@ -27,6 +27,7 @@ import { runActors } from './actors.ts';
 import { runColdstart } from './coldstart.ts';
 import { runHttp } from './http.ts';
 import { runPipeline } from './pipeline.ts';
+import { runFaults } from './faults.ts';
 import { runUi } from './ui.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
 import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
@@ -76,6 +77,8 @@ try {
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
   await attempt('coldstart', () => runColdstart(opts));
+  // Its own database and servers: it terminates backends, kills and stalls PostgreSQL.
+  await attempt('faults', () => runFaults(opts));
 } finally {
   await db?.close().catch((err: Error) => progress(`closing the database failed: ${err.message}`));
 }

@@ -6,7 +6,7 @@
  * // config.port === 3000, config.jwtSecret is a 32+ char string
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -43,6 +43,10 @@ const envSchema = z.object({
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  INTAKE_MAX_PENDING: z.coerce.number().int().min(1).max(1_000_000).default(2000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -75,6 +79,14 @@ export interface Config {
   actorIdleMs: number;
   /** Reverse proxies in front whose X-Forwarded-For entries are trusted for the client address. */
   trustProxyHops: number;
+  /** Bearer token /metrics asks for; unset: open in development, off in production. */
+  metricsToken: string | undefined;
+  /** How long a new database connection may take before the attempt fails. */
+  dbConnectTimeoutSeconds: number;
+  /** PostgreSQL's statement_timeout on the request pools; requests give up (503) shortly after. */
+  dbStatementTimeoutMs: number;
+  /** Webhook intakes queued or in flight at most; past it webhooks are answered 503. */
+  intakeMaxPending: number;
 }
 
 /** Invalid configuration; its message names every offending variable. */
@@ -146,6 +158,10 @@ export async function loadConfig(
     dbPoolMax: e.DB_POOL_MAX,
     actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,
     trustProxyHops: e.TRUST_PROXY_HOPS,
+    metricsToken: e.METRICS_TOKEN,
+    dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    intakeMaxPending: e.INTAKE_MAX_PENDING,
   };
 }
 
@@ -186,9 +202,28 @@ async function loadOrCreateSecrets(
     next.embeddedDbPassword = randomBytes(24).toString('base64url');
     changed = true;
   }
-  if (changed) {
-    await mkdir(dataDir, { recursive: true, mode: 0o755 });
-    await writeFile(file, JSON.stringify(next, null, 2), { mode: 0o600 });
-  }
+  if (changed) await writeAtomically(dataDir, file, JSON.stringify(next, null, 2));
   return next;
+}
+
+/**
+ * Written whole or not at all (a temporary file renamed over), so a full disk or a crash never
+ * leaves a half-written secrets file that would stop every later start.
+ */
+async function writeAtomically(dataDir: string, file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o755 });
+    await writeFile(tmp, content, { mode: 0o600 });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOSPC' ? 'no space left on the device'
+      : code === 'EROFS' ? 'the file system is read-only'
+      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+      : (err as Error).message;
+    throw new ConfigError(`cannot use DATA_DIR ${dataDir}: writing ${file} failed: ${why}`);
+  }
 }

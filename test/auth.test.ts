@@ -6,6 +6,7 @@
  * add up against one shared IP, the throttling tests send from their own loopback addresses
  * (127.0.0.x all reach a server listening on 127.0.0.1).
  */
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -61,9 +62,10 @@ async function me(token: string | undefined) {
 function signWith(secret: string | Uint8Array, claims: { sub: string; role?: string }, opts: { iss?: string; aud?: string; exp?: number } = {}) {
   const k = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ role: claims.role ?? 'ADMIN', name: 'x' })
+  return new SignJWT({ role: claims.role ?? 'ADMIN', name: 'x', ver: 1 })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
+    .setJti(randomUUID())
     .setIssuer(opts.iss ?? 'livia')
     .setAudience(opts.aud ?? 'livia')
     .setIssuedAt(now - 7200)
@@ -131,7 +133,7 @@ describe('POST /api/auth/login', () => {
     expect(median(unknownMs) / median(wrongMs)).toBeGreaterThan(0.3);
   });
 
-  it('after 5 failed logins for an email the 6th is 429 with Retry-After, even with the right password', async () => {
+  it('after 5 failed logins for an email from one address the 6th from there is 429 with Retry-After, even with the right password', async () => {
     await createUser('throttled@livia.test', 'right-password-1');
     // Case variants are the same email, and count together.
     for (const email of ['throttled@livia.test', 'THROTTLED@livia.test', 'throttled@livia.test', 'Throttled@Livia.test', 'throttled@livia.test']) {
@@ -146,13 +148,26 @@ describe('POST /api/auth/login', () => {
     expect(Number.isInteger(retryAfter)).toBe(true);
     expect(retryAfter).toBeGreaterThan(0);
 
-    // The email is locked from everywhere, not just from the address that failed.
-    const elsewhere = await loginFrom('127.0.0.5', 'throttled@livia.test', 'right-password-1');
-    expect(elsewhere.status).toBe(429);
     // Other people on the same address still get in.
     await createUser('neighbour@livia.test', 'right-password-1');
     const neighbour = await loginFrom('127.0.0.4', 'neighbour@livia.test', 'right-password-1');
     expect(neighbour.status).toBe(200);
+  });
+
+  it('parallel wrong passwords from one address stay within the limit, and the real user still signs in from another address', async () => {
+    await createUser('target@livia.test', 'right-password-1');
+    // All 20 are in flight together, while bcrypt runs for the first ones: each takes its point
+    // before the compare, so no more than 5 are compared.
+    const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => loginFrom('127.0.0.20', 'target@livia.test', `guess-${i}-wrong`)));
+    const statuses = guesses.map((g) => g.status);
+    expect(statuses.filter((x) => x === 401)).toHaveLength(5);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(15);
+    // The attacker's address stays locked for this email, even with the right password...
+    expect((await loginFrom('127.0.0.20', 'target@livia.test', 'right-password-1')).status).toBe(429);
+    // ...and the real user, elsewhere, is not locked out.
+    const real = await loginFrom('127.0.0.21', 'target@livia.test', 'right-password-1');
+    expect(real.status).toBe(200);
+    expect(real.body.token).toBeDefined();
   });
 
   it('a successful login resets the failure count for that email', async () => {
@@ -162,6 +177,18 @@ describe('POST /api/auth/login', () => {
     expect((await loginFrom('127.0.0.6', 'forgetful@livia.test', 'right-password-1')).status).toBe(200);
     for (let i = 0; i < 3; i++) expect((await loginFrom('127.0.0.6', 'forgetful@livia.test', 'nope-nope')).status).toBe(401);
     expect((await loginFrom('127.0.0.6', 'forgetful@livia.test', 'right-password-1')).status).toBe(200);
+  });
+
+  it('many addresses guessing one account hit the looser per-email limit (50), from every address', async () => {
+    await createUser('popular@livia.test', 'right-password-1');
+    // 10 addresses × 5 wrong guesses: each stays within its own (email, address) and address limits.
+    for (let a = 0; a < 10; a++) {
+      const rs = await Promise.all([0, 1, 2, 3, 4].map((i) => loginFrom(`127.0.1.${a + 1}`, 'popular@livia.test', `wrong-${a}-${i}`)));
+      expect(rs.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
+    }
+    const fresh = await loginFrom('127.0.1.99', 'popular@livia.test', 'right-password-1');
+    expect(fresh.status).toBe(429);
+    expect(fresh.headers['retry-after']).toBeDefined();
   });
 
   it('20 failed logins from one address lock that address out, whatever the email', async () => {

@@ -8,8 +8,8 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findConsultantById } from '../src/db/consultants.ts';
-import { createAuth, requireAuth } from '../src/http/auth.ts';
+import { enforcePolicies } from '../src/http/policy.ts';
+import { ROUTE_POLICIES } from '../src/http/policies.ts';
 import { NotificationBus } from '../src/http/notification-bus.ts';
 import { notificationRoutes } from '../src/http/routes/notifications.ts';
 import type { AppEnv } from '../src/http/types.ts';
@@ -493,6 +493,8 @@ describe('SSE /api/notifications/stream', () => {
     third.close();
 
     expect((await s.api(`/api/consultants/${bruno.id}`, { method: 'PATCH', token: admin, body: { active: true } })).status).toBe(200);
+    // The deactivation revoked Bruno's earlier tokens: he signs in again.
+    bruno.token = await s.login(bruno.email, bruno.password);
   });
 
   it('another user never sees Ana’s notifications on their stream', async () => {
@@ -519,20 +521,18 @@ describe('SSE /api/notifications/stream', () => {
   it('sends heartbeat comments (the route mounted with a short heartbeat; the server uses 15 s)', async () => {
     // heartbeatMs is not configurable through the environment, so mount the real route, with the
     // real auth middleware, bus and database, on a port of its own with a 50 ms heartbeat.
-    const auth = await createAuth({ secret: s.server.config.jwtSecret, issuer: s.server.config.jwtIssuer, ttlSeconds: 3600 });
-    const lookup = (id: string) => findConsultantById(s.server.sql, id);
     const app = new Hono<AppEnv>();
     app.use(async (c, next) => {
       c.set('log', s.server.log);
       await next();
     });
+    app.use(enforcePolicies({ policies: ROUTE_POLICIES, sessions: s.server.sessions, metricsToken: undefined, isProduction: false }));
     app.route(
       '/api/notifications',
       notificationRoutes({
         sql: s.server.sql,
         bus: new NotificationBus(),
-        requireAuth: requireAuth(auth, lookup),
-        requireStreamAuth: requireAuth(auth, lookup),
+        live: s.server.sessions.live,
         heartbeatMs: 50,
       }),
     );

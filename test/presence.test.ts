@@ -150,16 +150,19 @@ describe('consultant presence from Socket.io connections', () => {
 
   it('streams actor:snapshot to a subscribed socket at once and on every change', { timeout: 30_000 }, async () => {
     const { consultant, token } = await newConsultant();
-    const first = await socketFor(token);
-    const stream = snapshots(first);
+    // Watching actors is for managers and admins (SOCKET_POLICIES); the consultant's own sockets
+    // are what changes the actor.
+    const watcher = await socketFor(adminToken);
+    const stream = snapshots(watcher);
 
-    const ack = await first.timeout(5000).emitWithAck('actor:subscribe', { type: 'consultant', id: consultant.id });
+    const ack = await watcher.timeout(5000).emitWithAck('actor:subscribe', { type: 'consultant', id: consultant.id });
     expect(ack).toEqual({ ok: true });
     // The current snapshot arrives before the acknowledgement.
     expect(stream.seen.length).toBeGreaterThanOrEqual(1);
     expect(stream.seen[0]).toMatchObject({ type: 'consultant', id: consultant.id, context: { consultantId: consultant.id } });
     expect(typeof stream.seen[0]!.state).toBe('string');
 
+    const first = await socketFor(token);
     await stream.next('the first socket', (snap) => snap.context.sockets.includes(first.id!));
     const second = await socketFor(token);
     const again = await stream.next('the second socket', (snap) => snap.context.sockets.includes(second.id!));
@@ -168,15 +171,18 @@ describe('consultant presence from Socket.io connections', () => {
     expect(new Set(again.context.sockets)).toEqual(new Set([first.id, second.id]));
 
     // A socket that did not subscribe receives nothing about this actor.
-    const bystander = snapshots(second);
+    const bystander = snapshots(first);
     second.disconnect();
     await stream.next('the second socket gone', (snap) => snap.context.sockets.length === 1 && snap.context.sockets[0] === first.id);
     expect(bystander.seen).toEqual([]);
   });
 
-  it('refuses a malformed subscription with a validation error', async () => {
-    const { token } = await newConsultant();
-    const socket = await socketFor(token);
+  it('refuses a consultant’s subscription (forbidden) and a malformed one (validation error)', async () => {
+    const { consultant, token } = await newConsultant();
+    const mine = await socketFor(token);
+    const refused = (await mine.timeout(5000).emitWithAck('actor:subscribe', { type: 'consultant', id: consultant.id })) as ErrorBody;
+    expect(refused.error.code).toBe('forbidden');
+    const socket = await socketFor(adminToken);
     const ack = (await socket.timeout(5000).emitWithAck('actor:subscribe', { type: 'consultant' })) as ErrorBody;
     expect(ack.error.code).toBe('validation_failed');
   });

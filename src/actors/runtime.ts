@@ -25,6 +25,7 @@ import {
   markOutboxDone,
   markOutboxFailed,
   pendingOutbox,
+  timerEvent,
   timerIsArmed,
   writeActorBatch,
   type ActorBatch,
@@ -518,9 +519,9 @@ export class ActorSystem {
   }
 
   async #fireTimer(job: { timerId: string; type: string; id: string }): Promise<void> {
-    const [row] = await this.#sql<{ event: ActorEvent }[]>`select event from actor_timers where id = ${job.timerId}`;
-    if (!row || !this.#defs.has(job.type)) return;
-    await this.send(job.type, job.id, row.event, { timerId: job.timerId });
+    const event = await timerEvent<ActorEvent>(this.#sql, job.timerId);
+    if (!event || !this.#defs.has(job.type)) return;
+    await this.send(job.type, job.id, event, { timerId: job.timerId });
   }
 
   #runEffects(actor: LiveActor, effects: OutboxRow[]): void {

@@ -145,6 +145,12 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
   await Promise.all(statements);
 }
 
+/** The event a durable timer delivers, or undefined when the timer was cancelled. */
+export async function timerEvent<E>(sql: Queryable, timerId: string): Promise<E | undefined> {
+  const [row] = await sql<{ event: E }[]>`select event from actor_timers where id = ${timerId}`;
+  return row?.event;
+}
+
 export async function timerIsArmed(sql: Queryable, timerId: string): Promise<boolean> {
   const [row] = await sql`select 1 from actor_timers where id = ${timerId}`;
   return !!row;

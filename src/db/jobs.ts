@@ -75,3 +75,10 @@ export async function startJobs(opts: {
 export async function stopJobs(boss: PgBoss, timeoutMs = 5000): Promise<void> {
   await boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
 }
+
+/** Jobs waiting (created or retrying, not yet active) in each queue, for /metrics. */
+export async function queueDepths(boss: PgBoss): Promise<Record<string, number>> {
+  const depths: Record<string, number> = {};
+  for (const q of await boss.getQueues()) depths[q.name] = await boss.getQueueSize(q.name);
+  return depths;
+}

@@ -120,6 +120,11 @@ export async function findDuplicateLead(
   return row?.id;
 }
 
+export async function leadExists(sql: Queryable, id: string): Promise<boolean> {
+  const [row] = await sql`select 1 from leads where id = ${id}`;
+  return row !== undefined;
+}
+
 export async function findLead(sql: Queryable, id: string): Promise<LeadRow | undefined> {
   const [row] = await sql<LeadRow[]>`${leadSelect(sql)} where l.id = ${id}`;
   return row;

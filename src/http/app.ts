@@ -1,50 +1,49 @@
 /**
- * The Hono application: hardening middleware, then one sub-app per resource, then the web app.
+ * The Hono application: hardening middleware, the route policies, then one sub-app per resource,
+ * then the web app. Every route registered here must have a policy in ./policies.ts, or
+ * createApp throws.
  *
  * @example
  * const app = createApp(deps);
  * const res = await app.request('/health'); // 200 {"status":"ok"}
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Hono, MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
-import { requestId } from 'hono/request-id';
-import { NONCE, secureHeaders } from 'hono/secure-headers';
+import type { Hono } from 'hono';
 import type { Sql } from '../db/client.ts';
-import type { Consultant } from '../db/consultants.ts';
-import type { Logger } from '../log.ts';
-import { requireAuth, type Auth, type UserLookup } from './auth.ts';
-import { ApiError, errorBody, toErrorResponse } from './errors.ts';
-import type { createMetrics } from './metrics.ts';
-import { createLoginThrottle, rateLimit, resolveClientIp } from './rate-limit.ts';
-import { authRoutes } from './routes/auth.ts';
-import { consultantRoutes } from './routes/consultants.ts';
-import { actorRoutes } from './routes/actors.ts';
-import { leadRoutes } from './routes/leads.ts';
-import { notificationRoutes } from './routes/notifications.ts';
-import { webhookRoutes } from './routes/webhooks.ts';
-import type { NotificationBus } from './notification-bus.ts';
+import type { ActorSystem } from '../actors/runtime.ts';
+import type { AuthService } from '../services/auth.ts';
+import type { ConsultantService } from '../services/consultants.ts';
 import type { LeadPipeline } from '../services/lead-pipeline.ts';
 import type { LeadService } from '../services/leads.ts';
-import type { ActorSystem } from '../actors/runtime.ts';
-import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
+import type { Sessions } from '../services/sessions.ts';
+import { csrfGuard } from './csrf.ts';
+import { ApiError, errorBody, toErrorResponse } from './errors.ts';
+import { useHardening, type HardeningDeps } from './hardening.ts';
+import type { createMetrics } from './metrics.ts';
+import type { NotificationBus } from './notification-bus.ts';
+import { ROUTE_POLICIES } from './policies.ts';
+import { assertEveryRouteHasPolicy, enforcePolicies, type PolicyTable } from './policy.ts';
+import { actorRoutes } from './routes/actors.ts';
+import { analyticsRoutes } from './routes/analytics.ts';
+import { AnalyticsService } from '../services/analytics.ts';
+import { authRoutes } from './routes/auth.ts';
+import { consultantRoutes } from './routes/consultants.ts';
+import { leadRoutes } from './routes/leads.ts';
+import { notificationRoutes } from './routes/notifications.ts';
+import { opsRoutes, type Liveness, type ReadinessChecks } from './routes/ops.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import type { AppEnv } from './types.ts';
 
-export const BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+export { BODY_LIMIT_BYTES } from './hardening.ts';
 
-export interface AppDeps {
-  log: Logger;
+export interface AppDeps extends HardeningDeps {
   sql: Sql;
-  auth: Auth;
-  /** Who a token's subject is now (deactivated users lose access at once). */
-  lookupUser: UserLookup;
-  isProduction: boolean;
-  frontendUrl: string | undefined;
-  rateLimitPerMinute: number;
-  /** Reverse proxies in front of us whose X-Forwarded-For entries are trusted (0: none). */
-  trustProxyHops: number;
+  sessions: Sessions;
+  auth: AuthService;
+  consultants: ConsultantService;
   metrics: ReturnType<typeof createMetrics>;
+  /** Bearer token for /metrics; unset: open in development, off in production. */
+  metricsToken: string | undefined;
   checks: ReadinessChecks;
   isShuttingDown(): boolean;
   isOnline(consultantId: string): boolean;
@@ -53,113 +52,22 @@ export interface AppDeps {
   pipeline: LeadPipeline;
   leads: LeadService;
   bus: NotificationBus;
-  onConsultantChanged(c: Consultant): void | Promise<void>;
+  /** What `/health` reports (503 while the server cannot do its job). */
+  liveness?: Liveness;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
   web?: Hono | undefined;
+  /** Defaults to ROUTE_POLICIES; tests may pass another table. */
+  policies?: PolicyTable;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
-
-  app.use(requestId({ headerName: 'X-Request-Id' }));
-  app.use(requestLog(deps.log));
-  app.use(deps.metrics.middleware);
-  app.use(
-    secureHeaders({
-      // In development Vite and devtools need a looser page; production gets a strict policy.
-      contentSecurityPolicy: deps.isProduction
-        ? {
-            defaultSrc: ["'self'"],
-            scriptSrc: ["'self'", NONCE],
-            styleSrc: ["'self'", "'unsafe-inline'"],
-            imgSrc: ["'self'", 'data:'],
-            connectSrc: ["'self'", ...(deps.frontendUrl ? [deps.frontendUrl] : [])],
-            frameAncestors: ["'none'"],
-            objectSrc: ["'none'"],
-            baseUri: ["'self'"],
-          }
-        : undefined,
-      strictTransportSecurity: deps.isProduction ? 'max-age=31536000; includeSubDomains' : false,
-      crossOriginEmbedderPolicy: false,
-    }),
-  );
-  app.use(
-    '/api/*',
-    cors({
-      // Production: only the configured front end (none means same origin only). Development: any.
-      origin: deps.isProduction ? (origin) => (deps.frontendUrl && origin === deps.frontendUrl ? origin : null) : '*',
-      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Webhook-Timestamp', 'X-Webhook-Signature', 'Last-Event-ID'],
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After'],
-      maxAge: 600,
-    }),
-  );
-  app.use(resolveClientIp(deps.trustProxyHops));
-  app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
-  const limitBody = bodyLimit({
-    maxSize: BODY_LIMIT_BYTES,
-    onError: (c) => c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413),
-  });
-  // A declared Content-Length is checked as a number (Node's parser never reads past it); only a
-  // chunked body is counted as it streams. Touching the body in a middleware would make the Node
-  // adapter build a full Request for every call, which costs most of a fast route's time.
-  app.use((c, next) => {
-    if (c.req.header('transfer-encoding') !== undefined) return limitBody(c, next);
-    const length = c.req.header('content-length');
-    if (length !== undefined && Number(length) > BODY_LIMIT_BYTES) {
-      return Promise.resolve(c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413));
-    }
-    return next();
-  });
-
-  // PostgreSQL refuses NUL in text and jsonb: refuse it up front as invalid input, not a 500.
-  app.use('/api/*', async (c, next) => {
-    // Webhooks check their signature first and validate control characters themselves.
-    const isWebhook = c.req.path.startsWith('/api/webhooks/');
-    if (!isWebhook && ['POST', 'PATCH', 'PUT'].includes(c.req.method) && /json/i.test(c.req.header('content-type') ?? '')) {
-      const text = await c.req.text();
-      if (text.includes('\\u0000') || text.includes('\u0000')) {
-        throw new ApiError(422, 'validation_failed', 'The request is not valid', [{ path: '', message: 'must not contain NUL characters' }]);
-      }
-    }
-    await next();
-  });
-
-  const authenticated = requireAuth(deps.auth, deps.lookupUser, { allowedOrigins: deps.frontendUrl ? [deps.frontendUrl] : [] });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
-
-  app.route(
-    '/',
-    opsRoutes({
-      checks: deps.checks,
-      isShuttingDown: deps.isShuttingDown,
-      metrics: deps.metrics,
-      openApiDocument: () =>
-        app.getOpenAPIDocument({
-          openapi: '3.0.3',
-          info: { title: 'Lívia API', version: '1', description: 'WhatsApp-first lead CRM' },
-        }),
-    }),
-  );
-  app.route('/api/auth', authRoutes({ sql: deps.sql, auth: deps.auth, throttle: createLoginThrottle(), requireAuth: authenticated, secureCookie: deps.isProduction }));
-  app.route(
-    '/api/consultants',
-    consultantRoutes({ sql: deps.sql, requireAuth: authenticated, isOnline: deps.isOnline, onChanged: deps.onConsultantChanged }),
-  );
-
-  app.route('/api/webhooks', webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline }));
-  app.route('/api/leads', leadRoutes({ leads: deps.leads, requireAuth: authenticated }));
-  app.route(
-    '/api/notifications',
-    notificationRoutes({
-      sql: deps.sql,
-      bus: deps.bus,
-      requireAuth: authenticated,
-      requireStreamAuth: authenticated,
-    }),
-  );
-  app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system, requireAuth: authenticated }));
-
+  const policies = deps.policies ?? ROUTE_POLICIES;
+  useHardening(app, deps);
+  // Before any session is read: a cookie-authenticated mutation from another site stops here.
+  app.use('/api/*', csrfGuard({ allowedOrigins: deps.frontendUrl ? [deps.frontendUrl] : [] }));
+  app.use(enforcePolicies({ policies, sessions: deps.sessions, metricsToken: deps.metricsToken, isProduction: deps.isProduction }));
+  mountApi(app, deps);
   app.all('/api/*', () => {
     throw new ApiError(404, 'not_found', 'No such route');
   });
@@ -171,25 +79,30 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
     app.route('/', deps.web);
   }
+  assertEveryRouteHasPolicy(app.routes, policies);
 
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((err, c) => {
     const res = toErrorResponse(c, err);
-    if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
+    // 503 is the database being away or busy (logged once by the monitor), not a bug of ours.
+    if (res.status === 503) (c.var.log ?? deps.log).debug({ err: (err as Error)?.message }, 'refused: database unavailable');
+    else if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
     return res;
   });
   return app;
 }
 
-function requestLog(log: Logger): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const started = performance.now();
-    const child = log.child({ reqId: c.var.requestId });
-    c.set('log', child);
-    await next();
-    const ms = Math.round((performance.now() - started) * 10) / 10;
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms };
-    if (c.res.status >= 500) child.error(line, 'request');
-    else child.info(line, 'request');
-  };
+/** One sub-app per resource. A new one needs its routes' policies in ./policies.ts. */
+function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  const openApiDocument = () =>
+    app.getOpenAPIDocument({ openapi: '3.0.3', info: { title: 'Lívia API', version: '1', description: 'WhatsApp-first lead CRM' } });
+  app.route('/', opsRoutes({ checks: deps.checks, isShuttingDown: deps.isShuttingDown, liveness: deps.liveness, metrics: deps.metrics, openApiDocument }));
+  app.route('/api/auth', authRoutes({ auth: deps.auth, secureCookie: deps.isProduction }));
+  app.route('/api/consultants', consultantRoutes({ consultants: deps.consultants, isOnline: deps.isOnline }));
+  app.route('/api/webhooks', webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline }));
+  app.route('/api/leads', leadRoutes({ leads: deps.leads }));
+  app.route('/api/notifications', notificationRoutes({ sql: deps.sql, bus: deps.bus, live: deps.sessions.live }));
+  app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
+  app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
 }

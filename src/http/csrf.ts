@@ -6,9 +6,12 @@
  * attaches a bearer token on its own.
  *
  * @example
- * const headers = { origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') };
- * if (!isSafeMethod(c.req.method) && !isSameOrigin(headers, allowed)) throw ...
+ * app.use('/api/*', csrfGuard({ allowedOrigins: [] }));
  */
+import type { MiddlewareHandler } from 'hono';
+import { bearerToken } from './auth.ts';
+import { ApiError } from './errors.ts';
+import { sessionCookie } from './session-cookie.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -37,4 +40,25 @@ export function isSameOrigin(
     return false;
   }
   return host !== undefined && parsed.host.toLowerCase() === host.toLowerCase();
+}
+
+/**
+ * Refuses (403 `csrf_rejected`) a state-changing request that carries the session cookie and no
+ * bearer token unless it comes from this origin or `allowedOrigins`.
+ *
+ * @example
+ * app.use('/api/*', csrfGuard({ allowedOrigins: frontendUrl ? [frontendUrl] : [] }));
+ */
+export function csrfGuard(opts: { allowedOrigins: readonly string[] }): MiddlewareHandler {
+  return async (c, next) => {
+    if (
+      !isSafeMethod(c.req.method) &&
+      bearerToken(c.req.header('authorization')) === undefined &&
+      sessionCookie(c.req.header('cookie')) !== undefined &&
+      !isSameOrigin({ origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') }, opts.allowedOrigins)
+    ) {
+      throw new ApiError(403, 'csrf_rejected', 'A request with the session cookie must come from the web app');
+    }
+    await next();
+  };
 }

@@ -8,21 +8,13 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/faults.ts';
+import { ApiError } from '../services/errors.ts';
+
+export { ApiError };
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-  }
 }
 
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
@@ -66,6 +58,12 @@ export function toErrorResponse(c: Context, err: unknown): Response {
     const code = isMalformed ? 'malformed_json' : (codeByStatus[status] ?? 'http_error');
     const message = isMalformed ? 'The request body is not valid JSON' : err.message || code;
     return c.json(errorBody(code, message), status);
+  }
+  if (isDatabaseUnavailable(err)) {
+    // The database is down, restarting or too slow: not our bug, and worth retrying soon.
+    c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+    const message = 'The service cannot take this request right now; try again shortly';
+    return c.json(errorBody('service_unavailable', message, { retry_after_seconds: RETRY_AFTER_SECONDS }), 503);
   }
   return c.json(errorBody('internal_error', 'Something went wrong on our side'), 500);
 }

@@ -1,8 +1,11 @@
 /**
- * Prometheus metrics (prom-client), one registry per app so several apps can live in one process.
+ * Prometheus metrics (prom-client), one registry per app so several apps can live in one process:
+ * HTTP latency, database pool usage, Socket.io connections and SSE streams, pipeline step latency
+ * (observed by the pipeline through `observeStep`), and the job queues' depth.
  *
  * @example
- * const metrics = createMetrics({ poolStats });
+ * const metrics = createMetrics({ pool, connections, queues });
+ * pipeline deps: { observeStep: metrics.observeStep }
  * app.use(metrics.middleware);
  * app.get('/metrics', async (c) => c.text(await metrics.render()));
  */
@@ -16,7 +19,15 @@ export interface PoolStats {
   read(): Promise<{ open: number; active: number }>;
 }
 
-export function createMetrics(opts: { pool: PoolStats }) {
+export interface MetricsSources {
+  pool: PoolStats;
+  /** Open real-time connections right now. */
+  connections?(): { socket: number; sse: number };
+  /** Jobs waiting (created or retrying) per queue. */
+  queues?(): Promise<Record<string, number>>;
+}
+
+export function createMetrics(opts: MetricsSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const duration = new Histogram({
@@ -43,6 +54,38 @@ export function createMetrics(opts: { pool: PoolStats }) {
     },
   });
 
+  new Gauge({
+    name: 'realtime_connections',
+    help: 'Open real-time connections by kind (socket: Socket.io, sse: notification streams)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      const c = opts.connections?.() ?? { socket: 0, sse: 0 };
+      this.set({ kind: 'socket' }, c.socket);
+      this.set({ kind: 'sse' }, c.sse);
+    },
+  });
+  new Gauge({
+    name: 'job_queue_depth',
+    help: 'Jobs waiting in each pg-boss queue (created or retrying)',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      try {
+        for (const [queue, n] of Object.entries((await opts.queues?.()) ?? {})) this.set({ queue }, n);
+      } catch {
+        // As for the pool: /ready reports the jobs being down.
+      }
+    },
+  });
+  const steps = new Histogram({
+    name: 'pipeline_step_duration_seconds',
+    help: 'Lead pipeline step duration (classify: one batch; assign: one assignment run)',
+    labelNames: ['step'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
   const middleware: MiddlewareHandler = async (c, next) => {
     const end = duration.startTimer();
     await next();
@@ -56,6 +99,7 @@ export function createMetrics(opts: { pool: PoolStats }) {
   return {
     registry,
     middleware,
+    observeStep: (step: string, seconds: number) => steps.observe({ step }, seconds),
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };

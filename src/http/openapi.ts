@@ -45,6 +45,7 @@ export const errors = {
   409: json(ErrorSchema, 'Conflict'),
   422: json(ErrorSchema, 'Validation failed; details lists each field'),
   429: json(ErrorSchema, 'Rate limited; see Retry-After'),
+  503: json(ErrorSchema, 'The database is unavailable or too busy right now; retry after Retry-After seconds'),
 } as const;
 
 export const bearer = [{ Bearer: [] }];

@@ -1,11 +1,8 @@
 /**
- * Request rate limits and login throttling, on rate-limiter-flexible's in-memory limiter.
+ * Request rate limits, on rate-limiter-flexible's in-memory limiter.
  *
  * @example
  * app.use(rateLimit({ perMinute: 200 }));
- * const throttle = createLoginThrottle();
- * await throttle.check(email, ip);      // throws 429 when blocked
- * await throttle.failed(email, ip);     // after a wrong password
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -56,39 +53,5 @@ export function rateLimit(opts: { perMinute: number }): MiddlewareHandler<AppEnv
       throw res;
     }
     await next();
-  };
-}
-
-export interface LoginThrottle {
-  check(email: string, ip: string): Promise<void>;
-  failed(email: string, ip: string): Promise<void>;
-  succeeded(email: string): Promise<void>;
-}
-
-/**
- * Failed logins are counted per email (5 per 15 min) and per IP (20 per 15 min); past either, the
- * next attempt is refused with 429 before the password is even checked.
- */
-export function createLoginThrottle(opts = { perEmail: 5, perIp: 20, windowSeconds: 15 * 60 }): LoginThrottle {
-  const byEmail = new RateLimiterMemory({ keyPrefix: 'login-email', points: opts.perEmail, duration: opts.windowSeconds });
-  const byIp = new RateLimiterMemory({ keyPrefix: 'login-ip', points: opts.perIp, duration: opts.windowSeconds });
-  const blocked = async (limiter: RateLimiterMemory, key: string, max: number) => {
-    const res = await limiter.get(key);
-    return res && res.consumedPoints >= max ? res : null;
-  };
-  return {
-    async check(email, ip) {
-      const res = (await blocked(byEmail, email, opts.perEmail)) ?? (await blocked(byIp, ip, opts.perIp));
-      if (res) throw tooMany(res, 'Too many failed sign-in attempts; try again later');
-    },
-    async failed(email, ip) {
-      await Promise.all([
-        byEmail.penalty(email, 1),
-        byIp.penalty(ip, 1),
-      ]);
-    },
-    async succeeded(email) {
-      await byEmail.delete(email);
-    },
   };
 }

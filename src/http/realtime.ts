@@ -9,6 +9,7 @@
 import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
 import type { ActorSystem, ActorView } from '../actors/runtime.ts';
+import { onEvent } from './socket.ts';
 
 export const actorRoom = (type: string, id: string) => `actor:${type}:${id}`;
 
@@ -26,17 +27,21 @@ export function streamActorSnapshots(io: Server, system: ActorSystem): () => voi
 }
 
 export function handleActorSubscriptions(socket: Socket, system: ActorSystem): void {
-  socket.on('actor:subscribe', async (raw: unknown, ack?: (r: unknown) => void) => {
+  onEvent(socket, 'actor:subscribe', async (raw, ack) => {
     const parsed = subscription.safeParse(raw);
-    if (!parsed.success) return ack?.({ error: { code: 'validation_failed', message: 'Expected {type, id}' } });
+    if (!parsed.success) {
+      ack?.({ error: { code: 'validation_failed', message: 'Expected {type, id}' } });
+      return;
+    }
     const { type, id } = parsed.data;
     await socket.join(actorRoom(type, id));
     const view = await system.inspect(type, id).catch(() => undefined);
     if (view) socket.emit('actor:snapshot', payload(view));
     ack?.({ ok: true });
   });
-  socket.on('actor:unsubscribe', async (raw: unknown) => {
+  onEvent(socket, 'actor:unsubscribe', async (raw, ack) => {
     const parsed = subscription.safeParse(raw);
     if (parsed.success) await socket.leave(actorRoom(parsed.data.type, parsed.data.id));
+    ack?.(parsed.success ? { ok: true } : { error: { code: 'validation_failed', message: 'Expected {type, id}' } });
   });
 }

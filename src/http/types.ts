@@ -2,14 +2,10 @@
  * Request-scoped values every middleware and route may read through `c.var`.
  */
 import type { Logger } from '../log.ts';
-import type { Role } from '../domain/roles.ts';
+import type { AuthUser } from '../domain/users.ts';
+import type { Session } from '../services/sessions.ts';
 
-export interface AuthUser {
-  id: string;
-  name: string;
-  email: string;
-  role: Role;
-}
+export type { AuthUser };
 
 export interface AppEnv {
   Variables: {
@@ -18,5 +14,7 @@ export interface AppEnv {
     clientIp: string;
     log: Logger;
     user: AuthUser;
+    /** The token the user presented (set with `user` by the policy middleware). */
+    session: Session;
   };
 }

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
+import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
 import { txDb, type PgBoss } from '../db/jobs.ts';
 import {
   applyClassifications,
@@ -25,6 +26,7 @@ import {
   findLeads,
   insertLead,
   insertLeads,
+  leadExists,
   leadsNeedingClassification,
   lockAssignment,
   waitingLeads,
@@ -91,6 +93,12 @@ export interface PipelineDeps {
   reconcileMs?: number;
   /** Concurrent classifications in flight (LLM calls are slow; rules are instant). */
   classifyConcurrency?: number;
+  /** Told how long each step took (seconds), for the pipeline_step_duration_seconds histogram. */
+  observeStep?(step: 'classify' | 'assign', seconds: number): void;
+  /** Intakes queued or in flight at most; past it intake refuses at once (503), not in memory. */
+  maxPendingIntakes?: number;
+  /** How long an intake may wait in the queue before it is withdrawn and refused (503). */
+  intakeQueueWaitMs?: number;
 }
 
 export class LeadPipeline {
@@ -105,6 +113,8 @@ export class LeadPipeline {
   #stopped = false;
   #intakes: QueuedIntake[] = [];
   #intakeTx = 0;
+  /** Intakes in transactions not yet settled (with #intakes: what INTAKE_MAX_PENDING bounds). */
+  #intakesInFlight = 0;
   #intakeScheduled = false;
   #workloadDirty = new Set<string>();
   #workloadTimer: ReturnType<typeof setTimeout> | undefined;
@@ -147,8 +157,27 @@ export class LeadPipeline {
     // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
     // of leads and interactions, one safety-net job for them all, one commit); each is answered
     // only after that commit.
+    if (this.#intakes.length + this.#intakesInFlight >= (this.#d.maxPendingIntakes ?? Infinity)) {
+      throw new DatabaseUnavailableError('overloaded', 'too many leads waiting to be stored');
+    }
+    // The id is made here, once per request, and stored as the lead's own id: after a commit
+    // whose answer was lost, finding this id tells "our insert went through" from "a duplicate".
     const result = await new Promise<IntakeResult>((resolve, reject) => {
-      this.#intakes.push({ lead, id: randomUUID(), resolve, reject });
+      const queued: QueuedIntake = { lead, id: randomUUID(), resolve, reject };
+      const wait = this.#d.intakeQueueWaitMs;
+      if (wait !== undefined) {
+        // Not yet sent to the database: withdraw it, so a request answered 503 stores nothing.
+        const timer = setTimeout(() => {
+          const at = this.#intakes.indexOf(queued);
+          if (at < 0) return;
+          this.#intakes.splice(at, 1);
+          reject(new DatabaseUnavailableError('timeout', 'the lead could not be stored in time'));
+        }, wait);
+        timer.unref?.();
+        queued.resolve = (r) => (clearTimeout(timer), resolve(r));
+        queued.reject = (e) => (clearTimeout(timer), reject(e));
+      }
+      this.#intakes.push(queued);
       this.#scheduleIntake();
     });
     if (!result.duplicate) {
@@ -196,6 +225,7 @@ export class LeadPipeline {
     const batch = this.#intakes.splice(0, INTAKE_BATCH);
     if (batch.length === 0) return;
     this.#intakeTx++;
+    this.#intakesInFlight += batch.length;
     try {
       const inserted = await this.#d.sql.begin(async (tx) => {
         const ids = await insertLeads(tx, batch.map((b) => ({ ...b.lead, id: b.id })));
@@ -203,21 +233,46 @@ export class LeadPipeline {
         if (ids.size > 0) await this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [...ids] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
         return ids;
       });
+      this.#intakesInFlight -= batch.length;
       for (const b of batch) {
         if (inserted.has(b.id)) b.resolve({ id: b.id, status: 'NEW', duplicate: false });
-        else this.#duplicateOf(b.lead).then(b.resolve, b.reject);
+        else this.#duplicateOf(b.lead, b.id).then(b.resolve, b.reject);
       }
     } catch (err) {
-      // One bad lead must not fail the others: each goes again on its own.
-      if (batch.length === 1) batch[0]!.reject(err);
-      else for (const b of batch) this.#intakeOne(b.lead, b.id).then(b.resolve, b.reject);
+      // One bad lead must not fail the others: each goes again on its own. A lost connection
+      // leaves the commit's outcome unknown: going again finds the leads that did commit by id.
+      if (batch.length === 1 && !isAmbiguousOutcome(err)) {
+        this.#intakesInFlight -= 1;
+        batch[0]!.reject(err);
+      } else {
+        const retries = batch.map((b) => this.#retryIntake(b.lead, b.id, err).then(b.resolve, b.reject));
+        void Promise.allSettled(retries).then(() => (this.#intakesInFlight -= batch.length));
+      }
     } finally {
       this.#intakeTx--;
       this.#scheduleIntake();
     }
   }
 
-  async #duplicateOf(lead: NewLead): Promise<IntakeResult> {
+  /** After a failed batch: once more alone, and (connection lost) again after a short pause. */
+  async #retryIntake(lead: NewLead, id: string, first: unknown): Promise<IntakeResult> {
+    let err = first;
+    for (const pauseMs of [0, 250, 1000]) {
+      if (!isAmbiguousOutcome(err) && pauseMs > 0) break;
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+      try {
+        return await this.#intakeOne(lead, id);
+      } catch (e) {
+        err = e;
+      }
+    }
+    throw err;
+  }
+
+  async #duplicateOf(lead: NewLead, ownId: string): Promise<IntakeResult> {
+    // Our own id already stored: the first commit went through and only its answer was lost.
+    // That is this request's lead (202), not a sender sending twice.
+    if (await leadExists(this.#d.sql, ownId)) return { id: ownId, status: 'NEW', duplicate: false };
     const first = await findDuplicateLead(this.#d.sql, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
     if (!first) throw new Error('lead insert conflicted but no duplicate was found');
     return { id: first, status: 'NEW', duplicate: true };
@@ -236,7 +291,7 @@ export class LeadPipeline {
       })
       .catch(async (err: unknown) => {
         if (err !== DUPLICATE) throw err;
-        return this.#duplicateOf(lead);
+        return this.#duplicateOf(lead, id);
       });
   }
 
@@ -250,7 +305,9 @@ export class LeadPipeline {
       try {
         do {
           this.#assignAgain = false;
+          const started = performance.now();
           await this.#assignWaiting();
+          this.#d.observeStep?.('assign', (performance.now() - started) / 1000);
         } while (this.#assignAgain && !this.#stopped);
       } catch (err) {
         this.#log.error({ err }, 'assignment failed; the reconcile will retry');
@@ -308,10 +365,12 @@ export class LeadPipeline {
   async #classify(ids: string[]): Promise<void> {
     const mine = ids.filter((id) => !this.#classifying.has(id));
     for (const id of mine) this.#classifying.add(id);
+    const started = performance.now();
     try {
       await this.#classifyOnce(mine);
     } finally {
       for (const id of mine) this.#classifying.delete(id);
+      if (mine.length > 0) this.#d.observeStep?.('classify', (performance.now() - started) / 1000);
     }
   }
 

@@ -24,8 +24,8 @@ import {
   type LeadRow,
 } from '../db/leads.ts';
 import { insertNotification } from '../db/notifications.ts';
-import { ApiError } from '../http/errors.ts';
-import type { AuthUser } from '../http/types.ts';
+import type { AuthUser } from '../domain/users.ts';
+import { ApiError } from './errors.ts';
 import type { LeadPipeline, PipelineEvents } from './lead-pipeline.ts';
 
 export interface LeadPatch {

@@ -2,17 +2,13 @@
  * `POST /api/auth/login`, `POST /api/auth/logout` and `GET /api/auth/me`.
  *
  * The web app signs in with `session: "cookie"`: the token then goes only into the httpOnly session
- * cookie, never into the answer, so no page script ever holds it.
+ * cookie (see ../session-cookie.ts), never into the answer, so no page script ever holds it.
  */
-import type { MiddlewareHandler } from 'hono';
-import type { Auth } from '../auth.ts';
-import { findConsultantByEmail } from '../../db/consultants.ts';
-import type { Sql } from '../../db/client.ts';
+import { decodeJwt } from 'jose';
+import type { AuthService } from '../../services/auth.ts';
 import { ApiError } from '../errors.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
-import type { LoginThrottle } from '../rate-limit.ts';
-import type { AppEnv } from '../types.ts';
 import { UserSchema } from './schemas.ts';
 
 const LoginBody = z.object({
@@ -35,14 +31,6 @@ const login = createRoute({
   },
 });
 
-const logout = createRoute({
-  method: 'post',
-  path: '/logout',
-  tags: ['auth'],
-  security: bearer,
-  responses: { 204: { description: 'Signed out; the session cookie is cleared' }, 401: errors[401] },
-});
-
 const me = createRoute({
   method: 'get',
   path: '/me',
@@ -51,41 +39,40 @@ const me = createRoute({
   responses: { 200: json(UserSchema, 'The signed-in user'), 401: errors[401] },
 });
 
+const logout = createRoute({
+  method: 'post',
+  path: '/logout',
+  tags: ['auth'],
+  security: bearer,
+  responses: { 204: { description: 'This token is revoked, its open connections are closed and the session cookie cleared' }, 401: errors[401] },
+});
+
 export function authRoutes(deps: {
-  sql: Sql;
-  auth: Auth;
-  throttle: LoginThrottle;
-  requireAuth: MiddlewareHandler<AppEnv>;
+  auth: AuthService;
   /** Production: the session cookie is sent over HTTPS only. */
   secureCookie: boolean;
 }) {
   const r = router();
   r.openapi(login, async (c) => {
     const { email, password, session } = c.req.valid('json');
-    const ip = c.var.clientIp;
-    await deps.throttle.check(email, ip);
-    const user = await findConsultantByEmail(deps.sql, email);
-    const ok = await deps.auth.checkPassword(password, user?.password_hash);
-    if (!user || !ok || !user.active) {
-      await deps.throttle.failed(email, ip);
-      c.var.log.info({ email }, 'login failed');
-      throw new ApiError(401, 'invalid_credentials', 'Wrong email or password');
+    try {
+      const signedIn = await deps.auth.login(email, password, c.var.clientIp);
+      if (session === 'token') return c.json(signedIn, 200);
+      // The cookie dies with the token it holds.
+      const exp = decodeJwt(signedIn.token).exp;
+      const maxAgeSeconds = exp ? Math.max(0, exp - Math.floor(Date.now() / 1000)) : 3600;
+      setSessionCookie(c, signedIn.token, { secure: deps.secureCookie, maxAgeSeconds });
+      return c.json({ user: signedIn.user }, 200);
+    } catch (err) {
+      if (err instanceof ApiError) c.var.log.info({ email, code: err.code }, 'login refused');
+      throw err;
     }
-    await deps.throttle.succeeded(email);
-    const publicUser = { id: user.id, name: user.name, email: user.email, role: user.role };
-    const token = await deps.auth.sign(publicUser);
-    if (session === 'cookie') {
-      setSessionCookie(c, token, { secure: deps.secureCookie, maxAgeSeconds: deps.auth.ttlSeconds });
-      return c.json({ user: publicUser }, 200);
-    }
-    return c.json({ token, user: publicUser }, 200);
   });
-  r.use('/logout', deps.requireAuth);
-  r.openapi(logout, (c) => {
+  r.openapi(logout, async (c) => {
+    await deps.auth.logout(c.var.session);
     clearSessionCookie(c, { secure: deps.secureCookie });
     return c.body(null, 204);
   });
-  r.use('/me', deps.requireAuth);
   r.openapi(me, (c) => c.json(c.var.user, 200));
   return r;
 }

@@ -1,20 +1,11 @@
 /**
- * Team management: `GET/POST /api/consultants`, `PATCH /api/consultants/:id` (ADMIN, MANAGER).
+ * Team management: `GET/POST /api/consultants`, `PATCH /api/consultants/:id` (ADMIN, MANAGER; see
+ * src/http/policies.ts). The rules live in src/services/consultants.ts.
  */
-import type { MiddlewareHandler } from 'hono';
-import {
-  findConsultantById,
-  insertConsultant,
-  listConsultants,
-  updateConsultant,
-  type Consultant,
-} from '../../db/consultants.ts';
-import type { Sql } from '../../db/client.ts';
-import { canGrantRole, ROLES } from '../../domain/roles.ts';
-import { hashPassword, requireRole } from '../auth.ts';
-import { ApiError } from '../errors.ts';
+import type { Consultant } from '../../db/consultants.ts';
+import { ROLES } from '../../domain/roles.ts';
+import type { ConsultantService } from '../../services/consultants.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
-import type { AppEnv } from '../types.ts';
 import { ConsultantSchema, IdParam } from './schemas.ts';
 
 const NewConsultantBody = z.object({
@@ -77,16 +68,12 @@ const patch = createRoute({
 });
 
 export interface ConsultantDeps {
-  sql: Sql;
-  requireAuth: MiddlewareHandler<AppEnv>;
+  consultants: ConsultantService;
   isOnline(id: string): boolean;
-  /** Told after any change, so workload and assignment can react (activation, capacity). */
-  onChanged(c: Consultant): void | Promise<void>;
 }
 
 export function consultantRoutes(deps: ConsultantDeps) {
   const r = router();
-  r.use('*', deps.requireAuth, requireRole('ADMIN', 'MANAGER'));
   const view = (c: Consultant) => ({
     id: c.id,
     name: c.name,
@@ -99,49 +86,10 @@ export function consultantRoutes(deps: ConsultantDeps) {
     last_assigned_at: c.last_assigned_at?.toISOString() ?? null,
   });
 
-  r.openapi(list, async (c) => c.json((await listConsultants(deps.sql)).map(view), 200));
-
-  r.openapi(create, async (c) => {
-    const b = c.req.valid('json');
-    if (!canGrantRole(c.var.user.role, b.role)) throw new ApiError(403, 'forbidden', 'Managers may only create consultants');
-    const created = await insertConsultant(deps.sql, {
-      name: b.name,
-      email: b.email,
-      passwordHash: await hashPassword(b.password),
-      role: b.role,
-      maxOpenLeads: b.max_open_leads,
-      active: b.active,
-    });
-    if (!created) throw new ApiError(409, 'email_taken', 'A user with this email already exists');
-    await deps.onChanged(created);
-    return c.json(view(created), 201);
-  });
-
+  r.openapi(list, async (c) => c.json((await deps.consultants.list()).map(view), 200));
+  r.openapi(create, async (c) => c.json(view(await deps.consultants.create(c.var.user, c.req.valid('json'))), 201));
   r.openapi(patch, async (c) => {
-    const { id } = c.req.valid('param');
-    const b = c.req.valid('json');
-    const current = await findConsultantById(deps.sql, id);
-    if (!current) throw new ApiError(404, 'not_found', 'Consultant not found');
-    const self = id === c.var.user.id;
-    if (self && (b.active === false || (b.role && b.role !== current.role))) {
-      throw new ApiError(422, 'validation_failed', 'You cannot deactivate or demote yourself', [
-        { path: b.active === false ? 'active' : 'role', message: 'not allowed on your own account' },
-      ]);
-    }
-    // Managers may change consultants only, and only into consultants (their own name and
-    // password excepted).
-    if (!self && (!canGrantRole(c.var.user.role, current.role) || (b.role && !canGrantRole(c.var.user.role, b.role)))) {
-      throw new ApiError(403, 'forbidden', 'Managers may only change consultants');
-    }
-    const updated = await updateConsultant(deps.sql, id, {
-      name: b.name,
-      role: b.role,
-      active: b.active,
-      maxOpenLeads: b.max_open_leads,
-      passwordHash: b.password ? await hashPassword(b.password) : undefined,
-    });
-    if (!updated) throw new ApiError(404, 'not_found', 'Consultant not found');
-    await deps.onChanged(updated);
+    const updated = await deps.consultants.update(c.var.user, c.req.valid('param').id, c.req.valid('json'));
     return c.json(view(updated), 200);
   });
   return r;

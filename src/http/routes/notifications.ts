@@ -1,7 +1,6 @@
 /**
  * Notifications: list, mark read, and a Server-Sent Events stream that resumes from `Last-Event-ID`.
  */
-import type { MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Sql } from '../../db/client.ts';
 import { listNotifications, markAllNotificationsRead, markNotificationRead, notificationsAfter, type NotificationRow } from '../../db/notifications.ts';
@@ -9,6 +8,7 @@ import { ApiError } from '../errors.ts';
 import type { NotificationBus } from '../notification-bus.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
 import { notificationView } from '../views.ts';
+import type { LiveConnections } from '../../services/live-connections.ts';
 
 const NotificationSchema = z
   .object({
@@ -27,12 +27,11 @@ export const HEARTBEAT_MS = 15_000;
 export function notificationRoutes(deps: {
   sql: Sql;
   bus: NotificationBus;
-  requireAuth: MiddlewareHandler<any>;
-  requireStreamAuth: MiddlewareHandler<any>;
+  /** Open streams are registered here, so a revoked session's stream ends at once. */
+  live: LiveConnections;
   heartbeatMs?: number;
 }) {
   const r = router();
-  r.use('/stream', deps.requireStreamAuth);
   r.get('/stream', (c) => {
     const user = c.var.user;
     const header = c.req.header('last-event-id') ?? c.req.query('last_event_id');
@@ -47,10 +46,12 @@ export function notificationRoutes(deps: {
         else closed = true;
         wake?.();
       });
-      stream.onAbort(() => {
+      const end = () => {
         closed = true;
         wake?.();
-      });
+      };
+      stream.onAbort(end);
+      const forget = deps.live.open({ userId: user.id, jti: c.var.session.jti, kind: 'sse' }, end);
       let lastId = resumeFrom ?? 0;
       const send = async (n: NotificationRow) => {
         if (n.id <= lastId) return;
@@ -71,11 +72,11 @@ export function notificationRoutes(deps: {
         }
       } finally {
         off();
+        forget();
       }
     });
   });
 
-  r.use('*', deps.requireAuth);
   r.openapi(
     createRoute({
       method: 'get',

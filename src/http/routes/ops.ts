@@ -6,6 +6,8 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../types.ts';
 
 export type CheckStatus = { status: 'ok' | 'down' | 'starting' | 'disabled'; [k: string]: unknown };
+/** Whether the server can do its job now: what a process supervisor should watch (`/health`). */
+export type Liveness = () => { status: 'ok' | 'unavailable'; [k: string]: unknown };
 export type ReadinessChecks = Record<'database' | 'jobs' | 'actors' | 'whatsapp', () => Promise<CheckStatus>>;
 
 /** A check that does not answer within this time is reported down rather than hanging /ready. */
@@ -30,11 +32,15 @@ async function runCheck(check: () => Promise<CheckStatus>): Promise<CheckStatus>
 export function opsRoutes(deps: {
   checks: ReadinessChecks;
   isShuttingDown(): boolean;
+  liveness?: Liveness | undefined;
   metrics: { contentType: string; render(): Promise<string> };
   openApiDocument(): unknown;
 }) {
   const r = new Hono<AppEnv>();
-  r.get('/health', (c) => c.json({ status: 'ok' }));
+  r.get('/health', (c) => {
+    const live = deps.liveness?.() ?? { status: 'ok' as const };
+    return c.json(live, live.status === 'ok' ? 200 : 503);
+  });
   r.get('/ready', async (c) => {
     const names = Object.keys(deps.checks) as (keyof ReadinessChecks)[];
     const results = await Promise.all(names.map((n) => runCheck(deps.checks[n])));

@@ -55,6 +55,7 @@ const route = createRoute({
     400: errors[400],
     401: errors[401],
     422: errors[422],
+    503: errors[503],
   },
 });
 

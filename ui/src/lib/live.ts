@@ -76,6 +76,8 @@ export function connectLive(opts: { lastNotificationId: number }): () => void {
 
 /** After a refused connection: if the session itself is gone, back to `/login`. */
 async function checkSession(): Promise<void> {
+  // Signing out closes the connection on purpose (see logout in ./session.ts).
+  if (document.documentElement.dataset.signingOut) return;
   try {
     const response = await fetch('/api/auth/me', { credentials: 'same-origin' });
     if (response.status === 401) sessionEnded();

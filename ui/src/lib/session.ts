@@ -59,6 +59,8 @@ export async function login(email: string, password: string): Promise<LoginResul
 
 /** Signs out (the server revokes the session and clears the cookie), then opens `/login`. */
 export async function logout(): Promise<void> {
+  // The server closes this session's socket as it revokes it: that is us leaving, not an expiry.
+  document.documentElement.dataset.signingOut = '1';
   try {
     await fetch('/api/auth/logout', { method: 'POST', credentials: 'same-origin' });
   } finally {
@@ -68,6 +70,7 @@ export async function logout(): Promise<void> {
 
 /** The session ended under us (expired, revoked, account deactivated): back to `/login`. */
 export function sessionEnded(): void {
+  if (document.documentElement.dataset.signingOut) return;
   if (location.pathname !== '/login') location.assign('/login?reason=expired');
 }
 

@@ -1,0 +1,74 @@
+/**
+ * The lead pipeline, its events fanned out to Socket.io rooms and SSE, and the lead service.
+ */
+import type { Config } from '../config.ts';
+import { createSql, type Sql } from '../db/client.ts';
+import { findConsultantsByIds } from '../db/consultants.ts';
+import type { PgBoss } from '../db/jobs.ts';
+import type { LeadRow } from '../db/leads.ts';
+import { CONSULTANT } from '../actors/consultant.ts';
+import { isOnline } from '../actors/consultant.machine.ts';
+import type { ActorSystem } from '../actors/runtime.ts';
+import type { NotificationBus } from '../http/notification-bus.ts';
+import { roleRoom, userRoom } from '../http/socket.ts';
+import { leadView, notificationView } from '../http/views.ts';
+import type { Logger } from '../log.ts';
+import { createLeadClassifier } from '../services/lead-classifier.ts';
+import { LeadPipeline, type PipelineEvents } from '../services/lead-pipeline.ts';
+import { LeadService } from '../services/leads.ts';
+import type { Hub } from './hub.ts';
+import type { Teardown } from './teardown.ts';
+
+export function buildPipeline(d: {
+  sql: Sql;
+  databaseUrl: string;
+  boss: PgBoss;
+  log: Logger;
+  config: Config;
+  system: ActorSystem;
+  bus: NotificationBus;
+  hub: Hub;
+  teardown: Teardown;
+  observeStep(step: string, seconds: number): void;
+  timeouts: { connectTimeoutSeconds: number; statementTimeoutMs: number };
+}): { pipeline: LeadPipeline; leads: LeadService } {
+  const { hub, log, system } = d;
+  const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
+  const syncWorkload = async (ids: string[]) => {
+    for (const c of await findConsultantsByIds(d.sql, ids)) {
+      await system.send(CONSULTANT, c.id, {
+        type: 'workload.synced',
+        openLeads: c.open_leads,
+        maxOpenLeads: c.max_open_leads,
+        lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
+      });
+    }
+  };
+  const events: PipelineEvents = {
+    leadCreated: (l) => hub.io?.to(leadRooms(l)).emit('lead:created', leadView(l)),
+    leadUpdated: (l) => hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l)),
+    notification: (n) => {
+      hub.io?.to(userRoom(n.recipient_id)).emit('notification', notificationView(n));
+      d.bus.publish(n);
+    },
+    workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
+  };
+  const workSql = createSql(d.databaseUrl, { max: 4, ...d.timeouts });
+  d.teardown.push(() => workSql.end({ timeout: 2 }));
+  const pipeline = new LeadPipeline({
+    sql: d.sql,
+    workSql,
+    boss: d.boss,
+    log,
+    classify: createLeadClassifier({ apiKey: d.config.groq.apiKey, baseUrl: d.config.groq.baseUrl, model: d.config.groq.model, log }),
+    requiresPresence: d.config.assignmentRequiresPresence,
+    isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
+    events,
+    observeStep: d.observeStep,
+    maxPendingIntakes: d.config.intakeMaxPending,
+    intakeQueueWaitMs: d.config.dbStatementTimeoutMs / 2,
+  });
+  hub.pipeline = pipeline;
+  d.teardown.push(() => pipeline.stop());
+  return { pipeline, leads: new LeadService({ sql: d.sql, pipeline, events }) };
+}

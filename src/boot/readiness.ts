@@ -1,0 +1,26 @@
+/**
+ * What /ready checks: the database answers, pg-boss answers, the actors run; WhatsApp is reported.
+ */
+import type { Config } from '../config.ts';
+import { ping, type Sql } from '../db/client.ts';
+import type { PgBoss } from '../db/jobs.ts';
+import type { DatabaseMonitor } from '../db/monitor.ts';
+import type { ActorSystem } from '../actors/runtime.ts';
+import type { ReadinessChecks } from '../http/routes/ops.ts';
+
+export function readinessChecks(d: { sql: Sql; boss: PgBoss; system: ActorSystem; config: Config; monitor: DatabaseMonitor }): ReadinessChecks {
+  return {
+    database: async () => {
+      // Requests are refused while the monitor sees the database down: say so here too.
+      if (!d.monitor.isUp) return { status: 'down', ...d.monitor.state };
+      await ping(d.sql);
+      return { status: 'ok' };
+    },
+    jobs: async () => {
+      await d.boss.getQueues();
+      return { status: 'ok' };
+    },
+    actors: async () => ({ status: d.system.isRunning ? 'ok' : 'down', live: d.system.liveCount }),
+    whatsapp: async () => ({ status: 'disabled', driver: d.config.whatsappDriver }),
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Socket.io on the HTTP server: each socket's presence reaches its consultant actor, and sockets
+ * may watch actors live.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { Server as SocketServer } from 'socket.io';
+import type { Config } from '../config.ts';
+import { CONSULTANT } from '../actors/consultant.ts';
+import type { ActorSystem } from '../actors/runtime.ts';
+import { handleActorSubscriptions, streamActorSnapshots } from '../http/realtime.ts';
+import { attachSocketIo } from '../http/socket.ts';
+import type { Logger } from '../log.ts';
+import type { Sessions } from '../services/sessions.ts';
+import type { Hub } from './hub.ts';
+import type { Teardown } from './teardown.ts';
+
+export function startRealtime(
+  server: HttpServer,
+  d: { sessions: Sessions; log: Logger; config: Config; system: ActorSystem; hub: Hub; teardown: Teardown; onClose(): void },
+): SocketServer {
+  const { system, log } = d;
+  const presence = (type: 'presence.connected' | 'presence.disconnected', userId: string, socketId: string) =>
+    system.send(CONSULTANT, userId, { type, socketId }).catch((err) => log.warn({ err }, 'presence update failed'));
+  const io = attachSocketIo(server, {
+    sessions: d.sessions,
+    log,
+    corsOrigin: d.config.isProduction ? (d.config.frontendUrl ?? false) : true,
+    allowedOrigins: d.config.frontendUrl ? [d.config.frontendUrl] : [],
+    onConnection: (socket, user) => {
+      handleActorSubscriptions(socket, system);
+      void presence('presence.connected', user.id, socket.id);
+    },
+    onDisconnect: (socket, user) => {
+      if (!d.hub.shuttingDown) void presence('presence.disconnected', user.id, socket.id);
+    },
+  });
+  d.hub.io = io;
+  streamActorSnapshots(io, system);
+  d.teardown.push(async () => {
+    d.onClose();
+    io.disconnectSockets(true);
+  });
+  return io;
+}

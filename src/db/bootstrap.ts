@@ -1,0 +1,34 @@
+/**
+ * Server-level SQL the composition root needs before and beside the application's own tables:
+ * creating the application database, and reading this app's connection usage for /metrics.
+ *
+ * @example
+ * const url = await ensureDatabase(adminUrl, 'livia');
+ * const { open, active } = await poolUsage(sql);
+ */
+import { createSql, type Queryable } from './client.ts';
+
+/** Creates the database `name` on the server at `adminUrl` when missing; returns its URL. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = createSql(adminUrl, { max: 1 });
+  try {
+    const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
+    if (!exists) await admin.unsafe(`create database "${name}"`).catch((err: { code?: string }) => {
+      // Another process created it between our check and our create.
+      if (err.code !== '42P04') throw err;
+    });
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Connections this app holds open on the server, and how many of them are running a query. */
+export async function poolUsage(sql: Queryable): Promise<{ open: number; active: number }> {
+  const [row] = await sql<{ open: number; active: number }[]>`
+    select count(*)::int as open, (count(*) filter (where state = 'active'))::int as active
+    from pg_stat_activity where application_name = 'livia' and datname = current_database()`;
+  return row ?? { open: 0, active: 0 };
+}

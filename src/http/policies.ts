@@ -1,0 +1,61 @@
+/**
+ * Who may call each route: one line per route, `METHOD /path` as Hono registers it. createApp
+ * refuses to build with a registered route missing here, and test/route-policy.test.ts checks
+ * every line against every role. Socket.io events have theirs in SOCKET_POLICIES.
+ *
+ * @example
+ * 'POST /api/actors/:type/:id/reset': roles('ADMIN'),
+ */
+import { anyone, metricsToken, roles, signedIn, signedWebhook, type PolicyTable } from './policy.ts';
+
+export const ROUTE_POLICIES: PolicyTable = {
+  // Operations and the API's own description.
+  'GET /health': anyone,
+  'GET /ready': anyone,
+  'GET /metrics': metricsToken,
+  'GET /api/openapi.json': anyone,
+  'GET /api/docs': anyone,
+  'GET /api/docs.js': anyone,
+
+  'POST /api/auth/login': anyone,
+  'POST /api/auth/logout': signedIn,
+  'GET /api/auth/me': signedIn,
+
+  'GET /api/consultants': roles('ADMIN', 'MANAGER'),
+  'POST /api/consultants': roles('ADMIN', 'MANAGER'),
+  'PATCH /api/consultants/:id': roles('ADMIN', 'MANAGER'),
+
+  'POST /api/webhooks/leads': signedWebhook,
+
+  // A consultant sees only their own leads: the lead service narrows what signed-in users see.
+  'GET /api/leads': signedIn,
+  'GET /api/leads/counts': signedIn,
+  'GET /api/leads/:id': signedIn,
+  'PATCH /api/leads/:id': signedIn,
+
+  'GET /api/notifications': signedIn,
+  'PATCH /api/notifications/:id': signedIn,
+  // EventSource sends the web app's session cookie; API clients send their bearer token.
+  'GET /api/notifications/stream': signedIn,
+  'POST /api/notifications/read-all': signedIn,
+
+  'GET /api/analytics/summary': roles('ADMIN', 'MANAGER'),
+  'GET /api/analytics/leads.csv': roles('ADMIN', 'MANAGER'),
+
+  'GET /api/machines': signedIn,
+  'GET /api/actors': roles('ADMIN', 'MANAGER'),
+  'GET /api/actors/:type/:id': roles('ADMIN', 'MANAGER'),
+
+  // The web app's files and pages; the pages call the API, which holds the data.
+  'GET /*': anyone,
+  'POST /*': anyone,
+};
+
+/**
+ * Socket.io: connecting needs a session (any role); each event a client may send is listed here,
+ * and handlers are only attached through `onEvent` (src/http/socket.ts), which checks it.
+ */
+export const SOCKET_POLICIES: PolicyTable = {
+  'actor:subscribe': roles('ADMIN', 'MANAGER'),
+  'actor:unsubscribe': signedIn,
+};

@@ -1,0 +1,51 @@
+/**
+ * Every open real-time connection (Socket.io socket, SSE stream) by user and by token, so that a
+ * revocation reaches the connections already open, not only the next request.
+ *
+ * @example
+ * const off = live.open({ userId, jti, kind: 'sse' }, () => stream.close());
+ * live.closeUser(userId); // role change, deactivation, password change
+ * live.closeToken(jti);   // logout
+ */
+export type ConnectionKind = 'socket' | 'sse';
+
+interface Connection {
+  userId: string;
+  jti: string | undefined;
+  kind: ConnectionKind;
+  close(): void;
+}
+
+export class LiveConnections {
+  #all = new Set<Connection>();
+
+  /** Registers a connection; the returned function forgets it (call it when it closes). */
+  open(who: { userId: string; jti: string | undefined; kind: ConnectionKind }, close: () => void): () => void {
+    const conn: Connection = { ...who, close };
+    this.#all.add(conn);
+    return () => this.#all.delete(conn);
+  }
+
+  closeUser(userId: string): number {
+    return this.#closeWhere((c) => c.userId === userId);
+  }
+
+  closeToken(jti: string): number {
+    return this.#closeWhere((c) => c.jti === jti);
+  }
+
+  count(kind?: ConnectionKind): number {
+    let n = 0;
+    for (const c of this.#all) if (!kind || c.kind === kind) n++;
+    return n;
+  }
+
+  #closeWhere(match: (c: Connection) => boolean): number {
+    const hit = [...this.#all].filter(match);
+    for (const c of hit) {
+      this.#all.delete(c);
+      c.close();
+    }
+    return hit.length;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * /metrics in production: off without METRICS_TOKEN, and behind it as a bearer token when set;
+ * what it carries: database pool usage, real-time connections, pipeline step latency, job queue
+ * depth.
+ */
+import { io as connectClient } from 'socket.io-client';
+import { describe, expect, it } from 'vitest';
+import { signWebhook } from '../src/http/webhook-signature.ts';
+import { startTestServer } from './support/server.ts';
+
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  JWT_SECRET: 'a-production-jwt-secret-of-enough-length-123',
+  WEBHOOK_SECRET: 'a-production-webhook-secret-456',
+};
+const METRICS_TOKEN = 'scrape-me-with-this-token-789';
+
+describe('/metrics in production', () => {
+  it('without METRICS_TOKEN it is off: 404 to anyone, signed in or not', async () => {
+    const s = await startTestServer(PRODUCTION);
+    expect((await s.api('/metrics')).status).toBe(404);
+    expect((await s.api('/metrics', { token: await s.login() })).status).toBe(404);
+    await s.stop();
+  });
+
+  it('with METRICS_TOKEN: refused without it or with a user token, and carries what operators watch', async () => {
+    const s = await startTestServer({ ...PRODUCTION, METRICS_TOKEN });
+    const none = await s.api('/metrics');
+    expect(none.status).toBe(401);
+    expect(await none.text()).not.toMatch(/process_cpu/);
+    expect((await s.api('/metrics', { headers: { authorization: 'Bearer not-the-metrics-token-000' } })).status).toBe(401);
+    const token = await s.login();
+    expect((await s.api('/metrics', { token })).status).toBe(401);
+
+    // A socket open, and a lead through the pipeline, so there is something to count.
+    const socket = connectClient(s.url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    const body = JSON.stringify({ name: 'Métrica', email: 'metrica@x.test' });
+    const ts = Math.floor(Date.now() / 1000);
+    const lead = await s.api('/api/webhooks/leads', {
+      body,
+      headers: { 'x-webhook-timestamp': String(ts), 'x-webhook-signature': signWebhook(PRODUCTION.WEBHOOK_SECRET, ts, body) },
+    });
+    expect(lead.status).toBe(202);
+
+    let text = '';
+    const deadline = Date.now() + 10_000;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      const res = await s.api('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(res.status).toBe(200);
+      text = await res.text();
+    } while (!/pipeline_step_duration_seconds_count\{step="assign"\} [1-9]/.test(text) && Date.now() < deadline);
+    socket.disconnect();
+    await s.stop();
+
+    expect(text).toMatch(/db_pool_connections\{state="max"\} \d+/);
+    expect(text).toMatch(/db_pool_connections\{state="open"\} [1-9]/);
+    expect(text).toMatch(/realtime_connections\{kind="socket"\} 1\b/);
+    expect(text).toMatch(/realtime_connections\{kind="sse"\} 0\b/);
+    expect(text).toMatch(/pipeline_step_duration_seconds_count\{step="classify"\} [1-9]/);
+    expect(text).toMatch(/pipeline_step_duration_seconds_count\{step="assign"\} [1-9]/);
+    expect(text).toMatch(/job_queue_depth\{queue="[^"]+"\} \d+/);
+  });
+});
