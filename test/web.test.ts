@@ -117,6 +117,9 @@ describe('web app', { timeout: 60_000 }, () => {
     await page.getByTestId('logout').click();
     await page.waitForURL(`${server.url}/login?reason=signed_out`);
     expect((await context.cookies()).find((c) => c.name === 'livia_session')).toBeUndefined();
+    // Revoked, not just forgotten: the same token is refused even if someone kept a copy.
+    expect((await server.api('/api/auth/me', { token })).status).toBe(401);
+    expect((await server.api('/api/auth/me', { headers: { cookie: `livia_session=${token}` } })).status).toBe(401);
     await page.goto(`${server.url}/`);
     await page.waitForURL(`${server.url}/login`);
   });
