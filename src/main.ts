@@ -166,6 +166,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       isProduction: config.isProduction,
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      webhookRateLimitPerMinute: config.webhookRateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => shuttingDown,
@@ -187,8 +188,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
           maxOpenLeads: c.max_open_leads,
           lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
         });
-        // Activation or more capacity may let waiting leads through.
-        void runningPipeline.requestAssignment();
+        // Recount their open leads; activation or more capacity may let waiting leads through.
+        void runningPipeline.consultantChanged(c.id);
       },
       web,
       checks: {

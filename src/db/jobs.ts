@@ -64,12 +64,22 @@ export async function startJobs(opts: {
   });
   boss.on('error', (err: Error) => log.error({ err }, 'pg-boss error'));
   await boss.start();
-  for (const q of opts.queues) {
-    const existing = await boss.getQueue(q.name);
-    if (existing) await boss.updateQueue(q.name, q);
-    else await boss.createQueue(q.name, q);
-  }
+  for (const q of opts.queues) await ensureQueue(boss, q);
   return boss;
+}
+
+/**
+ * Creates the queue, or brings an existing one's options up to date: `createQueue` leaves a queue
+ * that already exists as it was, so options changed in code would never reach a deployed database.
+ * (pg-boss 10's `updateQueue` sets `policy` to `standard` unless given: the spec's is passed along.)
+ */
+export async function ensureQueue(boss: PgBoss, q: QueueSpec): Promise<void> {
+  const existing = await boss.getQueue(q.name);
+  if (!existing) {
+    await boss.createQueue(q.name, q);
+    return;
+  }
+  await boss.updateQueue(q.name, q);
 }
 
 export async function stopJobs(boss: PgBoss, timeoutMs = 5000): Promise<void> {

@@ -24,9 +24,11 @@ import { actorRoutes } from './routes/actors.ts';
 import { leadRoutes } from './routes/leads.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { unlessSignedWebhook } from './webhook-rate-limit.ts';
 import type { NotificationBus } from './notification-bus.ts';
 import type { LeadPipeline } from '../services/lead-pipeline.ts';
 import type { LeadService } from '../services/leads.ts';
+import { NotificationService } from '../services/notifications.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import { opsRoutes, type ReadinessChecks } from './routes/ops.ts';
 import type { AppEnv } from './types.ts';
@@ -42,6 +44,8 @@ export interface AppDeps {
   isProduction: boolean;
   frontendUrl: string | undefined;
   rateLimitPerMinute: number;
+  /** Signed webhooks per minute per sender key. */
+  webhookRateLimitPerMinute: number;
   /** Reverse proxies in front of us whose X-Forwarded-For entries are trusted (0: none). */
   trustProxyHops: number;
   metrics: ReturnType<typeof createMetrics>;
@@ -95,7 +99,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }),
   );
   app.use(resolveClientIp(deps.trustProxyHops));
-  app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
+  // Signed webhooks have a limit of their own per sender key (their route charges bad signatures here).
+  const clientLimit = rateLimit({ perMinute: deps.rateLimitPerMinute });
+  app.use(unlessSignedWebhook(clientLimit));
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,
     onError: (c) => c.json(errorBody('payload_too_large', 'The request body is over 10 MB'), 413),
@@ -147,13 +153,15 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     consultantRoutes({ sql: deps.sql, requireAuth: authenticated, isOnline: deps.isOnline, onChanged: deps.onConsultantChanged }),
   );
 
-  app.route('/api/webhooks', webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline }));
+  app.route(
+    '/api/webhooks',
+    webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline, perSenderPerMinute: deps.webhookRateLimitPerMinute, clientLimit }),
+  );
   app.route('/api/leads', leadRoutes({ leads: deps.leads, requireAuth: authenticated }));
   app.route(
     '/api/notifications',
     notificationRoutes({
-      sql: deps.sql,
-      bus: deps.bus,
+      notifications: new NotificationService({ sql: deps.sql, subscribe: (id, listener) => deps.bus.subscribe(id, listener) }),
       requireAuth: authenticated,
       requireStreamAuth: requireAuth(deps.auth, deps.lookupUser, { streamToken: true }),
     }),

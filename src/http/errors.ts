@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { ServiceError, type ServiceErrorKind } from '../services/errors.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -55,7 +56,10 @@ const codeByStatus: Record<number, string> = {
  * Turns anything thrown into the contract's shape. Unknown errors are logged by the caller and
  * answered as a bare 500: no stack, no SQL, no driver message reaches the client.
  */
+const statusByKind: Record<ServiceErrorKind, ContentfulStatusCode> = { not_found: 404, forbidden: 403, conflict: 409, invalid: 422 };
+
 export function toErrorResponse(c: Context, err: unknown): Response {
+  if (err instanceof ServiceError) return c.json(errorBody(err.code, err.message, err.details), statusByKind[err.kind]);
   if (err instanceof ApiError) {
     if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
     return c.json(errorBody(err.code, err.message, err.details), err.status);

@@ -17,20 +17,23 @@
 import { randomUUID } from 'node:crypto';
 import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
-import { txDb, type PgBoss } from '../db/jobs.ts';
+import { ensureQueue, txDb, type PgBoss } from '../db/jobs.ts';
 import {
   applyClassifications,
   assignmentCandidates,
-  findDuplicateLead,
   findLeads,
-  insertLead,
   insertLeads,
   leadsNeedingClassification,
   lockAssignment,
+  purgeWebhookSignatures,
+  reconcileOpenLeads,
+  resolveDuplicates,
   waitingLeads,
   writeAssignments,
   type LeadRow,
   type NewLead,
+  type NewLeadRow,
+  type WebhookSignature,
 } from '../db/leads.ts';
 import type { NotificationRow } from '../db/notifications.ts';
 import type { Logger } from '../log.ts';
@@ -43,9 +46,6 @@ interface PipelineJob {
   leadIds: string[];
 }
 
-/** Thrown inside intake's transaction to roll back the job sent alongside a duplicate's insert. */
-const DUPLICATE = Symbol('duplicate lead');
-
 /** The job waits this long, so the in-process fast path normally does the work first. */
 const SAFETY_NET_DELAY_SECONDS = 15;
 const BATCH = 200;
@@ -57,10 +57,20 @@ const WORKLOAD_SYNC_MS = 100;
 /** Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. */
 const INTAKE_TX = 2;
 const INTAKE_BATCH = 500;
+/**
+ * A webhook signature is remembered for as long as its timestamp passes the freshness check
+ * (300 s either way of our clock), plus a minute of slack for clock steps.
+ */
+export const SIGNATURE_TTL_SECONDS = 300 + 60;
+/** `open_leads` is recounted from the leads this often (and at once when a consultant changes). */
+const OPEN_LEADS_RECONCILE_MS = 60_000;
+/** How long stop() waits for a pipeline step still running before the pools close under it. */
+const STOP_WAIT_MS = 5_000;
 
 type IntakeResult = { id: string; status: string; duplicate: boolean };
 interface QueuedIntake {
   lead: NewLead;
+  signature: WebhookSignature | null;
   id: string;
   resolve(r: IntakeResult): void;
   reject(err: unknown): void;
@@ -91,6 +101,10 @@ export interface PipelineDeps {
   reconcileMs?: number;
   /** Concurrent classifications in flight (LLM calls are slow; rules are instant). */
   classifyConcurrency?: number;
+  /** How often `open_leads` is recounted (default 60 s). */
+  openLeadsReconcileMs?: number;
+  /** The most stop() waits for in-flight steps (default 5 s). */
+  stopWaitMs?: number;
 }
 
 export class LeadPipeline {
@@ -108,6 +122,9 @@ export class LeadPipeline {
   #intakeScheduled = false;
   #workloadDirty = new Set<string>();
   #workloadTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Steps running now (jobs, reconciles, intake commits): stop() waits for them. */
+  #inflight = new Set<Promise<unknown>>();
+  #lastOpenLeadsReconcile = 0;
 
   get #work(): Sql {
     return this.#d.workSql ?? this.#d.sql;
@@ -120,35 +137,74 @@ export class LeadPipeline {
 
   async start(): Promise<void> {
     const { boss } = this.#d;
-    await boss.createQueue(PIPELINE_QUEUE, { name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 10, retryDelay: 5, retryBackoff: true });
-    await boss.work<PipelineJob>(PIPELINE_QUEUE, { batchSize: 20, pollingIntervalSeconds: 2 }, async (jobs) => {
-      await this.process(jobs.flatMap((j) => j.data.leadIds));
-    });
+    await ensureQueue(boss, { name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 10, retryDelay: 5, retryBackoff: true });
+    await boss.work<PipelineJob>(PIPELINE_QUEUE, { batchSize: 20, pollingIntervalSeconds: 2 }, (jobs) =>
+      this.#track(this.process(jobs.flatMap((j) => j.data.leadIds))),
+    );
     this.#timer = setInterval(() => void this.reconcile(), this.#d.reconcileMs ?? 5000);
     this.#timer.unref?.();
     // Leftovers from before a restart are picked up in the background, not before serving.
     void this.reconcile();
   }
 
+  /**
+   * Stops taking work and waits, at most `stopWaitMs`, for what is running (a job's steps, the fast
+   * path, an assignment, an intake commit), so the pools are not closed under it. What is cut off
+   * after the bound is re-run after a restart: the job is retried and the reconcile finds the rest.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#d.boss.offWork(PIPELINE_QUEUE).catch(() => {});
-    await this.#draining;
-    await this.#assigning;
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const running = Promise.allSettled([...this.#inflight, this.#draining, this.#assigning]);
+    const timedOut = await Promise.race([
+      running.then(() => false),
+      new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(true), this.#d.stopWaitMs ?? STOP_WAIT_MS))),
+    ]);
+    clearTimeout(bound);
+    if (timedOut) this.#log.warn('pipeline steps still running at shutdown; the job and the reconcile will finish them');
     this.#flushWorkload();
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    const forget = () => this.#inflight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /**
+   * A consultant was created or changed (activation, capacity, role): recount their open leads,
+   * then let waiting leads through.
+   */
+  async consultantChanged(consultantId: string): Promise<void> {
+    try {
+      await this.#track(this.#reconcileOpenLeads([consultantId]));
+    } catch (err) {
+      this.#log.error({ err }, 'open_leads reconcile failed');
+    }
+    await this.requestAssignment();
+  }
+
+  async #reconcileOpenLeads(ids?: string[]): Promise<void> {
+    const drifted = await this.#work.begin((tx) => reconcileOpenLeads(tx, ids));
+    if (drifted.length > 0) {
+      this.#log.warn({ consultants: drifted }, 'open_leads had drifted from the leads; recounted');
+      this.#d.events.workloadChanged(drifted);
+    }
   }
 
   /**
    * Stores a lead from a webhook. Returns `duplicate: true` with the first lead's id when the
    * idempotency key or (source, external_id) was seen before; nothing is created then.
    */
-  async intake(lead: NewLead): Promise<IntakeResult> {
+  async intake(lead: NewLead, signature: WebhookSignature | null = null): Promise<IntakeResult> {
     // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
     // of leads and interactions, one safety-net job for them all, one commit); each is answered
     // only after that commit.
     const result = await new Promise<IntakeResult>((resolve, reject) => {
-      this.#intakes.push({ lead, id: randomUUID(), resolve, reject });
+      this.#intakes.push({ lead, signature, id: randomUUID(), resolve, reject });
       this.#scheduleIntake();
     });
     if (!result.duplicate) {
@@ -197,47 +253,42 @@ export class LeadPipeline {
     if (batch.length === 0) return;
     this.#intakeTx++;
     try {
-      const inserted = await this.#d.sql.begin(async (tx) => {
-        const ids = await insertLeads(tx, batch.map((b) => ({ ...b.lead, id: b.id })));
-        // One job for the batch: the safety net for every lead in it, written in the same commit.
-        if (ids.size > 0) await this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [...ids] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
-        return ids;
-      });
-      for (const b of batch) {
-        if (inserted.has(b.id)) b.resolve({ id: b.id, status: 'NEW', duplicate: false });
-        else this.#duplicateOf(b.lead).then(b.resolve, b.reject);
-      }
+      const results = await this.#track(this.#commitIntakes(batch));
+      for (const b of batch) b.resolve(results.get(b.id)!);
     } catch (err) {
       // One bad lead must not fail the others: each goes again on its own.
       if (batch.length === 1) batch[0]!.reject(err);
-      else for (const b of batch) this.#intakeOne(b.lead, b.id).then(b.resolve, b.reject);
+      else for (const b of batch) this.#track(this.#commitIntakes([b])).then((r) => b.resolve(r.get(b.id)!), b.reject);
     } finally {
       this.#intakeTx--;
       this.#scheduleIntake();
     }
   }
 
-  async #duplicateOf(lead: NewLead): Promise<IntakeResult> {
-    const first = await findDuplicateLead(this.#d.sql, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
-    if (!first) throw new Error('lead insert conflicted but no duplicate was found');
-    return { id: first, status: 'NEW', duplicate: true };
-  }
-
-  /** One lead in a transaction of its own (the fallback when a batch fails). */
-  async #intakeOne(lead: NewLead, id: string): Promise<IntakeResult> {
-    return this.#d.sql
-      .begin(async (tx) => {
-        const [created] = await Promise.all([
-          insertLead(tx, lead, id),
-          this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [id] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
-        ]);
-        if (!created) throw DUPLICATE;
-        return { id: created.id, status: created.status, duplicate: false };
-      })
-      .catch(async (err: unknown) => {
-        if (err !== DUPLICATE) throw err;
-        return this.#duplicateOf(lead);
-      });
+  /**
+   * One transaction: the leads (those not seen before), their signatures and one safety-net job.
+   * Duplicates (a replayed signature, a taken key) are resolved to the first lead's id inside it.
+   */
+  async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
+    return this.#d.sql.begin(async (tx) => {
+      const rows: NewLeadRow[] = batch.map((b) => ({ ...b.lead, id: b.id, signature: b.signature }));
+      const inserted = await insertLeads(tx, rows, SIGNATURE_TTL_SECONDS);
+      if (inserted.size > 0) {
+        await this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [...inserted] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
+      }
+      const skipped = rows.filter((r) => !inserted.has(r.id));
+      const firsts = skipped.length > 0 ? await resolveDuplicates(tx, skipped) : new Map<string, string | undefined>();
+      const results = new Map<string, IntakeResult>();
+      for (const r of rows) {
+        if (inserted.has(r.id)) results.set(r.id, { id: r.id, status: 'NEW', duplicate: false });
+        else {
+          const first = firsts.get(r.id);
+          if (!first) throw new Error('lead insert conflicted but no duplicate was found');
+          results.set(r.id, { id: first, status: 'NEW', duplicate: true });
+        }
+      }
+      return results;
+    });
   }
 
   /** Something changed who can take leads (activation, capacity, presence): assign the waiting. */
@@ -264,10 +315,20 @@ export class LeadPipeline {
   /** Picks up anything a crash left behind: unclassified leads, then waiting ones. */
   async reconcile(): Promise<void> {
     if (this.#stopped) return;
+    await this.#track(this.#reconcileOnce());
+  }
+
+  async #reconcileOnce(): Promise<void> {
     try {
       const ids = await leadsNeedingClassification(this.#work, 1000);
       if (ids.length > 0) await this.process(ids);
       else await this.requestAssignment();
+      await purgeWebhookSignatures(this.#work, SIGNATURE_TTL_SECONDS);
+      const now = Date.now();
+      if (now - this.#lastOpenLeadsReconcile >= (this.#d.openLeadsReconcileMs ?? OPEN_LEADS_RECONCILE_MS)) {
+        this.#lastOpenLeadsReconcile = now;
+        await this.#reconcileOpenLeads();
+      }
     } catch (err) {
       this.#log.error({ err }, 'reconcile failed');
     }

@@ -1,0 +1,28 @@
+/**
+ * What a service refuses, by kind; the HTTP layer maps the kind to a status (not_found → 404,
+ * forbidden → 403, conflict → 409, invalid → 422) and keeps code, message and details as they are.
+ * Services never import from `src/http/`.
+ *
+ * @example
+ * throw new ServiceError('not_found', 'not_found', 'Lead not found');
+ */
+import type { Role } from '../domain/roles.ts';
+
+export type ServiceErrorKind = 'not_found' | 'forbidden' | 'conflict' | 'invalid';
+
+export class ServiceError extends Error {
+  constructor(
+    readonly kind: ServiceErrorKind,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** The signed-in user a service acts for (the HTTP layer's user has these fields and more). */
+export interface Caller {
+  id: string;
+  role: Role;
+}
