@@ -13,7 +13,7 @@
  */
 import PgBoss from 'pg-boss';
 import type { Logger } from '../log.ts';
-import type { TransactionSql } from './client.ts';
+import type { Queryable } from './client.ts';
 
 export { PgBoss };
 
@@ -36,7 +36,7 @@ export interface QueueSpec {
 }
 
 /** pg-boss's `db` adapter over a postgres.js transaction (undefined values become NULL). */
-export function txDb(tx: TransactionSql): PgBoss.Db {
+export function txDb(tx: Queryable): PgBoss.Db {
   return {
     async executeSql(text: string, values: unknown[] = []) {
       const params = values.map((v) => (v === undefined ? null : v)) as never[];

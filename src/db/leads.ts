@@ -71,11 +71,16 @@ export type NewLeadRow = NewLead & { id: string; signature?: WebhookSignature | 
  * taken, by an earlier lead or one earlier in the same batch. A concurrent duplicate waits on the
  * unique index until the first commits, then inserts nothing. Returns the ids inserted;
  * `created_at` follows the batch's order. Skipped ones are resolved with `resolveDuplicates`.
+ * Also says how many signatures were stored (none: the batch was all replays).
  */
-export async function insertLeads(sql: Queryable, ls: NewLeadRow[], signatureTtlSeconds: number): Promise<Set<string>> {
-  if (ls.length === 0) return new Set();
+export async function insertLeads(
+  sql: Queryable,
+  ls: NewLeadRow[],
+  signatureTtlSeconds: number,
+): Promise<{ inserted: Set<string>; signaturesStored: number }> {
+  if (ls.length === 0) return { inserted: new Set(), signaturesStored: 0 };
   const col = <T>(f: (l: NewLeadRow) => T) => ls.map(f) as never;
-  const rows = await sql<{ id: string }[]>`
+  const [row] = await sql<{ ids: string[] | null; signed: number }[]>`
     with t as (
       select * from unnest(${col((l) => l.id)}::uuid[], ${col((l) => l.name)}::text[], ${col((l) => l.phone)}::text[], ${col((l) => l.email)}::text[],
                   ${col((l) => l.source)}::text[], ${col((l) => l.externalId)}::text[], ${col((l) => l.idempotencyKey)}::text[],
@@ -105,8 +110,8 @@ export async function insertLeads(sql: Queryable, ls: NewLeadRow[], signatureTtl
       insert into interactions (lead_id, type, actor_type, data)
       select id, 'created', 'system', jsonb_build_object('source', source) from lead
     )
-    select id from lead`;
-  return new Set(rows.map((r) => r.id));
+    select (select array_agg(id) from lead) as ids, (select count(*) from sig)::int as signed`;
+  return { inserted: new Set(row?.ids ?? []), signaturesStored: row?.signed ?? 0 };
 }
 
 /**
@@ -364,18 +369,18 @@ export async function assignmentCandidates(sql: Queryable): Promise<AssignmentCa
  */
 export async function writeAssignments(
   sql: Queryable,
-  rows: { leadId: string; consultantId: string; at: Date; leadName: string }[],
-): Promise<{ leadId: string; consultantId: string; notification: NotificationRow | undefined }[]> {
+  rows: { leadId: string; consultantId: string; at: Date }[],
+): Promise<{ leadId: string; consultantId: string; lead: LeadRow; notification: NotificationRow | undefined }[]> {
   if (rows.length === 0) return [];
   // The plan's (arrival) order is kept through `ord`, so interaction and notification ids grow in
-  // the order the leads were assigned (RETURNING alone comes back in no particular order).
-  const done = await sql<
-    { lead_id: string; consultant_id: string; n_id: string | null; n_seq: string; n_type: string; n_title: string; n_body: string; n_created_at: Date }[]
-  >`
+  // the order the leads were assigned (RETURNING alone comes back in no particular order). The
+  // assigned leads come back whole, so announcing them needs no further query.
+  type Done = LeadRow & { ord: string; n_id: string | null; n_seq: string; n_type: string; n_title: string; n_body: string; n_created_at: Date };
+  const done = await sql<Done[]>`
     with v as (
       select * from unnest(${rows.map((r) => r.leadId)}::uuid[], ${rows.map((r) => r.consultantId)}::uuid[],
-                           ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${rows.map((r) => r.leadName)}::text[])
-        with ordinality as v(lead_id, consultant_id, at, name, ord)
+                           ${rows.map((r) => r.at.toISOString())}::timestamptz[])
+        with ordinality as v(lead_id, consultant_id, at, ord)
     ), free as (
       select l.id from leads l
       where l.id in (select lead_id from v) and l.consultant_id is null and l.status = 'NEW'
@@ -384,41 +389,45 @@ export async function writeAssignments(
       update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
       from v
       where l.id = v.lead_id and l.id in (select id from free) and l.consultant_id is null and l.status = 'NEW'
-      returning l.id as lead_id, v.consultant_id, v.at, v.name, v.ord
+      returning l.*, v.ord
     ), workload as (
       update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)
-      from (select consultant_id, count(*)::int as n, max(at) as last_at from done group by consultant_id) w
+      from (select consultant_id, count(*)::int as n, max(assigned_at) as last_at from done group by consultant_id) w
       where c.id = w.consultant_id
     ), assigned as (
       insert into interactions (lead_id, type, actor_type, data)
-      select lead_id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
+      select id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
       from done order by ord
     ), notified as (
       insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key)
-      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, lead_id, 'assigned:' || lead_id
+      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, id, 'assigned:' || id
       from done order by ord
       on conflict do nothing
       returning id, seq, lead_id, type, title, body, created_at
     )
-    select d.lead_id, d.consultant_id, n.id as n_id, n.seq as n_seq, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
-    from done d left join notified n on n.lead_id = d.lead_id
+    select d.*, c.name as consultant_name,
+           n.id as n_id, n.seq as n_seq, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
+    from done d
+    join consultants c on c.id = d.consultant_id
+    left join notified n on n.lead_id = d.id
     order by d.ord`;
-  return done.map((d) => ({
-    leadId: d.lead_id,
-    consultantId: d.consultant_id,
+  return done.map(({ ord: _ord, n_id, n_seq, n_type, n_title, n_body, n_created_at, ...lead }) => ({
+    leadId: lead.id,
+    consultantId: lead.consultant_id!,
+    lead,
     notification:
-      d.n_id === null
+      n_id === null
         ? undefined
         : {
-            id: Number(d.n_id),
-            seq: Number(d.n_seq),
-            recipient_id: d.consultant_id,
-            type: d.n_type,
-            title: d.n_title,
-            body: d.n_body,
-            lead_id: d.lead_id,
+            id: Number(n_id),
+            seq: Number(n_seq),
+            recipient_id: lead.consultant_id!,
+            type: n_type,
+            title: n_title,
+            body: n_body,
+            lead_id: lead.id,
             read_at: null,
-            created_at: d.n_created_at,
+            created_at: n_created_at,
           },
   }));
 }

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { ensureQueue, txDb, type PgBoss } from '../db/jobs.ts';
+import { pipelinedTransaction, RollBack } from '../db/pipelined-tx.ts';
 import {
   applyClassifications,
   assignmentCandidates,
@@ -270,12 +271,14 @@ export class LeadPipeline {
    * Duplicates (a replayed signature, a taken key) are resolved to the first lead's id inside it.
    */
   async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
-    return this.#d.sql.begin(async (tx) => {
+    return pipelinedTransaction(this.#d.sql, async (tx) => {
       const rows: NewLeadRow[] = batch.map((b) => ({ ...b.lead, id: b.id, signature: b.signature }));
-      const inserted = await insertLeads(tx, rows, SIGNATURE_TTL_SECONDS);
-      if (inserted.size > 0) {
-        await this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [...inserted] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
-      }
+      // Sent together, one round trip: the job names every id of the batch, so it need not wait for
+      // the insert's answer; an id that turns out a duplicate is simply not found when it runs.
+      const [{ inserted, signaturesStored }] = await Promise.all([
+        insertLeads(tx, rows, SIGNATURE_TTL_SECONDS),
+        this.#d.boss.send(PIPELINE_QUEUE, { leadIds: rows.map((r) => r.id) } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
+      ]);
       const skipped = rows.filter((r) => !inserted.has(r.id));
       const firsts = skipped.length > 0 ? await resolveDuplicates(tx, skipped) : new Map<string, string | undefined>();
       const results = new Map<string, IntakeResult>();
@@ -287,7 +290,8 @@ export class LeadPipeline {
           results.set(r.id, { id: first, status: 'NEW', duplicate: true });
         }
       }
-      return results;
+      // Replays and duplicates only: the job alone would be written, for nothing.
+      return inserted.size === 0 && signaturesStored === 0 ? new RollBack(results) : results;
     });
   }
 
@@ -429,10 +433,10 @@ export class LeadPipeline {
 
   async #assignWaiting(): Promise<void> {
     const { requiresPresence, isOnline } = this.#d;
-    const sql = this.#work;
     for (;;) {
-      const assigned = await sql.begin(async (tx) => {
-        // Pipelined, one round trip: PostgreSQL runs them in order, so both reads happen under the lock.
+      // Three round trips: BEGIN with the lock and both reads; the writes; COMMIT.
+      const assigned = await pipelinedTransaction(this.#work, async (tx) => {
+        // PostgreSQL runs them in order, so both reads happen under the lock.
         const [, waiting, candidateRows] = await Promise.all([lockAssignment(tx), waitingLeads(tx, 500), assignmentCandidates(tx)]);
         if (waiting.length === 0) return { rows: [], exhausted: true };
         const candidates = candidateRows.map((c) => ({
@@ -444,24 +448,22 @@ export class LeadPipeline {
           rotation: c.created_at.getTime(),
           online: isOnline(c.id),
         }));
-        const names = new Map(waiting.map((w) => [w.id, w.name]));
         const plan = assignInOrder(
           waiting.map((w) => w.id),
           candidates,
           { requiresPresence, now: new Date() },
         );
-        const rows = await writeAssignments(tx, plan.map((p) => ({ ...p, leadName: names.get(p.leadId) ?? '' })));
+        const rows = await writeAssignments(tx, plan);
         return { rows, exhausted: plan.length < waiting.length || waiting.length < 500 };
       });
-      if (assigned.rows.length > 0) await this.#announce(assigned.rows);
+      if (assigned.rows.length > 0) this.#announce(assigned.rows);
       if (assigned.exhausted || assigned.rows.length === 0) return;
     }
   }
 
-  async #announce(rows: { leadId: string; consultantId: string; notification: NotificationRow | undefined }[]): Promise<void> {
-    const leads = await findLeads(this.#work, rows.map((r) => r.leadId));
+  #announce(rows: { consultantId: string; lead: LeadRow; notification: NotificationRow | undefined }[]): void {
     for (const r of rows) if (r.notification) this.#d.events.notification(r.notification);
-    for (const l of leads) this.#d.events.leadUpdated(l);
+    for (const r of rows) this.#d.events.leadUpdated(r.lead);
     for (const r of rows) this.#workloadDirty.add(r.consultantId);
     this.#workloadTimer ??= setTimeout(() => this.#flushWorkload(), WORKLOAD_SYNC_MS);
   }
