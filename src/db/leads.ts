@@ -63,7 +63,12 @@ export interface WebhookSignature {
   value: string;
 }
 
-export type NewLeadRow = NewLead & { id: string; signature?: WebhookSignature | null | undefined };
+export type NewLeadRow = NewLead & {
+  id: string;
+  signature?: WebhookSignature | null | undefined;
+  /** Stored with the lead (and its `classified` interaction) when it was classified at intake. */
+  classification?: Omit<ClassificationWrite, 'id'> | null | undefined;
+};
 
 /**
  * Inserts many leads (with their `created` interactions) in one statement. A lead is skipped when
@@ -86,9 +91,11 @@ export async function insertLeads(
                   ${col((l) => l.source)}::text[], ${col((l) => l.externalId)}::text[], ${col((l) => l.idempotencyKey)}::text[],
                   ${col((l) => l.message)}::text[], ${col((l) => l.requestedAmount)}::numeric[], ${col((l) => l.monthlyIncome)}::numeric[],
                   ${col((l) => JSON.stringify(l.metadata))}::text[], ${col((l) => l.signature?.signedAt ?? null)}::bigint[],
-                  ${col((l) => l.signature?.value ?? null)}::text[])
+                  ${col((l) => l.signature?.value ?? null)}::text[], ${col((l) => l.classification?.score ?? null)}::int[],
+                  ${col((l) => l.classification?.temperature ?? null)}::text[], ${col((l) => l.classification?.classifier ?? null)}::text[],
+                  ${col((l) => (l.classification ? JSON.stringify(l.classification.reasons) : null))}::text[])
         with ordinality as t(id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
-                             metadata, signed_at, signature, ord)
+                             metadata, signed_at, signature, ai_score, ai_temperature, ai_classifier, ai_reasons, ord)
     ), sig as (
       insert into webhook_signatures (signed_at, signature, lead_id, expires_at)
       select signed_at, signature, id, to_timestamp(signed_at) + make_interval(secs => ${signatureTtlSeconds})
@@ -98,17 +105,26 @@ export async function insertLeads(
       returning lead_id
     ), lead as (
       insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
-                         requested_amount, monthly_income, metadata, created_at, updated_at)
+                         requested_amount, monthly_income, metadata, ai_score, ai_temperature, ai_classifier, ai_reasons,
+                         ai_classified_at, created_at, updated_at)
       select id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
-             metadata::jsonb, clock_timestamp(), clock_timestamp()
+             metadata::jsonb, ai_score, ai_temperature, ai_classifier, ai_reasons::jsonb,
+             case when ai_score is not null then clock_timestamp() end, clock_timestamp(), clock_timestamp()
       from t
       where signature is null or id in (select lead_id from sig)
       order by ord
       on conflict do nothing
-      returning id, source
-    ), created as (
+      returning id
+    ), audit as (
+      -- One insert, so each lead's 'created' comes before its 'classified' (interaction ids grow in order).
       insert into interactions (lead_id, type, actor_type, data)
-      select id, 'created', 'system', jsonb_build_object('source', source) from lead
+      select t.id, x.type, 'system',
+             case when x.n = 1 then jsonb_build_object('source', t.source)
+                  else jsonb_build_object('score', t.ai_score, 'temperature', t.ai_temperature, 'classifier', t.ai_classifier) || t.ai_reasons::jsonb end
+      from lead join t on t.id = lead.id
+      cross join lateral (values (1, 'created'), (2, 'classified')) as x(n, type)
+      where x.n = 1 or t.ai_score is not null
+      order by t.ord, x.n
     )
     select (select array_agg(id) from lead) as ids, (select count(*) from sig)::int as signed`;
   return { inserted: new Set(row?.ids ?? []), signaturesStored: row?.signed ?? 0 };

@@ -1,8 +1,10 @@
 /**
  * The lead pipeline: intake → classify → assign → notify, each step idempotent and resumable.
+ * With the rule-based classifier (instant and pure), intake classifies before storing, so the
+ * lead is written once, already classified, and the next step is assignment.
  *
- * Durability: intake commits the lead, its `created` interaction and a pg-boss job in one
- * transaction. The job is the safety net (it starts after a grace period); the fast path runs the
+ * Durability: intake commits the lead, its `created` interaction (and `classified`, see above),
+ * its webhook signature and a pg-boss job in one transaction. The job is the safety net (it starts after a grace period); the fast path runs the
  * same steps in-process right after the commit. A step finds its own work from the lead's row
  * (unclassified; classified but unassigned), so a crash between any two steps is resumed by the
  * job or the periodic reconcile, and a retried step does nothing twice: classification applies
@@ -38,7 +40,7 @@ import {
 } from '../db/leads.ts';
 import type { NotificationRow } from '../db/notifications.ts';
 import type { Logger } from '../log.ts';
-import type { LeadClassifier } from './lead-classifier.ts';
+import type { ClassifierResult, LeadClassifier } from './lead-classifier.ts';
 
 export const PIPELINE_QUEUE = 'lead.pipeline';
 
@@ -72,6 +74,7 @@ type IntakeResult = { id: string; status: string; duplicate: boolean };
 interface QueuedIntake {
   lead: NewLead;
   signature: WebhookSignature | null;
+  classification: ClassifierResult | null;
   id: string;
   resolve(r: IntakeResult): void;
   reject(err: unknown): void;
@@ -201,15 +204,19 @@ export class LeadPipeline {
    * idempotency key or (source, external_id) was seen before; nothing is created then.
    */
   async intake(lead: NewLead, signature: WebhookSignature | null = null): Promise<IntakeResult> {
+    // An instant (rule-based) classifier runs here, so the lead is stored classified: one write
+    // instead of an insert and an update, and nothing left to do but assign it.
+    const classification = this.#d.classify.instant ? await this.#d.classify(facts(lead)) : null;
     // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
     // of leads and interactions, one safety-net job for them all, one commit); each is answered
     // only after that commit.
     const result = await new Promise<IntakeResult>((resolve, reject) => {
-      this.#intakes.push({ lead, signature, id: randomUUID(), resolve, reject });
+      this.#intakes.push({ lead, signature, classification, id: randomUUID(), resolve, reject });
       this.#scheduleIntake();
     });
     if (!result.duplicate) {
-      this.#kick(result.id);
+      if (classification) void this.requestAssignment();
+      else this.#kick(result.id);
       const now = new Date();
       this.#d.events.leadCreated({
         id: result.id,
@@ -222,11 +229,11 @@ export class LeadPipeline {
         requested_amount: lead.requestedAmount === null ? null : String(lead.requestedAmount),
         monthly_income: lead.monthlyIncome === null ? null : String(lead.monthlyIncome),
         status: 'NEW',
-        ai_score: null,
-        ai_temperature: null,
-        ai_classifier: null,
-        ai_reasons: null,
-        ai_classified_at: null,
+        ai_score: classification?.score ?? null,
+        ai_temperature: classification?.temperature ?? null,
+        ai_classifier: classification?.classifier ?? null,
+        ai_reasons: classification ? { reasons: classification.reasons, note: classification.note } : null,
+        ai_classified_at: classification ? now : null,
         consultant_id: null,
         consultant_name: null,
         assigned_at: null,
@@ -272,7 +279,17 @@ export class LeadPipeline {
    */
   async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
     return pipelinedTransaction(this.#d.sql, async (tx) => {
-      const rows: NewLeadRow[] = batch.map((b) => ({ ...b.lead, id: b.id, signature: b.signature }));
+      const rows: NewLeadRow[] = batch.map((b) => ({
+        ...b.lead,
+        id: b.id,
+        signature: b.signature,
+        classification: b.classification && {
+          score: b.classification.score,
+          temperature: b.classification.temperature,
+          classifier: b.classification.classifier,
+          reasons: { reasons: b.classification.reasons, note: b.classification.note },
+        },
+      }));
       // Sent together, one round trip: the job names every id of the batch, so it need not wait for
       // the insert's answer; an id that turns out a duplicate is simply not found when it runs.
       const [{ inserted, signaturesStored }] = await Promise.all([
@@ -392,15 +409,17 @@ export class LeadPipeline {
         while (next < leads.length) {
           const i = next++;
           const l = leads[i]!;
-          results[i] = await this.#d.classify({
-            name: l.name,
-            requestedAmount: l.requested_amount === null ? null : Number(l.requested_amount),
-            monthlyIncome: l.monthly_income === null ? null : Number(l.monthly_income),
-            source: l.source,
-            message: l.message,
-            hasPhone: !!l.phone,
-            hasEmail: !!l.email,
-          });
+          results[i] = await this.#d.classify(
+            facts({
+              name: l.name,
+              requestedAmount: l.requested_amount === null ? null : Number(l.requested_amount),
+              monthlyIncome: l.monthly_income === null ? null : Number(l.monthly_income),
+              source: l.source,
+              message: l.message,
+              phone: l.phone,
+              email: l.email,
+            }),
+          );
         }
       }),
     );
@@ -476,4 +495,17 @@ export class LeadPipeline {
     this.#workloadDirty.clear();
     this.#d.events.workloadChanged(ids);
   }
+}
+
+/** What the classifier is told about a lead. */
+function facts(l: Pick<NewLead, 'name' | 'requestedAmount' | 'monthlyIncome' | 'source' | 'message' | 'phone' | 'email'>) {
+  return {
+    name: l.name,
+    requestedAmount: l.requestedAmount,
+    monthlyIncome: l.monthlyIncome,
+    source: l.source,
+    message: l.message,
+    hasPhone: !!l.phone,
+    hasEmail: !!l.email,
+  };
 }
