@@ -414,10 +414,21 @@ export async function writeAssignments(
       insert into interactions (lead_id, type, actor_type, data)
       select id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
       from done order by ord
+    ), counters as (
+      -- Each recipient's notification numbers for this batch, reserved at once (migration 004's
+      -- counter, whose row lock orders the recipient's commits).
+      insert into notification_counters as c (recipient_id, last_seq)
+      select consultant_id, count(*) from done group by consultant_id
+      on conflict (recipient_id) do update set last_seq = c.last_seq + excluded.last_seq
+      returning recipient_id, last_seq
+    ), numbered as (
+      select d.*, k.last_seq - count(*) over w + row_number() over (w order by d.ord) as seq
+      from done d join counters k on k.recipient_id = d.consultant_id
+      window w as (partition by d.consultant_id)
     ), notified as (
-      insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key)
-      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, id, 'assigned:' || id
-      from done order by ord
+      insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key, seq)
+      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, id, 'assigned:' || id, seq
+      from numbered order by ord
       on conflict do nothing
       returning id, seq, lead_id, type, title, body, created_at
     )
