@@ -58,7 +58,7 @@ const BATCH = 200;
  */
 const WORKLOAD_SYNC_MS = 100;
 /** Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. */
-const INTAKE_TX = 2;
+const INTAKE_TX = 4;
 const INTAKE_BATCH = 500;
 /**
  * A webhook signature is remembered for as long as its timestamp passes the freshness check
