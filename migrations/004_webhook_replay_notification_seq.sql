@@ -32,12 +32,9 @@ create unique index notifications_recipient_seq_key on notifications (recipient_
 -- Every insert takes the next number, whichever code path writes the row. (A row then skipped by
 -- ON CONFLICT DO NOTHING leaves a hole in the numbering; readers rely on order, not contiguity.)
 -- A statement that inserts many rows may reserve their numbers from the counter itself, in the
--- same transaction, and give `seq`; the trigger leaves those alone.
+-- same transaction, and give `seq`; the trigger does not fire for those.
 create function notifications_next_seq() returns trigger language plpgsql as $$
 begin
-  if new.seq is not null then
-    return new;
-  end if;
   insert into notification_counters as c (recipient_id, last_seq) values (new.recipient_id, 1)
   on conflict (recipient_id) do update set last_seq = c.last_seq + 1
   returning c.last_seq into new.seq;
@@ -45,7 +42,7 @@ begin
 end;
 $$;
 create trigger notifications_seq before insert on notifications
-  for each row execute function notifications_next_seq();
+  for each row when (new.seq is null) execute function notifications_next_seq();
 
 -- The reconcile looks for unclassified leads every few seconds: only those are in this index.
 create index leads_unclassified_idx on leads (created_at, id) where ai_classified_at is null;
