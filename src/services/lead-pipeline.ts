@@ -203,7 +203,9 @@ export class LeadPipeline {
    * Stores a lead from a webhook. Returns `duplicate: true` with the first lead's id when the
    * idempotency key or (source, external_id) was seen before; nothing is created then.
    */
-  async intake(lead: NewLead, signature: WebhookSignature | null = null): Promise<IntakeResult> {
+  async intake(input: NewLead, signature: WebhookSignature | null = null): Promise<IntakeResult> {
+    // Emails and sources compare case-insensitively (duplicates by (source, external_id) too).
+    const lead: NewLead = { ...input, email: input.email?.toLowerCase() ?? null, source: input.source.toLowerCase() };
     // An instant (rule-based) classifier runs here, so the lead is stored classified: one write
     // instead of an insert and an update, and nothing left to do but assign it.
     const classification = this.#d.classify.instant ? await this.#d.classify(facts(lead)) : null;

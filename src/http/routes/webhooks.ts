@@ -107,8 +107,8 @@ export function webhookRoutes(deps: {
       name: b.name,
       // zod hands the refinement the very object it returns; should that ever change, parse again.
       phone: b.phone ?? null,
-      email: b.email?.toLowerCase() ?? null,
-      source: b.source.toLowerCase(),
+      email: b.email ?? null,
+      source: b.source,
       externalId: b.external_id ?? null,
       idempotencyKey,
       message: b.message ?? null,
