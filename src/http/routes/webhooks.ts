@@ -51,13 +51,16 @@ const route = createRoute({
   description:
     'Signed lead intake. Headers: X-Webhook-Timestamp (unix seconds), X-Webhook-Signature ' +
     '(sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">), optional Idempotency-Key. Body: ' +
-    '{name, phone?, email?, source?, external_id?, message?, requested_amount?, monthly_income?, metadata?}.',
+    '{name, phone?, email?, source?, external_id?, message?, requested_amount?, monthly_income?, metadata?}. ' +
+    'A signature is accepted once: the same timestamp and signature again answers 200 {id, duplicate: true}, ' +
+    'whatever its Idempotency-Key. Signed requests are limited per sender key (WEBHOOK_RATE_LIMIT_PER_MINUTE).',
   responses: {
     202: json(oz.object({ id: oz.string().uuid(), status: oz.literal('NEW') }), 'Stored; classification and assignment follow'),
     200: json(oz.object({ id: oz.string().uuid(), duplicate: oz.literal(true) }), 'Seen before; nothing created'),
     400: errors[400],
     401: errors[401],
     422: errors[422],
+    429: errors[429],
   },
 });
 
