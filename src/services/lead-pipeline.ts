@@ -4,12 +4,12 @@
  * lead is written once, already classified, and the next step is assignment.
  *
  * Durability: intake commits the lead, its `created` interaction (and `classified`, see above),
- * its webhook signature and a pg-boss job in one transaction. The job is the safety net (it starts after a grace period); the fast path runs the
- * same steps in-process right after the commit. A step finds its own work from the lead's row
- * (unclassified; classified but unassigned), so a crash between any two steps is resumed by the
- * job or the periodic reconcile, and a retried step does nothing twice: classification applies
- * only to unclassified leads, assignment only to unassigned ones under an advisory lock, and the
- * notification row is deduplicated per lead.
+ * its webhook signature and a pg-boss job in one transaction. The job is the safety net (it starts
+ * after a grace period); the fast path runs the same steps in-process right after the commit. A
+ * step finds its own work from the lead's row (unclassified; classified but unassigned), so a
+ * crash between any two steps is resumed by the job or the periodic reconcile, and a retried step
+ * does nothing twice: classification applies only to unclassified leads, assignment only to NEW
+ * unassigned ones under an advisory lock, and the notification row is deduplicated per lead.
  *
  * @example
  * const pipeline = new LeadPipeline(deps);
