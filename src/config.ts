@@ -39,6 +39,7 @@ const envSchema = z.object({
   FRONTEND_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().optional(),
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(60_000),
   UI_DIR: z.string().min(1).default('ui'),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
@@ -73,6 +74,8 @@ export interface Config {
   frontendUrl: string | undefined;
   logLevel: string;
   rateLimitPerMinute: number;
+  /** Signed webhooks per minute per sender key (apart from the per-client limit). */
+  webhookRateLimitPerMinute: number;
   uiDir: string;
   dbPoolMax: number;
   /** Idle time after which an actor is passivated (written down and dropped from memory). */
@@ -154,6 +157,7 @@ export async function loadConfig(
     frontendUrl: e.FRONTEND_URL,
     logLevel: e.LOG_LEVEL,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? (isProduction ? 200 : 2000),
+    webhookRateLimitPerMinute: e.WEBHOOK_RATE_LIMIT_PER_MINUTE,
     uiDir: resolve(e.UI_DIR),
     dbPoolMax: e.DB_POOL_MAX,
     actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,

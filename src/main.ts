@@ -96,6 +96,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       isProduction: config.isProduction,
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      webhookRateLimitPerMinute: config.webhookRateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => hub.shuttingDown,
