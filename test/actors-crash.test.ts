@@ -12,6 +12,7 @@ import { testSql } from './support/db.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = 'test/fixtures/actor-child.ts';
+const RING = 'xstate.after.ALARM.child-counter.waiting';
 
 interface Child {
   proc: ChildProcessWithoutNullStreams;
@@ -165,15 +166,15 @@ describe('kill -9 of a process running actors', () => {
     expect(first).toContain('state sleeper rang 2 1');
     expect(first).toContain('state cancelled idle 2 0');
     const journal = await journalFor(sql, 'counter', 'sleeper');
-    expect(byType(journal, 'ring')).toHaveLength(1);
-    expect(byType(await journalFor(sql, 'counter', 'cancelled'), 'ring')).toHaveLength(0);
+    expect(byType(journal, RING)).toHaveLength(1);
+    expect(byType(await journalFor(sql, 'counter', 'cancelled'), RING)).toHaveLength(0);
     expect(await sql`select * from actor_timers`).toHaveLength(0);
 
     // Another restart: nothing left to fire.
     const second = await runToEnd('run', env);
     expect(second).toContain('state sleeper rang 2 1');
     expect(second).toContain('state cancelled idle 2 0');
-    expect(byType(await journalFor(sql, 'counter', 'sleeper'), 'ring')).toHaveLength(1);
+    expect(byType(await journalFor(sql, 'counter', 'sleeper'), RING)).toHaveLength(1);
     expect(await journalFor(sql, 'counter', 'sleeper')).toHaveLength(journal.length);
     const jobs = await sql<{ state: string }[]>`select state::text from pgboss.job where name = 'actor.timer' order by created_on`;
     expect(jobs.map((j) => j.state)).toEqual(['completed', 'completed']);
