@@ -32,6 +32,7 @@ import { LeadPipeline, type PipelineEvents } from './services/lead-pipeline.ts';
 import { LeadService } from './services/leads.ts';
 import type { LeadRow } from './db/leads.ts';
 import { handleActorSubscriptions, streamActorSnapshots } from './http/realtime.ts';
+import { registerActorMetrics } from './http/actor-metrics.ts';
 import { ActorSystem } from './actors/runtime.ts';
 import { CONSULTANT, consultantActor } from './actors/consultant.ts';
 import { isOnline } from './actors/consultant.machine.ts';
@@ -91,7 +92,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     let io: SocketServer | undefined;
     // Late-bound: the pipeline needs presence from the actors, the actors' effects need the pipeline.
     let pipeline: LeadPipeline | undefined;
-    const system = new ActorSystem({ sql, boss, log, idleMs: config.actorIdleMs });
+    const system = new ActorSystem({ sql, boss, log, idleMs: config.actorIdleMs, pruning: { journalDays: config.actorJournalDays } });
     system.register(
       consultantActor({
         presenceChanged: (p) => {
@@ -157,6 +158,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
         },
       },
     });
+
+    registerActorMetrics(metrics.registry, { sql, system });
 
     const web = await loadWeb(config.uiDir, log);
     const app = createApp({

@@ -41,11 +41,11 @@ afterEach(() => {
 });
 
 let counter = 0;
-async function newConsultant(): Promise<{ consultant: Consultant; token: string }> {
+async function newConsultant(role: 'CONSULTANT' | 'MANAGER' = 'CONSULTANT'): Promise<{ consultant: Consultant; token: string }> {
   const email = `presence${++counter}@livia.test`;
   const res = await s.api('/api/consultants', {
     token: adminToken,
-    body: { name: `Consultora ${counter}`, email, password: 'consultant-pw-1', role: 'CONSULTANT', max_open_leads: 7 },
+    body: { name: `Consultora ${counter}`, email, password: 'consultant-pw-1', role, max_open_leads: 7 },
   });
   expect(res.status).toBe(201);
   const consultant = (await res.json()) as Consultant;
@@ -150,16 +150,19 @@ describe('consultant presence from Socket.io connections', () => {
 
   it('streams actor:snapshot to a subscribed socket at once and on every change', { timeout: 30_000 }, async () => {
     const { consultant, token } = await newConsultant();
-    const first = await socketFor(token);
-    const stream = snapshots(first);
+    // Inspection is for managers and admins: a manager watches the consultant's actor.
+    const manager = await newConsultant('MANAGER');
+    const watcher = await socketFor(manager.token);
+    const stream = snapshots(watcher);
 
-    const ack = await first.timeout(5000).emitWithAck('actor:subscribe', { type: 'consultant', id: consultant.id });
+    const ack = await watcher.timeout(5000).emitWithAck('actor:subscribe', { type: 'consultant', id: consultant.id });
     expect(ack).toEqual({ ok: true });
     // The current snapshot arrives before the acknowledgement.
     expect(stream.seen.length).toBeGreaterThanOrEqual(1);
     expect(stream.seen[0]).toMatchObject({ type: 'consultant', id: consultant.id, context: { consultantId: consultant.id } });
     expect(typeof stream.seen[0]!.state).toBe('string');
 
+    const first = await socketFor(token);
     await stream.next('the first socket', (snap) => snap.context.sockets.includes(first.id!));
     const second = await socketFor(token);
     const again = await stream.next('the second socket', (snap) => snap.context.sockets.includes(second.id!));

@@ -1,6 +1,7 @@
 /**
  * Live inspection over Socket.io: a socket sends `actor:subscribe {type, id}` and receives the
- * actor's current snapshot at once, then every committed change as `actor:snapshot`.
+ * actor's current snapshot at once, then every committed change as `actor:snapshot`. Only ADMIN
+ * and MANAGER sockets may subscribe; anyone else gets a `forbidden` ack and nothing else.
  *
  * @example
  * streamActorSnapshots(io, system);
@@ -9,8 +10,12 @@
 import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
 import type { ActorSystem, ActorView } from '../actors/runtime.ts';
+import type { AuthUser } from './types.ts';
 
 export const actorRoom = (type: string, id: string) => `actor:${type}:${id}`;
+
+/** Who may watch actors: conversation actors hold customers' personal data. */
+const INSPECTORS = new Set(['ADMIN', 'MANAGER']);
 
 const subscription = z.object({ type: z.string().min(1).max(200), id: z.string().min(1).max(200) });
 
@@ -29,6 +34,8 @@ export function handleActorSubscriptions(socket: Socket, system: ActorSystem): v
   socket.on('actor:subscribe', async (raw: unknown, ack?: (r: unknown) => void) => {
     const parsed = subscription.safeParse(raw);
     if (!parsed.success) return ack?.({ error: { code: 'validation_failed', message: 'Expected {type, id}' } });
+    const role = (socket.data.user as AuthUser | undefined)?.role;
+    if (!role || !INSPECTORS.has(role)) return ack?.({ error: { code: 'forbidden', message: 'Your role may not inspect actors' } });
     const { type, id } = parsed.data;
     await socket.join(actorRoom(type, id));
     const view = await system.inspect(type, id).catch(() => undefined);
