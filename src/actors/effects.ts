@@ -42,6 +42,8 @@ export interface EffectRunnerOptions {
   sql: Sql;
   log: Logger;
   handler(actorType: string, effect: string): EffectSpec | undefined;
+  /** The actor types this process runs: only their effects are its to sweep. */
+  types(): string[];
   timeoutMs: number;
   attempts: number;
   retryBaseMs: number;
@@ -87,7 +89,7 @@ export class EffectRunner {
     if (this.#stopped || this.#sweeping) return;
     this.#sweeping = true;
     try {
-      for (const h of await actorsWithDueEffects(this.#o.sql, 500)) this.wake(h.actor_type, h.actor_id);
+      for (const h of await actorsWithDueEffects(this.#o.sql, this.#o.types(), 500)) this.wake(h.actor_type, h.actor_id);
     } catch (err) {
       this.#o.log.warn({ err }, 'effect sweep failed');
     } finally {

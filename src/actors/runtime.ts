@@ -99,6 +99,7 @@ export class ActorSystem {
       timeoutMs: this.#o.effectTimeoutMs,
       attempts: this.#o.effectAttempts,
       retryBaseMs: this.#o.effectRetryBaseMs,
+      types: () => [...this.#defs.keys()],
       handler: (type, name) => {
         const h = this.#defs.get(type)?.effects?.[name];
         return h ? effectSpec(h) : undefined;

@@ -4,7 +4,7 @@
  * the later effects of its actor until an admin retries it.
  *
  * @example
- * const heads = await actorsWithDueEffects(sql, 100);
+ * const heads = await actorsWithDueEffects(sql, ['conversation'], 100);
  * const rows = await pendingEffectsOf(sql, 'conversation', id);
  */
 import type { Queryable } from './client.ts';
@@ -20,11 +20,11 @@ export interface DeadEffect {
 }
 
 /** Actors whose oldest unfinished effect is due and not dead: the ones a sweep should drain. */
-export async function actorsWithDueEffects(sql: Queryable, limit: number): Promise<{ actor_type: string; actor_id: string }[]> {
+export async function actorsWithDueEffects(sql: Queryable, types: string[], limit: number): Promise<{ actor_type: string; actor_id: string }[]> {
   return sql<{ actor_type: string; actor_id: string }[]>`
     select actor_type, actor_id from (
       select distinct on (actor_type, actor_id) actor_type, actor_id, dead_at, run_after, created_at
-      from actor_outbox where done_at is null
+      from actor_outbox where done_at is null and actor_type = any(${types}::text[])
       order by actor_type, actor_id, seq, position
     ) head
     where dead_at is null and run_after <= now()
