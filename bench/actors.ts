@@ -8,6 +8,8 @@
  *      plain parsed JSON objects;
  *  (d) time to be ready after a restart with BENCH_ACTORS snapshots in the table, against the same
  *      with an empty table.
+ *  (e) issue 7: (a) again with one domain write per event (the inbound message stored in the event's
+ *      transaction), and the firing lateness (p50/p99) of durable `after` timers.
  */
 import { fileURLToPath } from 'node:url';
 import { ActorSystem, TIMER_QUEUE } from '../src/actors/runtime.ts';
@@ -15,7 +17,17 @@ import { createSql, type Sql } from '../src/db/client.ts';
 import { startJobs, stopJobs, type PgBoss } from '../src/db/jobs.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
-import { CONVERSATION, conversationActor, conversationMachine, initialContext, message } from './conversation.machine.ts';
+import {
+  ALARM,
+  alarmActor,
+  CONVERSATION,
+  CONVERSATION_WRITING,
+  conversationActor,
+  conversationMachine,
+  initialContext,
+  message,
+  writingConversationActor,
+} from './conversation.machine.ts';
 import { closedLoop, fmt, pool, progress, row, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -39,6 +51,8 @@ interface Ctx {
 async function newSystem(c: Ctx): Promise<ActorSystem> {
   const system = new ActorSystem({ sql: c.sql, boss: c.boss, log: c.log, idleMs: IDLE_MS });
   system.register(conversationActor());
+  system.register(writingConversationActor());
+  system.register(alarmActor());
   await system.start();
   return system;
 }
@@ -52,6 +66,8 @@ async function stopSystem(c: Ctx, system: ActorSystem): Promise<void> {
 
 async function truncate(sql: Sql): Promise<void> {
   await sql`truncate actor_snapshots, actor_journal, actor_outbox, actor_timers`;
+  await sql`create table if not exists bench_messages (conversation_id text not null, seq bigint not null, text text not null, at timestamptz not null)`;
+  await sql`truncate bench_messages`;
 }
 
 const gc = (): boolean => {
@@ -71,6 +87,7 @@ export async function runActors(opts: BenchOptions, db: { url: string }): Promis
   const c: Ctx = { opts, sql, raw, boss, log, rows: [], notes: [], details: {} };
   try {
     await throughput(c);
+    await timerLateness(c);
     await rehydration(c);
     const template = await memory(c);
     await restart(c, template);
@@ -107,15 +124,15 @@ async function throughput(c: Ctx): Promise<void> {
 
   const system = await newSystem(c);
   let acked = 0;
-  const sendRun = async (label: string, ids: string[], concurrency: number, t: { warmupMs: number; durationMs: number }) => {
+  const sendRun = async (label: string, ids: string[], concurrency: number, t: { warmupMs: number; durationMs: number }, type = CONVERSATION) => {
     progress(`actors: ${label}`);
     const before = { ...system.stats };
     const r = await closedLoop({
       concurrency,
       ...t,
       worker: async (_i, n) => {
-        await system.send(CONVERSATION, ids[n % ids.length]!, message(n) as never);
-        acked++;
+        await system.send(type, ids[n % ids.length]!, message(n) as never);
+        if (type === CONVERSATION) acked++;
       },
     });
     if (r.errors) progress(`${label}: ${r.errors} errors (first: ${(r.firstError as Error)?.message})`);
@@ -129,17 +146,24 @@ async function throughput(c: Ctx): Promise<void> {
     const single = ['tp-single'];
     // Create (and persist) every actor first, so the runs measure events, not first loads.
     await pool([...many, ...single], C, (id) => system.send(CONVERSATION, id, message(0) as never).then(() => acked++));
+    await pool(many, C, (id) => system.send(CONVERSATION_WRITING, id, message(0) as never));
 
     // The three take turns in rounds (raw, many, single, raw, ...), so that a burst of other load
     // on the machine falls on all of them rather than on one.
     const rounds = opts.quick ? 1 : 3;
     const perRound = { warmupMs: opts.warmupMs, durationMs: Math.round(opts.durationMs / rounds) };
-    const runs: Record<'raw' | 'many' | 'single', Array<{ ops: number; ms: number; perSecond: number; eventsPerCommit?: number }>> = { raw: [], many: [], single: [] };
+    const runs: Record<'raw' | 'many' | 'single' | 'writing', Array<{ ops: number; ms: number; perSecond: number; eventsPerCommit?: number }>> = {
+      raw: [],
+      many: [],
+      single: [],
+      writing: [],
+    };
     for (let round = 1; round <= rounds; round++) {
       progress(`actors: throughput round ${round}/${rounds}`);
       runs.raw.push(await rawRun(C, perRound));
       runs.many.push(await sendRun(`${C} in flight over ${many.length} actors`, many, C, perRound));
       runs.single.push(await sendRun(`${C} in flight to 1 actor`, single, C, perRound));
+      runs.writing.push(await sendRun(`${C} in flight over ${many.length} actors, one domain write each`, many, C, perRound, CONVERSATION_WRITING));
     }
     const rate = (rs: { ops: number; ms: number }[]) => (rs.reduce((a, r) => a + r.ops, 0) / rs.reduce((a, r) => a + r.ms, 0)) * 1000;
     const perCommit = (rs: { eventsPerCommit?: number }[]) => rs.reduce((a, r) => a + (r.eventsPerCommit ?? 0), 0) / rs.length;
@@ -184,6 +208,15 @@ async function throughput(c: Ctx): Promise<void> {
         goal,
         note: `${fmt(perCommit(runs.single), 1)} events per commit${rounds > 1 ? `; rounds: ${spread(runs.single)}` : ''}`,
       }),
+      row({
+        bench: 'actors',
+        metric: `actor events with one domain write each, ${C} in flight over ${many.length} actors`,
+        value: rate(runs.writing),
+        unit: 'events/s',
+        baseline,
+        goal: '≥ 0.8',
+        note: `${fmt(perCommit(runs.writing), 1)} events per commit${rounds > 1 ? `; rounds: ${spread(runs.writing)}` : ''}`,
+      }),
       row({ bench: 'actors', metric: 'raw single-row INSERT, 1 in flight (info)', value: raw1x.perSecond, unit: 'rows/s' }),
       row({
         bench: 'actors',
@@ -203,6 +236,47 @@ async function throughput(c: Ctx): Promise<void> {
   } finally {
     await stopSystem(c, system);
     await raw`drop table if exists bench_raw`;
+  }
+}
+
+/**
+ * (e) Durable `after` timers: actors armed with due times spread over a few seconds; lateness is
+ * the time from a timer's `due_at` to the commit of the transition it fired (seen by a listener).
+ * pg-boss polls the timer queue every 0.5 s, which bounds the lateness from below.
+ */
+async function timerLateness(c: Ctx): Promise<void> {
+  const { opts, sql } = c;
+  await truncate(sql);
+  const system = await newSystem(c);
+  const n = opts.quick ? 100 : 400;
+  const spreadMs = opts.quick ? 2000 : 4000;
+  const fired = new Map<string, number>();
+  const off = system.onChange((v) => {
+    if (v.type === ALARM && v.state === 'fired' && !fired.has(v.id)) fired.set(v.id, Date.now());
+  });
+  try {
+    progress(`actors: ${n} durable after timers over ${spreadMs} ms`);
+    const ids = Array.from({ length: n }, (_, i) => `al-${i}`);
+    await pool(ids, opts.concurrency, (id, i) => system.send(ALARM, id, { type: 'arm', delayMs: 500 + Math.round((i / n) * spreadMs) }));
+    const due = new Map(
+      (await sql<{ actor_id: string; due_at: Date }[]>`select actor_id, due_at from actor_timers where actor_type = ${ALARM}`).map((r) => [r.actor_id, r.due_at.getTime()]),
+    );
+    const deadline = Date.now() + spreadMs + 30_000;
+    while (fired.size < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (fired.size < n) throw new Error(`only ${fired.size} of ${n} timers fired`);
+    const late = ids.map((id) => fired.get(id)! - due.get(id)!);
+    const s = summarize(late);
+    const [{ dup } = { dup: 0 }] = await sql<{ dup: number }[]>`
+      select count(*)::int - count(distinct actor_id)::int as dup from actor_journal where actor_type = ${ALARM} and event->>'type' like 'xstate.after.%'`;
+    if (dup !== 0) throw new Error(`${dup} timers fired more than once`);
+    c.rows.push(
+      row({ bench: 'actors', metric: `durable after timer lateness p50 (${n} timers)`, value: s.p50, unit: 'ms', note: `from due_at to the committed transition; pg-boss polls every 500 ms` }),
+      row({ bench: 'actors', metric: `durable after timer lateness p99 (${n} timers)`, value: s.p99, unit: 'ms', note: `max ${fmt(s.max)} ms; each fired once` }),
+    );
+    c.details.timers = { n, spreadMs, lateness: s };
+  } finally {
+    off();
+    await stopSystem(c, system);
   }
 }
 

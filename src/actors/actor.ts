@@ -46,7 +46,7 @@ export interface ActorHost {
 
 export type LiveActor = Actor;
 type Status = ActorView['status'];
-type Saved = { snapshot: AnyMachineSnapshot; seq: number; valueJson: string; contextJson: string; status: Status };
+type Saved = { snapshot: AnyMachineSnapshot; seq: number; state: string; status: Status };
 /** What a write needs to be replayed when an earlier write of its actor could not be stored. */
 interface Replay {
   event: ActorEvent;
@@ -69,8 +69,8 @@ export class Actor {
   pending = 0;
   lastActive: number;
   broken = false;
-  #valueJson = '';
-  #contextJson = '';
+  /** stateString of the snapshot's value. */
+  #state = '';
   #mailbox: Promise<unknown>;
   #failures: number[] = [];
   #lastWrite: Promise<unknown>;
@@ -144,7 +144,7 @@ export class Actor {
 
   view(): ActorView {
     const s = this.snapshot;
-    return { type: this.def.type, id: this.id, state: stateString(s.value), value: s.value, context: s.context, status: this.status, seq: this.seq, live: true, failure: this.failure };
+    return { type: this.def.type, id: this.id, state: this.#state, value: s.value, context: s.context, status: this.status, seq: this.seq, live: true, failure: this.failure };
   }
 
   /** The committer could not store `w`: rewind to before it, and replay the later writes on that state. */
@@ -249,16 +249,14 @@ export class Actor {
     }
     const domain = this.def.writes?.[event.type];
     const status: Status = o.record?.status ?? (next.status === 'done' ? 'done' : 'active');
-    const valueJson = JSON.stringify(next.value);
-    const contextJson = JSON.stringify(next.context);
+    const state = stateString(next.value);
     const asksNothing = !domain && !o.timerId && !o.record && !o.force && batch.outbox.length === 0 && batch.timersArmed.length === 0 && batch.timersCancelled.length === 0;
-    if (asksNothing && valueJson === this.#valueJson && contextJson === this.#contextJson && status === this.status) {
+    if (asksNothing && state === this.#state && status === this.status && sameFields(this.snapshot.context, next.context)) {
       const view = this.view();
       return { written: this.#lastWrite.then(() => view) };
     }
-    const prev: Saved = { snapshot: this.snapshot, seq: this.seq, valueJson: this.#valueJson, contextJson: this.#contextJson, status: this.status };
-    this.#restore({ snapshot: next, seq, valueJson, contextJson, status });
-    const state = stateString(next.value);
+    const prev: Saved = { snapshot: this.snapshot, seq: this.seq, state: this.#state, status: this.status };
+    this.#restore({ snapshot: next, seq, state, status });
     if (o.timerId) batch.timersFired.push(o.timerId);
     batch.journal.push({ actor_type: this.def.type, actor_id: this.id, seq, event, state });
     batch.snapshots.push({
@@ -285,8 +283,7 @@ export class Actor {
   #restore(s: Saved): void {
     this.snapshot = s.snapshot;
     this.seq = s.seq;
-    this.#valueJson = s.valueJson;
-    this.#contextJson = s.contextJson;
+    this.#state = s.state;
     this.status = s.status;
   }
 
@@ -339,7 +336,7 @@ export class Actor {
       this.status = 'active';
       return this.#fresh(row.seq + 1, { type: 'xstate.reset', reason: r.fresh });
     }
-    this.#restore({ snapshot: r.snapshot, seq: row.seq, valueJson: JSON.stringify(r.snapshot.value), contextJson: JSON.stringify(r.snapshot.context), status: this.status });
+    this.#restore({ snapshot: r.snapshot, seq: row.seq, state: stateString(r.snapshot.value), status: this.status });
     // Record the migrated snapshot under the new version right away.
     if (r.migratedFrom !== undefined) this.#commit({ type: 'xstate.migrated', from: r.migratedFrom }, r.snapshot, [], { force: true });
   }
@@ -360,4 +357,18 @@ export class Actor {
       this.host.log.error({ err, actor: this.key }, 'start hook threw');
     }
   }
+}
+
+/**
+ * Whether an event left the context as it was: the same object, or every top-level field the same
+ * value (`workload.synced` with unchanged numbers). A field rebuilt with equal contents counts as a
+ * change: journalling one event too many is harmless, skipping a real change is not.
+ */
+function sameFields(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  return true;
 }
