@@ -72,7 +72,7 @@ const types = async (type: string, id: string) => (await journalFor(sql, type, i
 const alarmMachine = setup({
   types: {
     context: {} as { delayMs: number; rings: number; pings: number },
-    events: {} as { type: 'arm'; delayMs: number } | { type: 'disarm' } | { type: 'ping.later'; delayMs: number } | { type: 'ping' },
+    events: {} as { type: 'arm'; delayMs: number } | { type: 'disarm' } | { type: 'ping.later'; delayMs: number } | { type: 'ping' } | { type: 'boom' },
   },
   delays: { ALARM: ({ context }) => context.delayMs },
 }).createMachine({
@@ -82,6 +82,11 @@ const alarmMachine = setup({
   on: {
     'ping.later': { actions: [assign({ delayMs: ({ event }) => event.delayMs }), raise({ type: 'ping' }, { delay: ({ context }) => context.delayMs, id: 'ping' })] },
     ping: { actions: assign({ pings: ({ context }) => context.pings + 1 }) },
+    boom: {
+      actions: assign(() => {
+        throw new Error('boom');
+      }),
+    },
   },
   states: {
     idle: { on: { arm: { target: 'waiting', actions: assign({ delayMs: ({ event }) => event.delayMs }) } } },
@@ -98,7 +103,7 @@ const alarmDef: ActorDefinition = { type: 'alarm', version: 1, machine: alarmMac
 describe('after delays are durable timers', () => {
   let system: ActorSystem;
   beforeAll(async () => {
-    system = newSystem([alarmDef]);
+    system = newSystem([alarmDef, { ...alarmDef, type: 'alarm-strict', restartBudget: { max: 0, windowMs: 60_000 } }]);
     await system.start();
   });
 
@@ -139,6 +144,21 @@ describe('after delays are durable timers', () => {
     expect(await sql`select 1 from actor_timers where actor_id = 'left'`).toHaveLength(0);
     await timerJobsDone('left');
     expect(await types('alarm', 'left')).toEqual(['xstate.init', 'arm', 'disarm']);
+  });
+
+  it('keeps a timer that fell due while its actor was failed, and fires it after a reset', async () => {
+    await system.send('alarm-strict', 'failing', { type: 'arm', delayMs: 200 });
+    await expect(system.send('alarm-strict', 'failing', { type: 'boom' })).rejects.toBeInstanceOf(ActorFailedError);
+    await timerJobsDone('failing');
+    expect(await sql`select 1 from actor_timers where actor_id = 'failing'`).toHaveLength(1);
+    expect(await system.inspect('alarm-strict', 'failing')).toMatchObject({ status: 'failed', state: 'waiting' });
+    await system.reset('alarm-strict', 'failing', 'admin');
+    const v = await until('the kept timer to fire', async () => {
+      const x = await system.inspect('alarm-strict', 'failing');
+      return x?.state === 'rang' ? x : undefined;
+    });
+    expect(v).toMatchObject({ status: 'active', context: { rings: 1 } });
+    expect(await sql`select 1 from actor_timers where actor_id = 'failing'`).toHaveLength(0);
   });
 
   it('makes a delayed raise to self durable too', async () => {

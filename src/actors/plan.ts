@@ -8,9 +8,10 @@
  * plan.timersArmed[0].event // => { type: 'xstate.after.FOLLOW_UP.conversation.waiting' }
  */
 import { randomUUID } from 'node:crypto';
+import type { AnyMachineSnapshot } from 'xstate';
 import type { ActorBatch } from '../db/actors.ts';
 import type { Logger } from '../log.ts';
-import { UnsupportedMachineError, type ActorDefinition } from './types.ts';
+import { UnsupportedMachineError, type ActorDefinition, type ActorEvent, type ActorView } from './types.ts';
 
 export interface ActionLike {
   type: string;
@@ -100,4 +101,44 @@ export function mergeBatches(batches: ActorBatch[]): ActorBatch {
   }
   out.snapshots = [...lastSnapshot.values()];
   return out;
+}
+
+/** The rows every stored event writes: its journal entry (with the state after it) and the snapshot. */
+export function eventRows(
+  batch: ActorBatch,
+  e: { def: ActorDefinition; id: string; seq: number; event: ActorEvent; state: string; next: AnyMachineSnapshot; status: ActorView['status']; failure: string | undefined; timerId: string | undefined },
+): void {
+  if (e.timerId) batch.timersFired.push(e.timerId);
+  batch.journal.push({ actor_type: e.def.type, actor_id: e.id, seq: e.seq, event: e.event, state: e.state });
+  batch.snapshots.push({
+    actor_type: e.def.type,
+    actor_id: e.id,
+    machine_version: e.def.version,
+    seq: e.seq,
+    state: e.state,
+    snapshot: e.def.machine.getPersistedSnapshot(e.next),
+    status: e.status,
+    failure: e.status === 'failed' ? (e.failure ?? null) : null,
+  });
+}
+
+export function deferred<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/**
+ * Whether an event left the context as it was: the same object, or every top-level field the same
+ * value (`workload.synced` with unchanged numbers). A field rebuilt with equal contents counts as a
+ * change: journalling one event too many is harmless, skipping a real change is not.
+ */
+export function sameFields(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  return true;
 }

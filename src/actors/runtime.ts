@@ -16,48 +16,21 @@
  * await system.start();
  * const state = await system.send('consultant', id, { type: 'presence.connected' });
  */
-import { activeActorIds, armedTimerEvent, loadSnapshot, markActorFailed, type SnapshotRow } from '../db/actors.ts';
+import { activeActorIds, armedTimerEvent, armedTimersOf, loadSnapshot, markActorFailed, type SnapshotRow } from '../db/actors.ts';
 import { deadEffectsOf, reviveEffect } from '../db/actor-effects.ts';
-import type { Sql } from '../db/client.ts';
-import type { PgBoss } from '../db/jobs.ts';
 import type { Logger } from '../log.ts';
 import { Committer } from './committer.ts';
 import { EffectRunner } from './effects.ts';
-import { Actor, type ActorHost, type LiveActor } from './actor.ts';
+import { Actor, type ActorHost } from './actor.ts';
+import type { ActorState } from './actor-state.ts';
 import { mayPassivate, passivationInterval } from './passivation.ts';
 import { startActorPruning, stopActorPruning } from './pruning.ts';
 import { validateDefinition } from './registry.ts';
 import { DurableTimers, type TimerJob } from './timers.ts';
-import { effectSpec, type ActorDefinition, type ActorEvent, type ActorView } from './types.ts';
+import { ActorFailedError, effectSpec, type ActorDefinition, type ActorEvent, type ActorSystemOptions, type ActorView } from './types.ts';
 
 export { TIMER_QUEUE } from './timers.ts';
 export * from './types.ts';
-
-export interface ActorSystemOptions {
-  sql: Sql;
-  boss: PgBoss;
-  log: Logger;
-  /** Idle time after which an actor is written down and dropped from memory (per type: def.idleMs). */
-  idleMs?: number;
-  /** Restarts allowed within `restartWindowMs` before an actor is marked failed (per type: def.restartBudget). */
-  restartBudget?: number;
-  restartWindowMs?: number;
-  /** Upper bound of events written in one group-commit transaction. */
-  maxBatch?: number;
-  /** How often effects left by a crash, a backoff or an admin retry are looked for. */
-  outboxSweepMs?: number;
-  /** Per effect run, unless its handler says otherwise. */
-  effectTimeoutMs?: number;
-  /** Runs of an effect before it is dead-lettered, unless its handler says otherwise. */
-  effectAttempts?: number;
-  /** Backoff of a failed effect: base × 2^attempts. */
-  effectRetryBaseMs?: number;
-  /** Tries to load an actor's snapshot before the sender is told it is unavailable. */
-  loadAttempts?: number;
-  /** Schedule pruning of the journal and of done effects (the application does; tests need not). */
-  pruning?: { journalDays: number; cron?: string };
-  clock?: () => number;
-}
 
 type Listener = (view: ActorView) => void;
 
@@ -70,7 +43,7 @@ export class ActorSystem {
   readonly #host: ActorHost;
   readonly #timers: DurableTimers;
   readonly #effects: EffectRunner;
-  readonly #committer: Committer<LiveActor>;
+  readonly #committer: Committer<ActorState>;
   #intervals: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
   #started = false;
@@ -105,7 +78,7 @@ export class ActorSystem {
         return h ? effectSpec(h) : undefined;
       },
     });
-    this.#committer = new Committer<LiveActor>({
+    this.#committer = new Committer<ActorState>({
       sql: opts.sql,
       log: this.#log,
       maxBatch: this.#o.maxBatch,
@@ -238,7 +211,10 @@ export class ActorSystem {
   /** An admin reset: stop hooks, status active from the last good snapshot, journalled, start hooks. */
   async reset(type: string, id: string, by: string): Promise<ActorView | undefined> {
     if (!this.#defs.has(type) || !(await loadSnapshot(this.#o.sql, type, id))) return undefined;
-    return this.#acquire(type, id).reset(by);
+    // A timer that fell due while the actor was failed found it refusing events: arm its job again.
+    return this.#acquire(type, id).reset(by, async (tx) => {
+      for (const t of await armedTimersOf(tx, type, id)) await this.#timers.schedule(tx, t);
+    });
   }
 
   /** An admin retry of a dead-lettered effect, journalled; 'not_found' when no such dead effect. */
@@ -283,10 +259,15 @@ export class ActorSystem {
 
   async #deliverTimer(job: TimerJob): Promise<void> {
     const event = await armedTimerEvent(this.#o.sql, job.timerId);
-    if (!event || !this.#defs.has(job.type)) return;
+    if (!event) return;
+    // Thrown, not dropped: another instance (or a later start) may know the type.
+    if (!this.#defs.has(job.type)) throw new Error(`unknown actor type ${job.type}`);
     // Thrown, not dropped: pg-boss retries the job, and the timer row is still there to deliver.
     if (this.#stopped) throw new Error('actor system is stopping');
-    await this.send(job.type, job.id, event as ActorEvent, { timerId: job.timerId });
+    await this.send(job.type, job.id, event as ActorEvent, { timerId: job.timerId }).catch((err) => {
+      // A failed actor refuses the event; its timer row stays, and a reset arms it again.
+      if (!(err instanceof ActorFailedError)) throw err;
+    });
   }
 
   #emit(view: ActorView): void {

@@ -6,7 +6,9 @@
  * const def: ActorDefinition = { type: 'counter', version: 1, machine, effects: { 'counter.notify': notify } };
  */
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import type { TransactionSql } from '../db/client.ts';
+import type { Sql, TransactionSql } from '../db/client.ts';
+import type { PgBoss } from '../db/jobs.ts';
+import type { Logger } from '../log.ts';
 
 export interface ActorEvent {
   type: string;
@@ -79,6 +81,32 @@ export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
   idleMs?: number;
   /** Crashes allowed within windowMs before the actor is marked failed (default: the system's). */
   restartBudget?: { max: number; windowMs: number };
+}
+
+export interface ActorSystemOptions {
+  sql: Sql;
+  boss: PgBoss;
+  log: Logger;
+  /** Idle time after which an actor is written down and dropped from memory (per type: def.idleMs). */
+  idleMs?: number;
+  /** Restarts allowed within `restartWindowMs` before an actor is marked failed (per type: def.restartBudget). */
+  restartBudget?: number;
+  restartWindowMs?: number;
+  /** Upper bound of events written in one group-commit transaction. */
+  maxBatch?: number;
+  /** How often effects left by a crash, a backoff or an admin retry are looked for. */
+  outboxSweepMs?: number;
+  /** Per effect run, unless its handler says otherwise. */
+  effectTimeoutMs?: number;
+  /** Runs of an effect before it is dead-lettered, unless its handler says otherwise. */
+  effectAttempts?: number;
+  /** Backoff of a failed effect: base × 2^attempts. */
+  effectRetryBaseMs?: number;
+  /** Tries to load an actor's snapshot before the sender is told it is unavailable. */
+  loadAttempts?: number;
+  /** Schedule pruning of the journal and of done effects (the application does; tests need not). */
+  pruning?: { journalDays: number; cron?: string };
+  clock?: () => number;
 }
 
 export interface ActorView {

@@ -188,3 +188,9 @@ export async function armedTimerEvent(sql: Queryable, timerId: string): Promise<
   const [row] = await sql<{ event: { type: string } }[]>`select event from actor_timers where id = ${timerId}`;
   return row?.event;
 }
+
+/** An actor's armed timers (a reset arms their jobs again). */
+export async function armedTimersOf(sql: Queryable, type: string, id: string): Promise<TimerRow[]> {
+  return sql<TimerRow[]>`
+    select id, actor_type, actor_id, key, event, due_at from actor_timers where actor_type = ${type} and actor_id = ${id}`;
+}
