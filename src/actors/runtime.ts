@@ -89,6 +89,7 @@ export class ActorSystem {
         w.resolve(w.view);
         this.#emit(w.view);
         if (w.batch.outbox.length > 0) this.#effects.push(w.batch.outbox);
+        for (const t of w.batch.timersArmed) this.#timers.accelerate(t);
       },
       onEventFailed: (w, err, later) => {
         this.stats.rejected++;

@@ -8,6 +8,10 @@
  * the row in that event's transaction. The job delivers the row's event to the actor, live or
  * passivated, and the transaction of that delivery deletes the row: it fires once.
  *
+ * pg-boss polls every half second, so a job alone fires up to ~0.5 s late. While the process that
+ * armed a timer lives, an in-memory timeout also delivers it on time; whichever comes second finds
+ * the row gone and does nothing. The job stays the durable path (restart, kill -9, passivation).
+ *
  * @example
  * const timers = new DurableTimers({ boss, deliver: (job) => system.deliverTimer(job) });
  * await timers.start();
@@ -17,6 +21,8 @@ import type { TransactionSql } from '../db/client.ts';
 import { txDb, type PgBoss } from '../db/jobs.ts';
 
 export const TIMER_QUEUE = 'actor.timer';
+/** Timers due further away than this are left to the job alone (no point holding a timeout). */
+const LOCAL_HORIZON_MS = 15 * 60_000;
 
 export interface TimerJob {
   timerId: string;
@@ -28,6 +34,7 @@ export class DurableTimers {
   readonly #boss: PgBoss;
   readonly #deliver: (job: TimerJob) => Promise<unknown>;
   #working = false;
+  readonly #local = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(opts: { boss: PgBoss; deliver(job: TimerJob): Promise<unknown> }) {
     this.#boss = opts.boss;
@@ -44,8 +51,24 @@ export class DurableTimers {
 
   /** No more timer jobs fetched: one fetched while stopping would fail and burn a retry. */
   async stop(): Promise<void> {
-    if (this.#working) await this.#boss.offWork(TIMER_QUEUE).catch(() => {});
+    const was = this.#working;
     this.#working = false;
+    for (const h of this.#local) clearTimeout(h);
+    this.#local.clear();
+    if (was) await this.#boss.offWork(TIMER_QUEUE).catch(() => {});
+  }
+
+  /** After the commit that armed `t`: deliver it on time from memory too (the job is the backstop). */
+  accelerate(t: TimerRow, now = Date.now()): void {
+    const ms = t.due_at.getTime() - now;
+    if (!this.#working || ms > LOCAL_HORIZON_MS) return;
+    const h = setTimeout(() => {
+      this.#local.delete(h);
+      // A failure here is not a loss: the job delivers it.
+      this.#deliver({ timerId: t.id, type: t.actor_type, id: t.actor_id }).catch(() => {});
+    }, Math.max(0, ms));
+    h.unref?.();
+    this.#local.add(h);
   }
 
   /** Arms the job in the caller's transaction: it exists if and only if the timer row does. */
