@@ -27,7 +27,7 @@ import { mayPassivate, passivationInterval } from './passivation.ts';
 import { startActorPruning, stopActorPruning } from './pruning.ts';
 import { validateDefinition } from './registry.ts';
 import { DurableTimers, type TimerJob } from './timers.ts';
-import { ActorFailedError, effectSpec, type ActorDefinition, type ActorEvent, type ActorSystemOptions, type ActorView } from './types.ts';
+import { ActorFailedError, effectSpec, SYSTEM_DEFAULTS, type ActorDefinition, type ActorEvent, type ActorSystemOptions, type ActorView } from './types.ts';
 
 export { TIMER_QUEUE } from './timers.ts';
 export * from './types.ts';
@@ -52,15 +52,7 @@ export class ActorSystem {
 
   constructor(opts: ActorSystemOptions) {
     this.#o = {
-      idleMs: 5 * 60_000,
-      restartBudget: 3,
-      restartWindowMs: 60_000,
-      maxBatch: 1000,
-      outboxSweepMs: 5000,
-      effectTimeoutMs: 30_000,
-      effectAttempts: 8,
-      effectRetryBaseMs: 1000,
-      loadAttempts: 3,
+      ...SYSTEM_DEFAULTS,
       ...opts,
     };
     this.#log = opts.log.child({ component: 'actors' });
@@ -93,12 +85,11 @@ export class ActorSystem {
       },
       onEventFailed: (w, err, later) => {
         this.stats.rejected++;
-        (w.actor as Actor).rejectEvent(w, err, [...later, ...this.#committer.take(w.key)]);
+        w.actor.rejectEvent(w, err, [...later, ...this.#committer.take(w.key)]);
       },
       onBatchFailed: (writes, err) => {
         for (const w of writes) {
-          this.#unlist(w.actor as Actor);
-          (w.actor as Actor).breakDown('the batch could not be written');
+          w.actor.breakDown('the batch could not be written');
           w.reject(err);
         }
       },

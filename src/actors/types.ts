@@ -109,6 +109,18 @@ export interface ActorSystemOptions {
   clock?: () => number;
 }
 
+export const SYSTEM_DEFAULTS = {
+  idleMs: 5 * 60_000,
+  restartBudget: 3,
+  restartWindowMs: 60_000,
+  maxBatch: 1000,
+  outboxSweepMs: 5000,
+  effectTimeoutMs: 30_000,
+  effectAttempts: 8,
+  effectRetryBaseMs: 1000,
+  loadAttempts: 3,
+} satisfies Partial<ActorSystemOptions>;
+
 export interface ActorView {
   type: string;
   id: string;
