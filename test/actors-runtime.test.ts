@@ -7,7 +7,8 @@
  * The tests wait for facts in the database, never for a duration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assign, emit, fromPromise, raise, sendTo, setup, spawnChild, createMachine } from 'xstate';
+import { assign, createMachine, emit, enqueueActions, fromPromise, raise, sendTo, setup, spawnChild } from 'xstate';
+import { CONSULTANT, consultantActor } from '../src/actors/consultant.ts';
 import { actorDetail } from '../src/actors/inspection.ts';
 import { KEEP_LAST_EVENTS, PRUNE_QUEUE, startActorPruning, stopActorPruning } from '../src/actors/pruning.ts';
 import {
@@ -298,6 +299,27 @@ describe('domain writes and isolation', () => {
     const again = await system.send('noter', 'quiet', { type: 'set', v: 1 });
     expect(again.seq).toBe(1);
     expect(await types('noter', 'quiet')).toEqual(['xstate.init', 'set']);
+  });
+
+  it('does not journal a consultant’s workload.synced that changes nothing', async () => {
+    const consultants = newSystem([consultantActor({ presenceChanged: () => {}, eligibilityChanged: () => {} })]);
+    const synced = { type: 'workload.synced', openLeads: 2, maxOpenLeads: 5, lastAssignedAt: null };
+    for (let i = 0; i < 5; i++) await consultants.send(CONSULTANT, 'c-quiet', synced);
+    await consultants.send(CONSULTANT, 'c-quiet', { ...synced, openLeads: 3 });
+    expect(await types(CONSULTANT, 'c-quiet')).toEqual(['xstate.init', 'workload.synced', 'workload.synced']);
+  });
+
+  it('refuses, as a crash, an action enqueueActions produced that has no handler', async () => {
+    const machine = setup({ actions: { 'x.known': () => {} } }).createMachine({
+      id: 'dyn',
+      on: {
+        go: { actions: enqueueActions(({ enqueue }) => enqueue({ type: 'x.unknown' } as never)) },
+        ok: { actions: 'x.known' },
+      },
+    });
+    const dyn = newSystem([{ type: 'dyn', version: 1, machine, effects: { 'x.known': () => {} } }]);
+    await expect(dyn.send('dyn', 'd1', { type: 'go' })).rejects.toThrow(/action "x\.unknown" has no effect handler/);
+    expect(await types('dyn', 'd1')).toEqual(['xstate.init']);
   });
 
   it('shows the state after each event in the history', async () => {
