@@ -97,9 +97,10 @@ export class Committer<A> {
 
   async #fast(writes: Write<A>[]): Promise<void> {
     const batch = mergeBatches(writes.map((w) => w.batch));
+    // Issued together: postgres.js pipelines them on the transaction's connection (one round trip).
+    // Nothing here depends on the order between the runtime's rows and the domain rows.
     await this.#o.sql.begin(async (tx) => {
-      await writeActorBatch(tx, batch);
-      await Promise.all([runDomainWrites(tx, writes), ...batch.timersArmed.map((t) => this.#o.scheduleTimer(tx, t))]);
+      await Promise.all([writeActorBatch(tx, batch), runDomainWrites(tx, writes), ...batch.timersArmed.map((t) => this.#o.scheduleTimer(tx, t))]);
     });
   }
 
