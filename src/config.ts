@@ -43,6 +43,7 @@ const envSchema = z.object({
   UI_DIR: z.string().min(1).default('ui'),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
+  ACTOR_JOURNAL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
@@ -80,6 +81,8 @@ export interface Config {
   dbPoolMax: number;
   /** Idle time after which an actor is passivated (written down and dropped from memory). */
   actorIdleMs: number;
+  /** Journal entries older than this are pruned (the last 100 of each actor stay). */
+  actorJournalDays: number;
   /** Reverse proxies in front whose X-Forwarded-For entries are trusted for the client address. */
   trustProxyHops: number;
   /** Bearer token /metrics asks for; unset: open in development, off in production. */
@@ -161,6 +164,7 @@ export async function loadConfig(
     uiDir: resolve(e.UI_DIR),
     dbPoolMax: e.DB_POOL_MAX,
     actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,
+    actorJournalDays: e.ACTOR_JOURNAL_DAYS,
     trustProxyHops: e.TRUST_PROXY_HOPS,
     metricsToken: e.METRICS_TOKEN,
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
