@@ -8,6 +8,8 @@
  *      plain parsed JSON objects;
  *  (d) time to be ready after a restart with BENCH_ACTORS snapshots in the table, against the same
  *      with an empty table.
+ *  (e) issue 7: (a) again with one domain write per event (the inbound message stored in the event's
+ *      transaction), and the firing lateness (p50/p99) of durable `after` timers.
  */
 import { fileURLToPath } from 'node:url';
 import { ActorSystem, TIMER_QUEUE } from '../src/actors/runtime.ts';
@@ -15,7 +17,17 @@ import { createSql, type Sql } from '../src/db/client.ts';
 import { startJobs, stopJobs, type PgBoss } from '../src/db/jobs.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
-import { CONVERSATION, conversationActor, conversationMachine, initialContext, message } from './conversation.machine.ts';
+import {
+  ALARM,
+  alarmActor,
+  CONVERSATION,
+  CONVERSATION_WRITING,
+  conversationActor,
+  conversationMachine,
+  initialContext,
+  message,
+  writingConversationActor,
+} from './conversation.machine.ts';
 import { closedLoop, fmt, pool, progress, row, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -39,6 +51,8 @@ interface Ctx {
 async function newSystem(c: Ctx): Promise<ActorSystem> {
   const system = new ActorSystem({ sql: c.sql, boss: c.boss, log: c.log, idleMs: IDLE_MS });
   system.register(conversationActor());
+  system.register(writingConversationActor());
+  system.register(alarmActor());
   await system.start();
   return system;
 }
@@ -52,6 +66,8 @@ async function stopSystem(c: Ctx, system: ActorSystem): Promise<void> {
 
 async function truncate(sql: Sql): Promise<void> {
   await sql`truncate actor_snapshots, actor_journal, actor_outbox, actor_timers`;
+  await sql`create table if not exists bench_messages (conversation_id text not null, seq bigint not null, text text not null, at timestamptz not null)`;
+  await sql`truncate bench_messages`;
 }
 
 const gc = (): boolean => {
@@ -71,6 +87,7 @@ export async function runActors(opts: BenchOptions, db: { url: string }): Promis
   const c: Ctx = { opts, sql, raw, boss, log, rows: [], notes: [], details: {} };
   try {
     await throughput(c);
+    await timerLateness(c);
     await rehydration(c);
     const template = await memory(c);
     await restart(c, template);
@@ -107,15 +124,15 @@ async function throughput(c: Ctx): Promise<void> {
 
   const system = await newSystem(c);
   let acked = 0;
-  const sendRun = async (label: string, ids: string[], concurrency: number, t: { warmupMs: number; durationMs: number }) => {
+  const sendRun = async (label: string, ids: string[], concurrency: number, t: { warmupMs: number; durationMs: number }, type = CONVERSATION) => {
     progress(`actors: ${label}`);
     const before = { ...system.stats };
     const r = await closedLoop({
       concurrency,
       ...t,
       worker: async (_i, n) => {
-        await system.send(CONVERSATION, ids[n % ids.length]!, message(n) as never);
-        acked++;
+        await system.send(type, ids[n % ids.length]!, message(n) as never);
+        if (type === CONVERSATION) acked++;
       },
     });
     if (r.errors) progress(`${label}: ${r.errors} errors (first: ${(r.firstError as Error)?.message})`);
@@ -129,17 +146,24 @@ async function throughput(c: Ctx): Promise<void> {
     const single = ['tp-single'];
     // Create (and persist) every actor first, so the runs measure events, not first loads.
     await pool([...many, ...single], C, (id) => system.send(CONVERSATION, id, message(0) as never).then(() => acked++));
+    await pool(many, C, (id) => system.send(CONVERSATION_WRITING, id, message(0) as never));
 
     // The three take turns in rounds (raw, many, single, raw, ...), so that a burst of other load
     // on the machine falls on all of them rather than on one.
     const rounds = opts.quick ? 1 : 3;
     const perRound = { warmupMs: opts.warmupMs, durationMs: Math.round(opts.durationMs / rounds) };
-    const runs: Record<'raw' | 'many' | 'single', Array<{ ops: number; ms: number; perSecond: number; eventsPerCommit?: number }>> = { raw: [], many: [], single: [] };
+    const runs: Record<'raw' | 'many' | 'single' | 'writing', Array<{ ops: number; ms: number; perSecond: number; eventsPerCommit?: number }>> = {
+      raw: [],
+      many: [],
+      single: [],
+      writing: [],
+    };
     for (let round = 1; round <= rounds; round++) {
       progress(`actors: throughput round ${round}/${rounds}`);
       runs.raw.push(await rawRun(C, perRound));
       runs.many.push(await sendRun(`${C} in flight over ${many.length} actors`, many, C, perRound));
       runs.single.push(await sendRun(`${C} in flight to 1 actor`, single, C, perRound));
+      runs.writing.push(await sendRun(`${C} in flight over ${many.length} actors, one domain write each`, many, C, perRound, CONVERSATION_WRITING));
     }
     const rate = (rs: { ops: number; ms: number }[]) => (rs.reduce((a, r) => a + r.ops, 0) / rs.reduce((a, r) => a + r.ms, 0)) * 1000;
     const perCommit = (rs: { eventsPerCommit?: number }[]) => rs.reduce((a, r) => a + (r.eventsPerCommit ?? 0), 0) / rs.length;
@@ -184,6 +208,15 @@ async function throughput(c: Ctx): Promise<void> {
         goal,
         note: `${fmt(perCommit(runs.single), 1)} events per commit${rounds > 1 ? `; rounds: ${spread(runs.single)}` : ''}`,
       }),
+      row({
+        bench: 'actors',
+        metric: `actor events with one domain write each, ${C} in flight over ${many.length} actors`,
+        value: rate(runs.writing),
+        unit: 'events/s',
+        baseline,
+        goal: '≥ 0.8',
+        note: `${fmt(perCommit(runs.writing), 1)} events per commit${rounds > 1 ? `; rounds: ${spread(runs.writing)}` : ''}`,
+      }),
       row({ bench: 'actors', metric: 'raw single-row INSERT, 1 in flight (info)', value: raw1x.perSecond, unit: 'rows/s' }),
       row({
         bench: 'actors',
@@ -203,6 +236,65 @@ async function throughput(c: Ctx): Promise<void> {
   } finally {
     await stopSystem(c, system);
     await raw`drop table if exists bench_raw`;
+  }
+}
+
+/**
+ * (e) Durable `after` timers: actors armed with due times spread over a few seconds; lateness is
+ * the time from a timer's due time to the commit of the transition it fired (seen by a listener).
+ * Twice: fired by the process that armed them (an in-memory timeout, with the pg-boss job as the
+ * backstop), and by a new process after a restart, where only the job (polled every 0.5 s) can.
+ */
+async function timerLateness(c: Ctx): Promise<void> {
+  const { opts, sql } = c;
+  await truncate(sql);
+  const n = opts.quick ? 100 : 400;
+  const spreadMs = opts.quick ? 2000 : 4000;
+  const live = await lateness(c, n, spreadMs, 'live', false);
+  const restarted = await lateness(c, n, spreadMs, 'restarted', true);
+  const [{ dup } = { dup: 0 }] = await sql<{ dup: number }[]>`
+    select count(*)::int - count(distinct actor_id)::int as dup from actor_journal where actor_type = ${ALARM} and event->>'type' like 'xstate.after.%'`;
+  if (dup !== 0) throw new Error(`${dup} timers fired more than once`);
+  c.rows.push(
+    row({ bench: 'actors', metric: `after timer lateness p50, live process (${n} timers)`, value: live.p50, unit: 'ms', note: `p99 ${fmt(live.p99)} ms, max ${fmt(live.max)} ms; in-memory timeout, job as backstop; each fired once` }),
+    row({ bench: 'actors', metric: `after timer lateness p50, after a restart (${n} timers)`, value: restarted.p50, unit: 'ms', note: `p99 ${fmt(restarted.p99)} ms, max ${fmt(restarted.max)} ms; pg-boss job only (polls every 500 ms)` }),
+  );
+  c.details.timers = { n, spreadMs, live, restarted };
+}
+
+async function lateness(c: Ctx, n: number, spreadMs: number, prefix: string, restart: boolean) {
+  const { opts, sql } = c;
+  const fired = new Map<string, number>();
+  const listen = (s: ActorSystem) =>
+    s.onChange((v) => {
+      if (v.type === ALARM && v.state === 'fired' && !fired.has(v.id)) fired.set(v.id, Date.now());
+    });
+  let system = await newSystem(c);
+  let off = listen(system);
+  try {
+    progress(`actors: ${n} durable after timers over ${spreadMs} ms (${prefix})`);
+    const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    await pool(ids, opts.concurrency, (id, i) => system.send(ALARM, id, { type: 'arm', delayMs: 1500 + Math.round((i / n) * spreadMs) }));
+    if (restart) {
+      off();
+      await stopSystem(c, system);
+      system = await newSystem(c);
+      off = listen(system);
+    }
+    const deadline = Date.now() + spreadMs + 30_000;
+    while (fired.size < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (fired.size < n) throw new Error(`only ${fired.size} of ${n} timers fired (${prefix})`);
+    // Due times from the timer jobs themselves (a fired timer's row is gone; its job stays).
+    const due = new Map(
+      (await sql<{ id: string; start_after: Date }[]>`
+        select data->>'id' as id, start_after from pgboss.job
+        where name = ${TIMER_QUEUE} and data->>'type' = ${ALARM} and starts_with(data->>'id', ${`${prefix}-`})`).map((r) => [r.id, r.start_after.getTime()]),
+    );
+    if (due.size !== n) throw new Error(`${due.size} timer jobs for ${n} timers`);
+    return summarize(ids.map((id) => fired.get(id)! - due.get(id)!));
+  } finally {
+    off();
+    await stopSystem(c, system);
   }
 }
 

@@ -86,6 +86,46 @@ export function conversationActor(): ActorDefinition<typeof conversationMachine>
   return { type: CONVERSATION, machine: conversationMachine, version: 1, input: (id) => ({ id }) };
 }
 
+export const CONVERSATION_WRITING = 'bench.conversation.writing';
+
+/**
+ * The same conversation with one domain write per message: the inbound message stored in
+ * `bench_messages` in the event's transaction, as the WhatsApp conversation actor will.
+ */
+export function writingConversationActor(): ActorDefinition<typeof conversationMachine> {
+  return {
+    ...conversationActor(),
+    type: CONVERSATION_WRITING,
+    writes: {
+      'message.received': (tx, w) => {
+        const e = w.event as unknown as { text: string; at: string };
+        return tx`insert into bench_messages (conversation_id, seq, text, at) values (${w.actorId}, ${w.seq}, ${e.text}, ${e.at})`;
+      },
+    },
+  };
+}
+
+/** A machine whose only job is a durable `after` timer, for its firing lateness. */
+export const alarmMachine = setup({
+  types: { context: {} as { delayMs: number }, events: {} as { type: 'arm'; delayMs: number } },
+  delays: { DUE: ({ context }) => context.delayMs },
+}).createMachine({
+  id: 'bench.alarm',
+  context: { delayMs: 0 },
+  initial: 'idle',
+  states: {
+    idle: { on: { arm: { target: 'waiting', actions: assign({ delayMs: ({ event }) => event.delayMs }) } } },
+    waiting: { after: { DUE: 'fired' } },
+    fired: {},
+  },
+});
+
+export const ALARM = 'bench.alarm';
+
+export function alarmActor(): ActorDefinition<typeof alarmMachine> {
+  return { type: ALARM, machine: alarmMachine, version: 1 };
+}
+
 export const message = (n: number): ConversationEvent => ({
   type: 'message.received',
   text: `Quero simular ${1000 + (n % 50) * 500} reais em 84 vezes, mensagem ${n}`,

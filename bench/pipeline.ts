@@ -1,20 +1,23 @@
 /**
- * Issue 4: the lead pipeline end to end. Signed `POST /api/webhooks/leads` → 202 → classified
- * (rule-based, no GROQ key) → assigned → the assigned consultant's Socket.io `notification`.
+ * The lead pipeline end to end, black box. Signed `POST /api/webhooks/leads` over HTTP → 202 →
+ * classified (rule-based, no GROQ key) → assigned → the assigned consultant's Socket.io
+ * `lead:updated` with `consultant_id` set.
  *
- *  (a) leads/s end to end: BENCH_PIPELINE_LEADS webhooks (default 5,000; quick 500) with
- *      BENCH_CONCURRENCY in flight, from the first send until the last lead's notification has
- *      arrived; also the rate of the 202s alone. Baseline: raw postgres.js single-row INSERTs into a
- *      table shaped like `leads` (same columns, defaults, constraints and indexes), on the same
- *      database server, at the same number in flight, through a pool the size of the app's.
- *  (b) p50/p99 from the 202 answer to the assigned consultant's `notification` (matched by
- *      lead_id), under that load and with one lead in the system at a time (the pipeline's own
- *      delay).
- *  Afterwards: every lead assigned exactly once, counted in the database.
+ *  (a) leads/s end to end at 16 and at 64 in flight (BENCH_PIPELINE_CONCURRENCY, default "16,64"):
+ *      BENCH_PIPELINE_LEADS webhooks each (default 5,000; quick 1,000), from the first send until
+ *      the last lead's assigned event has arrived; also the rate of the 202s alone. Baseline, in the
+ *      same run just before each: raw postgres.js single-row INSERTs into a table shaped like
+ *      `leads` (same columns, defaults, constraints and indexes), on the same database server, at
+ *      the same number in flight, through a pool the size of the app's.
+ *  (b) p50/p99 from the 202 answer to that `lead:updated` (matched by id), under each load and
+ *      with one lead in the system at a time (the pipeline's own delay).
+ *  Afterwards: every lead assigned exactly once and notified exactly once, counted in the database
+ *  and on the sockets.
  *
  * The server runs in a child process (bench/serve-child.ts); the webhook sender (raw HTTP/1.1, the
  * same client as bench/http.ts) and the consultants' socket.io-client connections run here.
- * BENCH_PIPELINE_CPU_PROF=<dir> runs the child with --cpu-prof into that folder (written on stop).
+ * BENCH_PIPELINE_CPU_PROF=<dir> runs the child with --cpu-prof into that folder (written on stop),
+ * and prints the profile's top entries for each load run's own time window.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -25,6 +28,8 @@ import { signWebhook } from '../src/http/webhook-signature.ts';
 import { forkServer, machineBusy, machineCpu, type ChildServer } from './http.ts';
 import { fmt, liviaEnv, pool, progress, row, sleep, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 import { Connection } from './lib/load.ts';
+import { formatProfile, summarizeProfile, type ProfileWindow } from './lib/profile.ts';
+import { readdir } from 'node:fs/promises';
 
 const SECRET = 'bench-webhook-secret-0123456789';
 const CONSULTANTS = 5;
@@ -60,14 +65,19 @@ interface PhaseResult {
   machineBusy: number | undefined;
   /** PostgreSQL commits in the bench database per lead (the server's, pg-boss's and a few of ours). */
   commitsPerLead: number;
+  /** The load's span on the monotonic clock, to pick its samples out of the server's profile. */
+  window: ProfileWindow;
   firstError?: string;
 }
 
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+
 export async function runPipeline(opts: BenchOptions, db: { url: string }): Promise<BenchResult> {
-  const N = Number(process.env.BENCH_PIPELINE_LEADS ?? (opts.quick ? 500 : 5000));
+  const N = Number(process.env.BENCH_PIPELINE_LEADS ?? (opts.quick ? 1000 : 5000));
   const lowN = Number(process.env.BENCH_PIPELINE_SERIAL_LEADS ?? (opts.quick ? 100 : 200));
-  const warmN = opts.quick ? 100 : 300;
-  const C = opts.concurrency;
+  const warmN = opts.quick ? 200 : 500;
+  const levels = (process.env.BENCH_PIPELINE_CONCURRENCY ?? '16,64').split(',').map(Number).filter((n) => n > 0);
+  const C = Math.max(...levels);
   const profDir = process.env.BENCH_PIPELINE_CPU_PROF;
 
   const dataDir = await mkdtemp(join(tmpdir(), 'livia-bench-data-'));
@@ -75,6 +85,7 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
   const sql = postgres(db.url, { max: POOL_MAX, onnotice: () => {}, connection: { application_name: 'livia-bench-raw' } });
   const sockets: Socket[] = [];
   let server: ChildServer | undefined;
+  let profileWindows: { label: string; window: ProfileWindow }[] = [];
   const rows: Row[] = [];
   const notes: string[] = [];
   const details: Record<string, unknown> = {};
@@ -94,9 +105,12 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
     }
 
     // Consultants, each signed in and listening on a socket of its own.
+    /** When each lead's first `lead:updated` with a consultant arrived (the assigned event). */
     const notifiedAt = new Map<string, number>();
-    /** Which consultant's socket received each lead's notification. */
+    /** Which consultant's socket received each lead's assigned event. */
     const notifiedTo = new Map<string, string>();
+    /** Leads whose `notification` arrived, and how many arrived twice. */
+    const notificationSeen = new Set<string>();
     let duplicateEvents = 0;
     const waiters = new Map<string, () => void>();
     /** Resolves when the lead's notification has arrived, or after DRAIN_TIMEOUT_MS. */
@@ -126,13 +140,14 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
       const socket = io(base, { auth: { token }, transports: ['websocket'], reconnection: false });
       sockets.push(socket);
       socket.on('notification', (n: { lead_id?: string | null }) => {
+        if (!n.lead_id) return;
+        if (notificationSeen.has(n.lead_id)) duplicateEvents++;
+        notificationSeen.add(n.lead_id);
+      });
+      socket.on('lead:updated', (l: { id: string; consultant_id: string | null }) => {
         const at = performance.now();
-        const leadId = n.lead_id;
-        if (!leadId) return;
-        if (notifiedAt.has(leadId)) {
-          duplicateEvents++;
-          return;
-        }
+        const leadId = l.id;
+        if (!l.consultant_id || notifiedAt.has(leadId)) return;
         notifiedAt.set(leadId, at);
         notifiedTo.set(leadId, id);
         const w = waiters.get(leadId);
@@ -192,6 +207,7 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
       const cpu0 = await server!.cpuMs();
       const me0 = process.cpuUsage();
       const m0 = machineCpu();
+      const fromUs = monoUs();
       const t0 = performance.now();
       let free = Array.from({ length: p.concurrency }, (_, i) => i);
       await pool(requests, p.concurrency, async (req) => {
@@ -221,6 +237,7 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
       const acceptMs = lastAccept - t0;
       await Promise.all(arrivals);
       const done = performance.now();
+      const toUs = monoUs();
       const cpu = (await server!.cpuMs()) - cpu0;
       const me = process.cpuUsage(me0);
       const m1 = machineCpu();
@@ -252,6 +269,7 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
         machineBusy: machineBusy(m0, m1),
         // The two reads of pg_stat_database commit too; the bench's own are negligible next to N.
         commitsPerLead: (commits1 - commits0) / p.leads,
+        window: { fromUs, toUs },
         firstError,
       };
     };
@@ -281,8 +299,12 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
     await rawRun(warmN, C);
     await runPhase({ label: 'warm-up', leads: warmN, concurrency: C, serial: false });
 
-    const raw = await rawRun(N, C);
-    const load = await runPhase({ label: 'load', leads: N, concurrency: C, serial: false });
+    const loads: { c: number; raw: Awaited<ReturnType<typeof rawRun>>; load: PhaseResult }[] = [];
+    for (const c of levels) {
+      const raw = await rawRun(N, c);
+      const load = await runPhase({ label: `load ${c}`, leads: N, concurrency: c, serial: false });
+      loads.push({ c, raw, load });
+    }
     const raw1 = await rawRun(lowN, 1);
     const low = await runPhase({ label: 'one at a time', leads: lowN, concurrency: 1, serial: true });
 
@@ -322,59 +344,63 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
       (await sql<{ id: string; consultant_id: string | null }[]>`select id, consultant_id from leads`).map((l) => [l.id, l.consultant_id]),
     );
     const wrongSocket = [...notifiedTo].filter(([lead, to]) => assignedTo.get(lead) !== to).length;
-    const sentTotal = warmN + N + lowN;
+    const sentTotal = warmN + N * levels.length + lowN;
     const ok =
       check!.leads === sentTotal && check!.once === sentTotal && check!.twice === 0 && check!.notified_once === sentTotal && check!.notified_twice === 0 && check!.by_rules === sentTotal && duplicateEvents === 0 &&
-      wrongSocket === 0 && notifiedAt.size === sentTotal;
+      wrongSocket === 0 && notifiedAt.size === sentTotal && notificationSeen.size === sentTotal;
     const verification =
       `${check!.leads} leads in the database (${sentTotal} sent): ${check!.once} assigned exactly once, ${check!.twice} more than once, ` +
       `${check!.none} never; ${check!.by_rules} classified by the rules; notifications: ${check!.notified_once} exactly one, ${check!.notified_twice} several; ` +
-      `socket events: ${notifiedAt.size} leads notified, ${duplicateEvents} duplicate events, ${wrongSocket} to another consultant than the assigned one; consultants' open_leads sum ${check!.open_sum}; ` +
+      `socket events: ${notifiedAt.size} leads seen assigned (lead:updated), ${notificationSeen.size} notified, ${duplicateEvents} duplicate notifications, ${wrongSocket} to another consultant than the assigned one; consultants' open_leads sum ${check!.open_sum}; ` +
       `per consultant ${perConsultant.map((p) => p.n).join('/')}`;
     progress(`pipeline: ${ok ? 'OK' : 'MISMATCH'}: ${verification}`);
 
-    const e2e = (load.accepted / load.endToEndMs) * 1000;
-    const acceptRate = (load.accepted / load.acceptMs) * 1000;
-    const baseline = { label: 'raw INSERT', value: raw.perSecond };
     const cpuNote = (r: PhaseResult) =>
       `cores used: server ${r.serverCpu.toFixed(2)}, bench ${r.clientCpu.toFixed(2)}` +
       (r.machineBusy === undefined ? '' : `, machine ${Math.round(r.machineBusy * 100)}% busy`);
     const lat = (s: ReturnType<typeof summarize>) => `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms`;
+    for (const { c, raw, load } of loads) {
+      const e2e = (load.accepted / load.endToEndMs) * 1000;
+      const acceptRate = (load.accepted / load.acceptMs) * 1000;
+      const baseline = { label: `raw INSERT ${c} in flight`, value: raw.perSecond };
+      rows.push(
+        row({
+          bench: 'pipeline',
+          metric: `raw single-row INSERT into a lead-shaped table, ${c} in flight (baseline)`,
+          value: raw.perSecond,
+          unit: 'rows/s',
+          note: `${lat(raw.latency)}; pool ${POOL_MAX}`,
+        }),
+        row({
+          bench: 'pipeline',
+          metric: `webhook → classified, assigned (lead:updated), ${c} in flight`,
+          value: e2e,
+          unit: 'leads/s',
+          baseline,
+          goal: '≥ 1,000 leads/s, ≥ 0.20×',
+          note:
+            (load.missing ? `${load.missing} of ${load.accepted} never seen assigned; ` : '') +
+            `${load.accepted} leads in ${fmt(load.endToEndMs / 1000, 2)} s; ${fmt(load.commitsPerLead, 2)} commits/lead; ${cpuNote(load)}`,
+        }),
+        row({
+          bench: 'pipeline',
+          metric: `webhook 202s alone, ${c} in flight`,
+          value: acceptRate,
+          unit: 'req/s',
+          baseline,
+          note: `send → 202 ${lat(load.accept)}` + (load.firstError ? `; first error: ${load.firstError}` : ''),
+        }),
+        row({
+          bench: 'pipeline',
+          metric: `202 → assigned event p50, ${c} in flight`,
+          value: load.latency.p50,
+          unit: 'ms',
+          note: `p90 ${load.latency.p90.toFixed(1)} ms, max ${load.latency.max.toFixed(1)} ms; ${load.latency.n} samples` + (load.early ? `; ${load.early} arrived before their 202 (0 ms)` : ''),
+        }),
+        row({ bench: 'pipeline', metric: `202 → assigned event p99, ${c} in flight`, value: load.latency.p99, unit: 'ms', goal: c <= 16 ? '< 100 ms' : undefined }),
+      );
+    }
     rows.push(
-      row({
-        bench: 'pipeline',
-        metric: `raw single-row INSERT into a lead-shaped table, ${C} in flight (baseline)`,
-        value: raw.perSecond,
-        unit: 'rows/s',
-        note: `${lat(raw.latency)}; pool ${POOL_MAX}`,
-      }),
-      row({
-        bench: 'pipeline',
-        metric: `webhook → classified, assigned, notified, ${C} in flight`,
-        value: e2e,
-        unit: 'leads/s',
-        baseline,
-        goal: '≥ 1,000 leads/s',
-        note:
-          (load.missing ? `${load.missing} of ${load.accepted} never notified; ` : '') +
-          `${load.accepted} leads in ${fmt(load.endToEndMs / 1000, 2)} s; ${fmt(load.commitsPerLead, 1)} commits/lead; ${cpuNote(load)}`,
-      }),
-      row({
-        bench: 'pipeline',
-        metric: `webhook 202s alone, ${C} in flight`,
-        value: acceptRate,
-        unit: 'req/s',
-        baseline,
-        note: `send → 202 ${lat(load.accept)}` + (load.firstError ? `; first error: ${load.firstError}` : ''),
-      }),
-      row({
-        bench: 'pipeline',
-        metric: `202 → notification p50, ${C} in flight`,
-        value: load.latency.p50,
-        unit: 'ms',
-        note: `p90 ${load.latency.p90.toFixed(1)} ms, max ${load.latency.max.toFixed(1)} ms; ${load.latency.n} samples` + (load.early ? `; ${load.early} arrived before their 202 (0 ms)` : ''),
-      }),
-      row({ bench: 'pipeline', metric: `202 → notification p99, ${C} in flight`, value: load.latency.p99, unit: 'ms', goal: '< 100 ms' }),
       row({
         bench: 'pipeline',
         metric: 'raw single-row INSERT, 1 in flight p50 (baseline)',
@@ -384,14 +410,14 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
       }),
       row({
         bench: 'pipeline',
-        metric: '202 → notification p50, one lead at a time',
+        metric: '202 → assigned event p50, one lead at a time',
         value: low.latency.p50,
         unit: 'ms',
         baseline: { label: 'raw INSERT 1 in flight', value: raw1.latency.p50 },
         note: `p90 ${low.latency.p90.toFixed(1)} ms, max ${low.latency.max.toFixed(1)} ms; send → 202 p50 ${low.accept.p50.toFixed(1)} ms; ` +
           `${fmt(low.commitsPerLead, 1)} commits/lead; ${cpuNote(low)}`,
       }),
-      row({ bench: 'pipeline', metric: '202 → notification p99, one lead at a time', value: low.latency.p99, unit: 'ms', goal: '< 100 ms' }),
+      row({ bench: 'pipeline', metric: '202 → assigned event p99, one lead at a time', value: low.latency.p99, unit: 'ms', goal: '< 100 ms' }),
       row({
         bench: 'pipeline',
         metric: 'leads assigned exactly once',
@@ -402,13 +428,14 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
     );
     notes.push(
       `pipeline: our server in a child process (rule-based classifier, LOG_LEVEL=warn, simulator WhatsApp); ${CONSULTANTS} consultants ` +
-        `connected with socket.io-client (websocket) and the webhook sender (raw HTTP/1.1 keep-alive, ${C} connections, pre-signed bodies) ` +
-        `in the bench process. End to end = first send until the last lead's \`notification\` arrived; "202s alone" = first send until ` +
+        `connected with socket.io-client (websocket) and the webhook sender (raw HTTP/1.1 keep-alive, ${levels.join(' / ')} connections, pre-signed bodies) ` +
+        `in the bench process. End to end = first send until the last lead's \`lead:updated\` with its consultant arrived; "202s alone" = first send until ` +
         `the last 202. Raw baseline: postgres.js, pool ${POOL_MAX}, single-row INSERTs into \`like leads including all\`. ` +
         `${warmN} warm-up leads (and rows) first. Server, bench and PostgreSQL share ${availableParallelism()} cores.`,
       `pipeline: ${verification}`,
     );
-    Object.assign(details, { leads: N, serialLeads: lowN, warmup: warmN, concurrency: C, raw, raw1, load, low, check, perConsultant, duplicateEvents, ok });
+    Object.assign(details, { leads: N, serialLeads: lowN, warmup: warmN, levels, loads, raw1, low, check, perConsultant, duplicateEvents, ok });
+    profileWindows = loads.map((l) => ({ label: `load ${l.c} in flight`, window: l.load.window }));
     if (!ok) throw new Error(`pipeline: not every lead was assigned and notified exactly once: ${verification}`);
   } finally {
     for (const s of sockets) s.close();
@@ -416,7 +443,18 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
     await sql`drop table if exists bench_raw_leads`.catch(() => {});
     await sql.end({ timeout: 5 });
     await rm(dataDir, { recursive: true, force: true });
-    if (profDir) progress(`pipeline: CPU profile of the server written to ${resolve(profDir)}`);
+    if (profDir) {
+      progress(`pipeline: CPU profile of the server written to ${resolve(profDir)}`);
+      // The main thread's profile is the largest file of the newest run (workers write their own).
+      const files = (await readdir(resolve(profDir)).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile')).sort();
+      const main = files.filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).pop();
+      if (main) {
+        for (const w of profileWindows) {
+          const summary = await summarizeProfile(join(resolve(profDir), main), 20, w.window);
+          notes.push(`pipeline profile, ${w.label} (${main}):\n${formatProfile(summary)}`);
+        }
+      }
+    }
   }
   return { name: 'pipeline', rows, notes, details };
 }

@@ -14,9 +14,11 @@
  *   BENCH_THROUGHPUT_ACTORS    actors of the many-actors throughput run (default 100)
  *   BENCH_ACTORS               actors of the memory and restart runs (default 100000; quick 5000)
  *   BENCH_SAMPLES              rehydration latency samples (default 500; quick 100)
- *   BENCH_PIPELINE_LEADS       webhooks of the pipeline's load run (default 5000; quick 500)
+ *   BENCH_PIPELINE_LEADS       webhooks of each of the pipeline's load runs (default 5000; quick 1000)
+ *   BENCH_PIPELINE_CONCURRENCY webhooks in flight of the pipeline's load runs (default "16,64")
  *   BENCH_PIPELINE_SERIAL_LEADS  leads sent one at a time for the pipeline's own delay (default 200; quick 100)
- *   BENCH_PIPELINE_CPU_PROF    a folder: the pipeline's server runs with --cpu-prof into it
+ *   BENCH_PIPELINE_CPU_PROF    a folder: the pipeline's server runs with --cpu-prof into it, and the
+ *                              profile's top entries for each load run's time window are printed
  *   DATABASE_URL               the PostgreSQL server to use (a bench_<random> database is created
  *                              on it and dropped); else 127.0.0.1:5432 if it answers; else embedded.
  *   BENCH_DB=embedded          use an embedded PostgreSQL even when a server is available

@@ -39,9 +39,11 @@ const envSchema = z.object({
   FRONTEND_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().optional(),
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(60_000),
   UI_DIR: z.string().min(1).default('ui'),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(20),
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
+  ACTOR_JOURNAL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
@@ -73,10 +75,14 @@ export interface Config {
   frontendUrl: string | undefined;
   logLevel: string;
   rateLimitPerMinute: number;
+  /** Signed webhooks per minute per sender key (apart from the per-client limit). */
+  webhookRateLimitPerMinute: number;
   uiDir: string;
   dbPoolMax: number;
   /** Idle time after which an actor is passivated (written down and dropped from memory). */
   actorIdleMs: number;
+  /** Journal entries older than this are pruned (the last 100 of each actor stay). */
+  actorJournalDays: number;
   /** Reverse proxies in front whose X-Forwarded-For entries are trusted for the client address. */
   trustProxyHops: number;
   /** Bearer token /metrics asks for; unset: open in development, off in production. */
@@ -154,9 +160,11 @@ export async function loadConfig(
     frontendUrl: e.FRONTEND_URL,
     logLevel: e.LOG_LEVEL,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? (isProduction ? 200 : 2000),
+    webhookRateLimitPerMinute: e.WEBHOOK_RATE_LIMIT_PER_MINUTE,
     uiDir: resolve(e.UI_DIR),
     dbPoolMax: e.DB_POOL_MAX,
     actorIdleMs: e.ACTOR_IDLE_SECONDS * 1000,
+    actorJournalDays: e.ACTOR_JOURNAL_DAYS,
     trustProxyHops: e.TRUST_PROXY_HOPS,
     metricsToken: e.METRICS_TOKEN,
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,

@@ -19,6 +19,7 @@ import { poolUsage } from './db/bootstrap.ts';
 import { queueDepths, startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
+import { registerActorMetrics } from './http/actor-metrics.ts';
 import { NotificationBus } from './http/notification-bus.ts';
 import type { AppEnv } from './http/types.ts';
 import { CONSULTANT } from './actors/consultant.ts';
@@ -85,6 +86,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const bus = new NotificationBus();
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
     await resetPresence(sql, system);
+    registerActorMetrics(metrics.registry, { sql, system });
 
     const app = createApp({
       log,
@@ -96,6 +98,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       isProduction: config.isProduction,
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      webhookRateLimitPerMinute: config.webhookRateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => hub.shuttingDown,

@@ -12,6 +12,7 @@ import { testSql } from './support/db.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = 'test/fixtures/actor-child.ts';
+const RING = 'xstate.after.ALARM.child-counter.waiting';
 
 interface Child {
   proc: ChildProcessWithoutNullStreams;
@@ -73,7 +74,7 @@ async function runToEnd(mode: string, env: Record<string, string>): Promise<stri
   return child.lines;
 }
 
-const byType = (journal: { event: unknown }[], type: string) => journal.filter((j) => (j.event as { type: string }).type === type);
+const byType = <T extends { event: unknown }>(journal: T[], type: string): T[] => journal.filter((j) => (j.event as { type: string }).type === type);
 
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -165,17 +166,77 @@ describe('kill -9 of a process running actors', () => {
     expect(first).toContain('state sleeper rang 2 1');
     expect(first).toContain('state cancelled idle 2 0');
     const journal = await journalFor(sql, 'counter', 'sleeper');
-    expect(byType(journal, 'ring')).toHaveLength(1);
-    expect(byType(await journalFor(sql, 'counter', 'cancelled'), 'ring')).toHaveLength(0);
+    expect(byType(journal, RING)).toHaveLength(1);
+    expect(byType(await journalFor(sql, 'counter', 'cancelled'), RING)).toHaveLength(0);
     expect(await sql`select * from actor_timers`).toHaveLength(0);
 
     // Another restart: nothing left to fire.
     const second = await runToEnd('run', env);
     expect(second).toContain('state sleeper rang 2 1');
     expect(second).toContain('state cancelled idle 2 0');
-    expect(byType(await journalFor(sql, 'counter', 'sleeper'), 'ring')).toHaveLength(1);
+    expect(byType(await journalFor(sql, 'counter', 'sleeper'), RING)).toHaveLength(1);
     expect(await journalFor(sql, 'counter', 'sleeper')).toHaveLength(journal.length);
     const jobs = await sql<{ state: string }[]>`select state::text from pgboss.job where name = 'actor.timer' order by created_on`;
     expect(jobs.map((j) => j.state)).toEqual(['completed', 'completed']);
   });
+
+  it('runs effects exactly once and in order per actor, through a failure, a timeout and a kill -9', { timeout: 90_000 }, async () => {
+    const { sql, url } = await testSql();
+    const EFFECTS = 12;
+    const env = { DATABASE_URL: url, EFFECTS: String(EFFECTS) };
+    const child = startChild('effects', env);
+    await child.waitFor((lines) => lines.includes('sent fx2 6'), 'half the events committed');
+    child.proc.kill('SIGKILL');
+    await child.closed;
+    const sent = child.lines.filter((l) => l.startsWith('sent ')).length;
+    expect(sent).toBeGreaterThanOrEqual(12);
+    // Something was still to do when the process died.
+    const [left] = await sql<{ n: number }[]>`select count(*)::int as n from actor_outbox where done_at is null`;
+    expect(left!.n).toBeGreaterThan(0);
+
+    const drained = await runToEnd('drain', env);
+    expect(drained).toContain('drained');
+    for (const actor of ['fx1', 'fx2']) {
+      const committed = (await sql<{ n: number }[]>`
+        select (effect->'params'->>'n')::int as n from actor_outbox where actor_id = ${actor} order by seq, position`).map((r) => r.n);
+      expect(committed.length).toBeGreaterThanOrEqual(6);
+      // Each committed effect's work was done once, in commit order.
+      const runs = await sql<{ n: number; effect_id: string }[]>`select n, effect_id from fx_runs where actor_id = ${actor} order by id`;
+      expect(runs.map((r) => r.n)).toEqual(committed);
+      // The failing and hanging ones were run again under the same id.
+      const calls = await sql<{ n: number; runs: number; ids: number }[]>`
+        select n, count(*)::int as runs, count(distinct effect_id)::int as ids from fx_calls where actor_id = ${actor} group by n order by n`;
+      for (const c of calls) {
+        expect(c.ids).toBe(1);
+        if (c.n % 4 === 1 || c.n % 4 === 2) expect(c.runs).toBeGreaterThanOrEqual(2);
+      }
+    }
+  });
+
+  it.each(['before-write', 'in-transaction', 'after-commit'])(
+    'keeps a domain write and its snapshot together when killed %s',
+    { timeout: 60_000 },
+    async (killAt) => {
+      const { sql, url } = await testSql();
+      const child = startChild('atomic', { DATABASE_URL: url, KILL_AT: killAt });
+      const { signal } = await child.closed;
+      expect(signal).toBe('SIGKILL');
+      expect(child.lines.some((l) => l.startsWith('ready '))).toBe(true);
+      const notes = await sql<{ seq: string }[]>`select seq from notes where actor_id = 'atom'`;
+      const journal = await journalFor(sql, 'noter', 'atom');
+      const row = await loadSnapshot(sql, 'noter', 'atom');
+      const noted = byType(journal, 'note.add');
+      if (killAt === 'after-commit') {
+        expect(notes).toHaveLength(1);
+        expect(noted).toHaveLength(1);
+        expect(Number(notes[0]!.seq)).toBe(noted[0]!.seq);
+        expect((row!.snapshot as { context: { notes: number } }).context.notes).toBe(1);
+      } else {
+        expect(notes).toHaveLength(0);
+        expect(noted).toHaveLength(0);
+        expect((row!.snapshot as { context: { notes: number } }).context.notes).toBe(0);
+      }
+      expect(row?.seq).toBe(journal.at(-1)!.seq);
+    },
+  );
 });

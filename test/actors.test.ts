@@ -16,7 +16,6 @@ import {
   type ActorView,
   type EffectContext,
 } from '../src/actors/runtime.ts';
-import { durableTimers } from '../src/actors/timers.ts';
 import { journalFor, loadSnapshot } from '../src/db/actors.ts';
 import type { Sql } from '../src/db/client.ts';
 import { startJobs, stopJobs, type PgBoss } from '../src/db/jobs.ts';
@@ -31,6 +30,7 @@ interface CounterContext {
   count: number;
   rings: number;
   notes: number[];
+  delayMs?: number;
 }
 type CounterEvent =
   | { type: 'inc'; n?: number }
@@ -40,10 +40,13 @@ type CounterEvent =
   | { type: 'ring' }
   | { type: 'notify'; n: number; fail?: number };
 
+/** The event XState names the `after: { ALARM }` transition of state `waiting` by. */
+const RING = 'xstate.after.ALARM.counter.waiting';
+
 const counterMachine = setup({
   types: { context: {} as CounterContext, events: {} as CounterEvent },
+  delays: { ALARM: ({ context }) => context.delayMs ?? 0 },
   actions: {
-    ...durableTimers,
     'test.notify': (_, _params: { n: number; fail: number }) => {},
   },
 }).createMachine({
@@ -65,21 +68,18 @@ const counterMachine = setup({
     },
   },
   states: {
-    idle: { on: { arm: 'waiting' } },
+    idle: { on: { arm: { target: 'waiting', actions: assign({ delayMs: ({ event }) => event.delayMs }) } } },
     waiting: {
-      entry: {
-        type: 'timer.start',
-        params: ({ event }) => ({ key: 'alarm', delayMs: (event as { delayMs: number }).delayMs, event: { type: 'ring' } }),
-      },
-      exit: { type: 'timer.cancel', params: { key: 'alarm' } },
-      on: {
-        ring: { target: 'rang', actions: assign({ rings: ({ context }) => context.rings + 1 }) },
-        disarm: 'idle',
-      },
+      // Plain XState: the runtime makes this a durable timer, cancelled when the state is left.
+      after: { ALARM: { target: 'rang', actions: assign({ rings: ({ context }) => context.rings + 1 }) } },
+      on: { disarm: 'idle' },
     },
-    rang: { on: { arm: 'waiting' } },
+    rang: { on: { arm: { target: 'waiting', actions: assign({ delayMs: ({ event }) => event.delayMs }) } } },
   },
 });
+
+/** Handlers that do nothing, for the types these tests use without watching effects. */
+const NO_EFFECTS = { 'test.notify': () => {} };
 
 /** What the effect handler saw: calls per effect id, and whether its commit was visible. */
 const effectCalls = new Map<string, { n: number; calls: number; committedFirst: boolean[] }>();
@@ -316,7 +316,7 @@ describe('journal replay', () => {
     expect(snapshot.value).toEqual(persisted.value);
     expect(snapshot.context).toEqual(persisted.context);
     expect(persisted.value).toBe('waiting');
-    expect(persisted.context).toEqual({ count: 3, rings: 0, notes: [1, 2] });
+    expect(persisted.context).toEqual({ count: 3, rings: 0, notes: [1, 2], delayMs: 3_600_000 });
     expect(row!.seq).toBe(journal.at(-1)!.seq);
 
     await system.send('counter', id, { type: 'disarm' });
@@ -328,7 +328,7 @@ describe('passivation', () => {
     const idleMs = 50;
     let now = 1_000_000;
     const passive = new ActorSystem({ sql, boss, log, idleMs, clock: () => now });
-    passive.register(counterDef({ type: 'passive', effects: {}, canPassivate: (s) => (s.context as CounterContext).count !== 99 }));
+    passive.register(counterDef({ type: 'passive', effects: NO_EFFECTS, canPassivate: (s) => (s.context as CounterContext).count !== 99 }));
     for (let a = 0; a < 10; a++) {
       for (let i = 0; i <= a; i++) await passive.send('passive', `p${a}`, { type: 'inc' });
     }
@@ -374,7 +374,7 @@ describe('passivation', () => {
 
   it('keeps an actor the definition says may not be passivated', async () => {
     const sticky = new ActorSystem({ sql, boss, log, idleMs: 50 });
-    sticky.register(counterDef({ type: 'sticky', effects: {}, canPassivate: (s) => s.value !== 'waiting' }));
+    sticky.register(counterDef({ type: 'sticky', effects: NO_EFFECTS, canPassivate: (s) => s.value !== 'waiting' }));
     await sticky.send('sticky', 'a', { type: 'inc' });
     await sticky.send('sticky', 'b', { type: 'arm', delayMs: 3_600_000 });
     expect(sticky.passivateIdle(Date.now() + 1000)).toBe(1);
@@ -408,7 +408,7 @@ describe('machine versions', () => {
 
   it('migrates an older snapshot with the machine’s function, and starts fresh when there is none', async () => {
     const v1 = new ActorSystem({ sql, boss, log });
-    v1.register(counterDef({ type: 'migrating', effects: {} }));
+    v1.register(counterDef({ type: 'migrating', effects: NO_EFFECTS }));
     for (let i = 0; i < 4; i++) await v1.send('migrating', 'm1', { type: 'inc' });
     await v1.send('migrating', 'm2', { type: 'inc' });
     await v1.stop();
@@ -454,7 +454,7 @@ describe('machine versions', () => {
 
   it('starts fresh, without a crash loop, when the migration throws', async () => {
     const v1 = new ActorSystem({ sql, boss, log });
-    v1.register(counterDef({ type: 'migrating-bad', effects: {} }));
+    v1.register(counterDef({ type: 'migrating-bad', effects: NO_EFFECTS }));
     await v1.send('migrating-bad', 'x', { type: 'inc' });
     await v1.stop();
 
@@ -489,7 +489,7 @@ describe('durable timers', () => {
     expect((view.context as CounterContext).rings).toBe(1);
     const journal = await journalFor(sql, 'counter', 'alarm');
     expectContiguous(journal);
-    expect(journal.filter((j) => (j.event as { type: string }).type === 'ring')).toHaveLength(1);
+    expect(journal.filter((j) => (j.event as { type: string }).type === RING)).toHaveLength(1);
     expect(await armedTimerId('alarm')).toBeUndefined();
   });
 
@@ -523,7 +523,7 @@ describe('durable timers', () => {
     });
     expect((view.context as CounterContext).rings).toBe(1);
     const types = (await journalFor(sql, 'counter', 'snooze')).map((j) => (j.event as { type: string }).type);
-    expect(types.filter((t) => t === 'ring')).toHaveLength(1);
+    expect(types.filter((t) => t === RING)).toHaveLength(1);
   });
 
   it('delivers a timer to a passivated actor by rehydrating it', async () => {

@@ -12,6 +12,7 @@ import { enforcePolicies } from '../src/http/policy.ts';
 import { ROUTE_POLICIES } from '../src/http/policies.ts';
 import { NotificationBus } from '../src/http/notification-bus.ts';
 import { notificationRoutes } from '../src/http/routes/notifications.ts';
+import { NotificationService } from '../src/services/notifications.ts';
 import type { AppEnv } from '../src/http/types.ts';
 import { connectSocket, createLead, createUser, expectApiError, mapLimit, waitFor, WEBHOOK_SECRET, type Person } from './lead-helpers.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
@@ -457,7 +458,9 @@ describe('SSE /api/notifications/stream', () => {
     const live = await createLead(s.url, { name: 'Sara SSE', email: 'sse0@x.test' });
     await waitFor('live notification', async () => first.notifications().some((n) => n.data.lead_id === live));
     const got = first.notifications().find((n) => n.data.lead_id === live)!;
-    expect(got.id).toBe(got.data.id);
+    // The event id is the recipient's notification sequence (the row's own id is in the data).
+    const [gotRow] = await s.server.sql<{ seq: string }[]>`select seq from notifications where id = ${got.data.id}`;
+    expect(got.id).toBe(Number(gotRow!.seq));
     expect(got.id).toBeGreaterThan(0);
     first.close();
     const lastId = first.notifications().at(-1)!.id;
@@ -469,8 +472,8 @@ describe('SSE /api/notifications/stream', () => {
       const [r] = await s.server.sql<{ n: number }[]>`select count(*)::int as n from notifications where lead_id = any(${missed}::uuid[])`;
       return r!.n === missed.length;
     });
-    const expected = await s.server.sql<{ id: string; lead_id: string }[]>`
-      select id, lead_id from notifications where recipient_id = ${ana.id} and id > ${lastId} order by id`;
+    const expected = await s.server.sql<{ seq: string; lead_id: string }[]>`
+      select seq, lead_id from notifications where recipient_id = ${ana.id} and seq > ${lastId} order by seq`;
     expect(expected.map((r) => r.lead_id)).toEqual(missed);
 
     const second = sse(url, { authorization: `Bearer ${ana.token}`, 'last-event-id': String(lastId) });
@@ -481,7 +484,7 @@ describe('SSE /api/notifications/stream', () => {
     await waitFor('live after replay', async () => second.notifications().some((n) => n.data.lead_id === after));
     const ids = second.notifications().map((n) => n.id);
     expect(second.notifications().map((n) => n.data.lead_id)).toEqual([...missed, after]);
-    expect(ids.slice(0, expected.length)).toEqual(expected.map((r) => Number(r.id)));
+    expect(ids.slice(0, expected.length)).toEqual(expected.map((r) => Number(r.seq)));
     expect([...ids].sort((x, y) => x - y)).toEqual(ids);
     second.close();
 
@@ -530,8 +533,7 @@ describe('SSE /api/notifications/stream', () => {
     app.route(
       '/api/notifications',
       notificationRoutes({
-        sql: s.server.sql,
-        bus: new NotificationBus(),
+        notifications: new NotificationService({ sql: s.server.sql, subscribe: (id, listener) => new NotificationBus().subscribe(id, listener) }),
         live: s.server.sessions.live,
         heartbeatMs: 50,
       }),

@@ -14,7 +14,7 @@ import type { Hub } from './hub.ts';
 import type { Teardown } from './teardown.ts';
 
 export async function startActors(d: { sql: Sql; boss: PgBoss; log: Logger; config: Config; hub: Hub; teardown: Teardown }): Promise<ActorSystem> {
-  const system = new ActorSystem({ sql: d.sql, boss: d.boss, log: d.log, idleMs: d.config.actorIdleMs });
+  const system = new ActorSystem({ sql: d.sql, boss: d.boss, log: d.log, idleMs: d.config.actorIdleMs, pruning: { journalDays: d.config.actorJournalDays } });
   system.register(
     consultantActor({
       presenceChanged: (p) => {

@@ -20,7 +20,7 @@ export function onConsultantChanged(d: { system: ActorSystem; hub: Hub; sessions
       maxOpenLeads: c.max_open_leads,
       lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
     });
-    // Activation or more capacity may let waiting leads through.
-    void d.hub.pipeline?.requestAssignment();
+    // Recount their open leads; activation or more capacity may let waiting leads through.
+    void d.hub.pipeline?.consultantChanged(c.id);
   };
 }

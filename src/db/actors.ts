@@ -1,6 +1,6 @@
 /**
- * Persistence of the actor runtime: snapshots, the event journal, the effect outbox and durable
- * timers. A whole group-commit batch is written by `writeActorBatch` in one transaction.
+ * Persistence of the actor runtime: snapshots, the event journal, and durable timers (the effect
+ * outbox's own queries are in actor-effects.ts). A whole group-commit batch is written by `writeActorBatch` in one transaction.
  *
  * @example
  * await sql.begin((tx) => writeActorBatch(tx, batch));
@@ -25,6 +25,8 @@ export interface JournalRow {
   actor_id: string;
   seq: number;
   event: unknown;
+  /** The state value after the event (stateString form). */
+  state?: string | null;
 }
 
 export interface OutboxRow {
@@ -34,6 +36,7 @@ export interface OutboxRow {
   seq: number;
   position: number;
   effect: { type: string; params?: unknown };
+  attempts?: number;
 }
 
 export interface TimerRow {
@@ -83,9 +86,9 @@ export async function recentJournal(
   type: string,
   id: string,
   limit: number,
-): Promise<{ seq: number; event: { type: string }; created_at: Date }[]> {
-  const rows = await sql<{ seq: string; event: { type: string }; created_at: Date }[]>`
-    select seq, event, created_at from actor_journal
+): Promise<{ seq: number; event: { type: string }; state: string | null; created_at: Date }[]> {
+  const rows = await sql<{ seq: string; event: { type: string }; state: string | null; created_at: Date }[]>`
+    select seq, event, state, created_at from actor_journal
     where actor_type = ${type} and actor_id = ${id}
     order by seq desc limit ${limit}`;
   return rows.map((r) => ({ ...r, seq: Number(r.seq) })).reverse();
@@ -93,9 +96,23 @@ export async function recentJournal(
 
 export async function journalFor(sql: Queryable, type: string, id: string): Promise<JournalRow[]> {
   const rows = await sql<JournalRow[]>`
-    select actor_type, actor_id, seq, event from actor_journal
+    select actor_type, actor_id, seq, event, state from actor_journal
     where actor_type = ${type} and actor_id = ${id} order by seq`;
   return rows.map((r) => ({ ...r, seq: toBigint(r.seq) }));
+}
+
+/** An admin reset: the actor is active again from its last good snapshot. */
+export async function markActorActive(sql: Queryable, type: string, id: string): Promise<void> {
+  await sql`
+    update actor_snapshots set status = 'active', failure = null, updated_at = now()
+    where actor_type = ${type} and actor_id = ${id}`;
+}
+
+/** Ids of a type's actors that are neither failed nor done (resource actors come back at start). */
+export async function activeActorIds(sql: Queryable, type: string): Promise<string[]> {
+  const rows = await sql<{ actor_id: string }[]>`
+    select actor_id from actor_snapshots where actor_type = ${type} and status = 'active'`;
+  return rows.map((r) => r.actor_id);
 }
 
 export async function markActorFailed(sql: Queryable, type: string, id: string, failure: string): Promise<void> {
@@ -119,7 +136,11 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
     statements.push(tx`delete from actor_timers where actor_type = ${t.actor_type} and actor_id = ${t.actor_id} and key = ${t.key}`);
   }
   if (b.journal.length > 0) {
-    statements.push(tx`insert into actor_journal ${tx(b.journal.map((j) => ({ ...j, event: tx.json(j.event as never) })))}`);
+    statements.push(tx`
+      insert into actor_journal ${tx(
+        b.journal.map((j) => ({ ...j, state: j.state ?? null, event: tx.json(j.event as never) })),
+        'actor_type', 'actor_id', 'seq', 'event', 'state',
+      )}`);
   }
   if (b.snapshots.length > 0) {
     statements.push(tx`
@@ -133,7 +154,11 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
         updated_at = now()`);
   }
   if (b.outbox.length > 0) {
-    statements.push(tx`insert into actor_outbox ${tx(b.outbox.map((o) => ({ ...o, effect: tx.json(o.effect as never) })))}`);
+    statements.push(tx`
+      insert into actor_outbox ${tx(
+        b.outbox.map((o) => ({ ...o, effect: tx.json(o.effect as never) })),
+        'id', 'actor_type', 'actor_id', 'seq', 'position', 'effect',
+      )}`);
   }
   for (const t of b.timersArmed) {
     statements.push(tx`
@@ -145,36 +170,10 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
   await Promise.all(statements);
 }
 
-/** The event a durable timer delivers, or undefined when the timer was cancelled. */
-export async function timerEvent<E>(sql: Queryable, timerId: string): Promise<E | undefined> {
-  const [row] = await sql<{ event: E }[]>`select event from actor_timers where id = ${timerId}`;
-  return row?.event;
-}
 
 export async function timerIsArmed(sql: Queryable, timerId: string): Promise<boolean> {
   const [row] = await sql`select 1 from actor_timers where id = ${timerId}`;
   return !!row;
-}
-
-export async function pendingOutbox(sql: Queryable, limit: number): Promise<OutboxRow[]> {
-  const rows = await sql<OutboxRow[]>`
-    select id, actor_type, actor_id, seq, position, effect from actor_outbox
-    where done_at is null and run_after <= now() and attempts < 10
-    order by created_at, seq, position limit ${limit}`;
-  return rows.map((r) => ({ ...r, seq: toBigint(r.seq) }));
-}
-
-export async function markOutboxDone(sql: Queryable, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await sql`update actor_outbox set done_at = now() where id = any(${ids}::uuid[])`;
-}
-
-/** A failed effect is retried with exponential backoff (2^attempts seconds, capped at 10 min). */
-export async function markOutboxFailed(sql: Queryable, id: string, error: string): Promise<void> {
-  await sql`
-    update actor_outbox set attempts = attempts + 1, last_error = ${error.slice(0, 500)},
-      run_after = now() + least(interval '10 minutes', interval '1 second' * power(2, attempts + 1))
-    where id = ${id}`;
 }
 
 /** Actors of a type whose persisted state matches, e.g. consultants left "online" by a crash. */
@@ -183,4 +182,16 @@ export async function actorIdsInState(sql: Queryable, type: string, statePrefix:
     select actor_id from actor_snapshots
     where actor_type = ${type} and (state = ${statePrefix} or state like ${'%' + statePrefix + '%'})`;
   return rows.map((r) => r.actor_id);
+}
+
+/** The event an armed timer delivers; undefined once it was cancelled, re-armed or fired. */
+export async function armedTimerEvent(sql: Queryable, timerId: string): Promise<{ type: string } | undefined> {
+  const [row] = await sql<{ event: { type: string } }[]>`select event from actor_timers where id = ${timerId}`;
+  return row?.event;
+}
+
+/** An actor's armed timers (a reset arms their jobs again). */
+export async function armedTimersOf(sql: Queryable, type: string, id: string): Promise<TimerRow[]> {
+  return sql<TimerRow[]>`
+    select id, actor_type, actor_id, key, event, due_at from actor_timers where actor_type = ${type} and actor_id = ${id}`;
 }

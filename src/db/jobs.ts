@@ -13,7 +13,7 @@
  */
 import PgBoss from 'pg-boss';
 import type { Logger } from '../log.ts';
-import type { TransactionSql } from './client.ts';
+import type { Queryable } from './client.ts';
 
 export { PgBoss };
 
@@ -36,7 +36,7 @@ export interface QueueSpec {
 }
 
 /** pg-boss's `db` adapter over a postgres.js transaction (undefined values become NULL). */
-export function txDb(tx: TransactionSql): PgBoss.Db {
+export function txDb(tx: Queryable): PgBoss.Db {
   return {
     async executeSql(text: string, values: unknown[] = []) {
       const params = values.map((v) => (v === undefined ? null : v)) as never[];
@@ -64,12 +64,22 @@ export async function startJobs(opts: {
   });
   boss.on('error', (err: Error) => log.error({ err }, 'pg-boss error'));
   await boss.start();
-  for (const q of opts.queues) {
-    const existing = await boss.getQueue(q.name);
-    if (existing) await boss.updateQueue(q.name, q);
-    else await boss.createQueue(q.name, q);
-  }
+  for (const q of opts.queues) await ensureQueue(boss, q);
   return boss;
+}
+
+/**
+ * Creates the queue, or brings an existing one's options up to date: `createQueue` leaves a queue
+ * that already exists as it was, so options changed in code would never reach a deployed database.
+ * (pg-boss 10's `updateQueue` sets `policy` to `standard` unless given: the spec's is passed along.)
+ */
+export async function ensureQueue(boss: PgBoss, q: QueueSpec): Promise<void> {
+  const existing = await boss.getQueue(q.name);
+  if (!existing) {
+    await boss.createQueue(q.name, q);
+    return;
+  }
+  await boss.updateQueue(q.name, q);
 }
 
 export async function stopJobs(boss: PgBoss, timeoutMs = 5000): Promise<void> {

@@ -55,57 +55,113 @@ const leadSelect = (sql: Queryable) => sql`
   select l.*, c.name as consultant_name
   from leads l left join consultants c on c.id = l.consultant_id`;
 
+/** A webhook's signature: accepted once (migration 004), kept while its timestamp is in the window. */
+export interface WebhookSignature {
+  /** `X-Webhook-Timestamp`, unix seconds. */
+  signedAt: number;
+  /** `X-Webhook-Signature` as sent (`sha256=<hex>`). */
+  value: string;
+}
+
+export type NewLeadRow = NewLead & {
+  id: string;
+  signature?: WebhookSignature | null | undefined;
+  /** Stored with the lead (and its `classified` interaction) when it was classified at intake. */
+  classification?: Omit<ClassificationWrite, 'id'> | null | undefined;
+};
+
 /**
- * Inserts a lead and its `created` interaction in one statement, unless its idempotency key or
- * (source, external_id) is taken. A concurrent duplicate waits on the unique index until the
- * first commits, then inserts nothing. `id` lets the caller know the lead's id before the insert
- * returns (to send its job in the same round trip); by default the database picks one.
+ * Inserts many leads (with their `created` interactions) in one statement. A lead is skipped when
+ * its webhook signature was already used, or its idempotency key or (source, external_id) is
+ * taken, by an earlier lead or one earlier in the same batch. A concurrent duplicate waits on the
+ * unique index until the first commits, then inserts nothing. Returns the ids inserted;
+ * `created_at` follows the batch's order. Skipped ones are resolved with `resolveDuplicates`.
+ * Also says how many signatures were stored (none: the batch was all replays).
  */
-export async function insertLead(sql: Queryable, l: NewLead, id?: string): Promise<{ id: string; status: LeadStatus } | undefined> {
-  const [row] = await sql<{ id: string; status: LeadStatus }[]>`
-    with lead as (
-      insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
-                         requested_amount, monthly_income, metadata)
-      values (coalesce(${id ?? null}::uuid, gen_random_uuid()), ${l.name}, ${l.phone}, ${l.email}, ${l.source}, ${l.externalId},
-              ${l.idempotencyKey}, ${l.message}, ${l.requestedAmount}, ${l.monthlyIncome}, ${sql.json(l.metadata as never)})
+export async function insertLeads(
+  sql: Queryable,
+  ls: NewLeadRow[],
+  signatureTtlSeconds: number,
+): Promise<{ inserted: Set<string>; signaturesStored: number }> {
+  if (ls.length === 0) return { inserted: new Set(), signaturesStored: 0 };
+  const col = <T>(f: (l: NewLeadRow) => T) => ls.map(f) as never;
+  const [row] = await sql<{ ids: string[] | null; signed: number }[]>`
+    with t as (
+      select * from unnest(${col((l) => l.id)}::uuid[], ${col((l) => l.name)}::text[], ${col((l) => l.phone)}::text[], ${col((l) => l.email)}::text[],
+                  ${col((l) => l.source)}::text[], ${col((l) => l.externalId)}::text[], ${col((l) => l.idempotencyKey)}::text[],
+                  ${col((l) => l.message)}::text[], ${col((l) => l.requestedAmount)}::numeric[], ${col((l) => l.monthlyIncome)}::numeric[],
+                  ${col((l) => JSON.stringify(l.metadata))}::text[], ${col((l) => l.signature?.signedAt ?? null)}::bigint[],
+                  ${col((l) => l.signature?.value ?? null)}::text[], ${col((l) => l.classification?.score ?? null)}::int[],
+                  ${col((l) => l.classification?.temperature ?? null)}::text[], ${col((l) => l.classification?.classifier ?? null)}::text[],
+                  ${col((l) => (l.classification ? JSON.stringify(l.classification.reasons) : null))}::text[])
+        with ordinality as t(id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
+                             metadata, signed_at, signature, ai_score, ai_temperature, ai_classifier, ai_reasons, ord)
+    ), sig as (
+      insert into webhook_signatures (signed_at, signature, lead_id, expires_at)
+      select signed_at, signature, id, to_timestamp(signed_at) + make_interval(secs => ${signatureTtlSeconds})
+      from t where signature is not null
+      order by ord
       on conflict do nothing
-      returning id, status, source
-    ), created as (
+      returning lead_id
+    ), lead as (
+      insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
+                         requested_amount, monthly_income, metadata, ai_score, ai_temperature, ai_classifier, ai_reasons,
+                         ai_classified_at, created_at, updated_at)
+      select id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
+             metadata::jsonb, ai_score, ai_temperature, ai_classifier, ai_reasons::jsonb,
+             case when ai_score is not null then clock_timestamp() end, clock_timestamp(), clock_timestamp()
+      from t
+      where signature is null or id in (select lead_id from sig)
+      order by ord
+      on conflict do nothing
+      returning id
+    ), audit as (
+      -- One insert, so each lead's 'created' comes before its 'classified' (interaction ids grow in order).
       insert into interactions (lead_id, type, actor_type, data)
-      select id, 'created', 'system', jsonb_build_object('source', source) from lead
+      select t.id, x.type, 'system',
+             case when x.n = 1 then jsonb_build_object('source', t.source)
+                  else jsonb_build_object('score', t.ai_score, 'temperature', t.ai_temperature, 'classifier', t.ai_classifier) || t.ai_reasons::jsonb end
+      from lead join t on t.id = lead.id
+      cross join lateral (values (1, 'created'), (2, 'classified')) as x(n, type)
+      where x.n = 1 or t.ai_score is not null
+      order by t.ord, x.n
     )
-    select id, status from lead`;
-  return row;
+    select (select array_agg(id) from lead) as ids, (select count(*) from sig)::int as signed`;
+  return { inserted: new Set(row?.ids ?? []), signaturesStored: row?.signed ?? 0 };
 }
 
 /**
- * Inserts many leads (with their `created` interactions) in one statement; those whose idempotency
- * key or (source, external_id) is taken, by an earlier lead or one earlier in the same batch, are
- * skipped. Returns the ids inserted. `created_at` follows the batch's order.
+ * For leads `insertLeads` skipped, inside the same transaction: the id of the lead each one
+ * duplicates. A replayed signature answers with the lead its first use answered with; a lead whose
+ * signature was new but whose key was taken points that signature at the first lead, so replaying
+ * it later answers the same. Undefined where neither is found (the caller treats it as an error).
  */
-export async function insertLeads(sql: Queryable, ls: (NewLead & { id: string })[]): Promise<Set<string>> {
-  if (ls.length === 0) return new Set();
-  const col = <T>(f: (l: NewLead & { id: string }) => T) => ls.map(f) as never;
-  const rows = await sql<{ id: string }[]>`
-    with lead as (
-      insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
-                         requested_amount, monthly_income, metadata, created_at, updated_at)
-      select id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
-             metadata::jsonb, clock_timestamp(), clock_timestamp()
-      from unnest(${col((l) => l.id)}::uuid[], ${col((l) => l.name)}::text[], ${col((l) => l.phone)}::text[], ${col((l) => l.email)}::text[],
-                  ${col((l) => l.source)}::text[], ${col((l) => l.externalId)}::text[], ${col((l) => l.idempotencyKey)}::text[],
-                  ${col((l) => l.message)}::text[], ${col((l) => l.requestedAmount)}::numeric[], ${col((l) => l.monthlyIncome)}::numeric[],
-                  ${col((l) => JSON.stringify(l.metadata))}::text[])
-        with ordinality as t(id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income, metadata, ord)
-      order by ord
-      on conflict do nothing
-      returning id, source
-    ), created as (
-      insert into interactions (lead_id, type, actor_type, data)
-      select id, 'created', 'system', jsonb_build_object('source', source) from lead
-    )
-    select id from lead`;
-  return new Set(rows.map((r) => r.id));
+export async function resolveDuplicates(sql: Queryable, ls: NewLeadRow[]): Promise<Map<string, string | undefined>> {
+  const out = new Map<string, string | undefined>();
+  for (const l of ls) {
+    let first: string | undefined;
+    if (l.signature) {
+      const [row] = await sql<{ lead_id: string }[]>`
+        select lead_id from webhook_signatures where signed_at = ${l.signature.signedAt} and signature = ${l.signature.value}`;
+      if (row && row.lead_id !== l.id) first = row.lead_id;
+    }
+    first ??= await findDuplicateLead(sql, { idempotencyKey: l.idempotencyKey, source: l.source, externalId: l.externalId });
+    if (first && l.signature) {
+      await sql`
+        update webhook_signatures set lead_id = ${first}
+        where signed_at = ${l.signature.signedAt} and signature = ${l.signature.value} and lead_id = ${l.id}`;
+    }
+    out.set(l.id, first);
+  }
+  return out;
+}
+
+/** Forgets signatures whose timestamp can no longer pass the freshness check. */
+export async function purgeWebhookSignatures(sql: Queryable, olderThanSeconds: number): Promise<number> {
+  const rows = await sql`
+    delete from webhook_signatures
+    where signed_at < extract(epoch from now())::bigint - ${olderThanSeconds} and expires_at < now()`;
+  return rows.count;
 }
 
 export async function findDuplicateLead(
@@ -247,6 +303,7 @@ export async function applyClassifications(sql: Queryable, rows: ClassificationW
   return changed.map((r) => r.id);
 }
 
+/** Uses `leads_unclassified_idx` (migration 004). */
 export async function leadsNeedingClassification(sql: Queryable, limit: number): Promise<string[]> {
   const rows = await sql<{ id: string }[]>`
     select id from leads where ai_classified_at is null order by created_at, id limit ${limit}`;
@@ -284,6 +341,29 @@ export async function adjustOpenLeads(sql: Queryable, consultantId: string, delt
   await sql`update consultants set open_leads = greatest(0, open_leads + ${delta}) where id = ${consultantId}`;
 }
 
+/**
+ * Recounts `consultants.open_leads` from the leads themselves, for the given consultants (all when
+ * none are given), and returns those whose count had drifted. Run inside a transaction: it takes
+ * the assignment lock and the consultants' rows first, so the count (a later statement, a later
+ * snapshot) sees every committed change, and a change still in flight applies its delta after
+ * our absolute value. Counts with `leads_open_by_consultant_idx` (migration 004).
+ */
+export async function reconcileOpenLeads(sql: Queryable, consultantIds?: string[]): Promise<string[]> {
+  const ids = consultantIds ?? null;
+  await lockAssignment(sql);
+  await sql`select id from consultants where (${ids}::uuid[] is null or id = any(${ids}::uuid[])) order by id for update`;
+  const rows = await sql<{ id: string }[]>`
+    update consultants c set open_leads = x.n
+    from (
+      select c2.id, (select count(*)::int from leads l
+                     where l.consultant_id = c2.id and l.status in ('NEW', 'CONTACTED', 'QUALIFIED', 'PROPOSAL')) as n
+      from consultants c2 where (${ids}::uuid[] is null or c2.id = any(${ids}::uuid[]))
+    ) x
+    where c.id = x.id and c.open_leads <> x.n
+    returning c.id`;
+  return rows.map((r) => r.id);
+}
+
 /** Serializes assignment across processes for the length of one transaction. */
 const ASSIGNMENT_LOCK_KEY = 0x61737367; // "assg"
 
@@ -318,62 +398,84 @@ export async function assignmentCandidates(sql: Queryable): Promise<AssignmentCa
 }
 
 /**
- * Writes a batch of assignments in one statement: each lead (only if still unassigned), each
+ * Writes a batch of assignments in one statement: each lead (only if still NEW and unassigned when
+ * the statement runs: the plan was read earlier, and a manager may have closed it since; a lead
+ * locked by a user's change right now is skipped and waits for the next round), each
  * consultant's workload and rotation time, an `assigned` interaction and a notification per lead.
  * Returns what changed, in the plan's order, with the notification each assignment created.
  */
 export async function writeAssignments(
   sql: Queryable,
-  rows: { leadId: string; consultantId: string; at: Date; leadName: string }[],
-): Promise<{ leadId: string; consultantId: string; notification: NotificationRow | undefined }[]> {
+  rows: { leadId: string; consultantId: string; at: Date }[],
+): Promise<{ leadId: string; consultantId: string; lead: LeadRow; notification: NotificationRow | undefined }[]> {
   if (rows.length === 0) return [];
   // The plan's (arrival) order is kept through `ord`, so interaction and notification ids grow in
-  // the order the leads were assigned (RETURNING alone comes back in no particular order).
-  const done = await sql<
-    { lead_id: string; consultant_id: string; n_id: string | null; n_type: string; n_title: string; n_body: string; n_created_at: Date }[]
-  >`
+  // the order the leads were assigned (RETURNING alone comes back in no particular order). The
+  // assigned leads come back whole, so announcing them needs no further query.
+  type Done = LeadRow & { ord: string; n_id: string | null; n_seq: string; n_type: string; n_title: string; n_body: string; n_created_at: Date };
+  const done = await sql<Done[]>`
     with v as (
       select * from unnest(${rows.map((r) => r.leadId)}::uuid[], ${rows.map((r) => r.consultantId)}::uuid[],
-                           ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${rows.map((r) => r.leadName)}::text[])
-        with ordinality as v(lead_id, consultant_id, at, name, ord)
+                           ${rows.map((r) => r.at.toISOString())}::timestamptz[])
+        with ordinality as v(lead_id, consultant_id, at, ord)
+    ), free as (
+      select l.id from leads l
+      where l.id in (select lead_id from v) and l.consultant_id is null and l.status = 'NEW'
+      for update skip locked
     ), done as (
       update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
       from v
-      where l.id = v.lead_id and l.consultant_id is null
-      returning l.id as lead_id, v.consultant_id, v.at, v.name, v.ord
+      where l.id = v.lead_id and l.id in (select id from free) and l.consultant_id is null and l.status = 'NEW'
+      returning l.*, v.ord
     ), workload as (
       update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)
-      from (select consultant_id, count(*)::int as n, max(at) as last_at from done group by consultant_id) w
+      from (select consultant_id, count(*)::int as n, max(assigned_at) as last_at from done group by consultant_id) w
       where c.id = w.consultant_id
     ), assigned as (
       insert into interactions (lead_id, type, actor_type, data)
-      select lead_id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
+      select id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
       from done order by ord
+    ), counters as (
+      -- Each recipient's notification numbers for this batch, reserved at once (migration 004's
+      -- counter, whose row lock orders the recipient's commits).
+      insert into notification_counters as c (recipient_id, last_seq)
+      select consultant_id, count(*) from done group by consultant_id
+      on conflict (recipient_id) do update set last_seq = c.last_seq + excluded.last_seq
+      returning recipient_id, last_seq
+    ), numbered as (
+      select d.*, k.last_seq - count(*) over w + row_number() over (w order by d.ord) as seq
+      from done d join counters k on k.recipient_id = d.consultant_id
+      window w as (partition by d.consultant_id)
     ), notified as (
-      insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key)
-      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, lead_id, 'assigned:' || lead_id
-      from done order by ord
+      insert into notifications (recipient_id, type, title, body, lead_id, dedupe_key, seq)
+      select consultant_id, 'lead_assigned', 'Novo lead atribuído', name, id, 'assigned:' || id, seq
+      from numbered order by ord
       on conflict do nothing
-      returning id, lead_id, type, title, body, created_at
+      returning id, seq, lead_id, type, title, body, created_at
     )
-    select d.lead_id, d.consultant_id, n.id as n_id, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
-    from done d left join notified n on n.lead_id = d.lead_id
+    select d.*, c.name as consultant_name,
+           n.id as n_id, n.seq as n_seq, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
+    from done d
+    join consultants c on c.id = d.consultant_id
+    left join notified n on n.lead_id = d.id
     order by d.ord`;
-  return done.map((d) => ({
-    leadId: d.lead_id,
-    consultantId: d.consultant_id,
+  return done.map(({ ord: _ord, n_id, n_seq, n_type, n_title, n_body, n_created_at, ...lead }) => ({
+    leadId: lead.id,
+    consultantId: lead.consultant_id!,
+    lead,
     notification:
-      d.n_id === null
+      n_id === null
         ? undefined
         : {
-            id: Number(d.n_id),
-            recipient_id: d.consultant_id,
-            type: d.n_type,
-            title: d.n_title,
-            body: d.n_body,
-            lead_id: d.lead_id,
+            id: Number(n_id),
+            seq: Number(n_seq),
+            recipient_id: lead.consultant_id!,
+            type: n_type,
+            title: n_title,
+            body: n_body,
+            lead_id: lead.id,
             read_at: null,
-            created_at: d.n_created_at,
+            created_at: n_created_at,
           },
   }));
 }

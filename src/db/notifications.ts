@@ -1,6 +1,8 @@
 /**
- * In-app notifications: stored per recipient with read/unread, ordered by a growing id that SSE
- * uses as its event id (so `Last-Event-ID` resumes exactly where a client left off).
+ * In-app notifications: stored per recipient with read/unread. Each row also gets its recipient's
+ * next `seq` (a trigger, migration 004) under a per-recipient counter lock held until commit, so a
+ * recipient's rows commit in `seq` order: SSE uses it as the event id, and `Last-Event-ID` resumes
+ * exactly where a client left off, with nothing committed later below it.
  *
  * @example
  * const missed = await notificationsAfter(sql, userId, 41);
@@ -9,6 +11,8 @@ import type { Queryable } from './client.ts';
 
 export interface NotificationRow {
   id: number;
+  /** Per-recipient, in commit order (not contiguous: a deduplicated insert leaves a hole). */
+  seq: number;
   recipient_id: string;
   type: string;
   title: string;
@@ -18,8 +22,8 @@ export interface NotificationRow {
   created_at: Date;
 }
 
-const columns = ['id', 'recipient_id', 'type', 'title', 'body', 'lead_id', 'read_at', 'created_at'];
-const withNumberId = (r: NotificationRow) => ({ ...r, id: Number(r.id) });
+const columns = ['id', 'seq', 'recipient_id', 'type', 'title', 'body', 'lead_id', 'read_at', 'created_at'];
+const withNumberId = (r: NotificationRow) => ({ ...r, id: Number(r.id), seq: Number(r.seq) });
 
 export async function insertNotification(
   sql: Queryable,
@@ -40,10 +44,17 @@ export async function listNotifications(sql: Queryable, recipientId: string, lim
   return rows.map(withNumberId);
 }
 
-export async function notificationsAfter(sql: Queryable, recipientId: string, afterId: number, limit = 500): Promise<NotificationRow[]> {
+/** The recipient's last committed `seq` (0 before the first notification). */
+export async function lastNotificationSeq(sql: Queryable, recipientId: string): Promise<number> {
+  const [row] = await sql<{ last_seq: string }[]>`select last_seq from notification_counters where recipient_id = ${recipientId}`;
+  return row ? Number(row.last_seq) : 0;
+}
+
+/** The recipient's notifications after `afterSeq`, in `seq` (commit) order. */
+export async function notificationsAfter(sql: Queryable, recipientId: string, afterSeq: number, limit = 500): Promise<NotificationRow[]> {
   const rows = await sql<NotificationRow[]>`
-    select ${sql(columns)} from notifications where recipient_id = ${recipientId} and id > ${afterId}
-    order by id limit ${limit}`;
+    select ${sql(columns)} from notifications where recipient_id = ${recipientId} and seq > ${afterSeq}
+    order by seq limit ${limit}`;
   return rows.map(withNumberId);
 }
 

@@ -8,13 +8,14 @@
  * const res = await app.request('/health'); // 200 {"status":"ok"}
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Hono } from 'hono';
+import type { Hono, MiddlewareHandler } from 'hono';
 import type { Sql } from '../db/client.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import type { AuthService } from '../services/auth.ts';
 import type { ConsultantService } from '../services/consultants.ts';
 import type { LeadPipeline } from '../services/lead-pipeline.ts';
 import type { LeadService } from '../services/leads.ts';
+import { NotificationService } from '../services/notifications.ts';
 import type { Sessions } from '../services/sessions.ts';
 import { csrfGuard } from './csrf.ts';
 import { ApiError, errorBody, toErrorResponse } from './errors.ts';
@@ -41,6 +42,8 @@ export interface AppDeps extends HardeningDeps {
   sessions: Sessions;
   auth: AuthService;
   consultants: ConsultantService;
+  /** Signed webhooks per minute per sender key. */
+  webhookRateLimitPerMinute: number;
   metrics: ReturnType<typeof createMetrics>;
   /** Bearer token for /metrics; unset: open in development, off in production. */
   metricsToken: string | undefined;
@@ -63,11 +66,11 @@ export interface AppDeps extends HardeningDeps {
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
   const policies = deps.policies ?? ROUTE_POLICIES;
-  useHardening(app, deps);
+  const { clientLimit } = useHardening(app, deps);
   // Before any session is read: a cookie-authenticated mutation from another site stops here.
   app.use('/api/*', csrfGuard({ allowedOrigins: deps.frontendUrl ? [deps.frontendUrl] : [] }));
   app.use(enforcePolicies({ policies, sessions: deps.sessions, metricsToken: deps.metricsToken, isProduction: deps.isProduction }));
-  mountApi(app, deps);
+  mountApi(app, deps, clientLimit);
   app.all('/api/*', () => {
     throw new ApiError(404, 'not_found', 'No such route');
   });
@@ -93,16 +96,20 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 }
 
 /** One sub-app per resource. A new one needs its routes' policies in ./policies.ts. */
-function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: MiddlewareHandler<AppEnv>): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   const openApiDocument = () =>
     app.getOpenAPIDocument({ openapi: '3.0.3', info: { title: 'Lívia API', version: '1', description: 'WhatsApp-first lead CRM' } });
   app.route('/', opsRoutes({ checks: deps.checks, isShuttingDown: deps.isShuttingDown, liveness: deps.liveness, metrics: deps.metrics, openApiDocument }));
   app.route('/api/auth', authRoutes({ auth: deps.auth, secureCookie: deps.isProduction }));
   app.route('/api/consultants', consultantRoutes({ consultants: deps.consultants, isOnline: deps.isOnline }));
-  app.route('/api/webhooks', webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline }));
+  app.route(
+    '/api/webhooks',
+    webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline, perSenderPerMinute: deps.webhookRateLimitPerMinute, clientLimit }),
+  );
   app.route('/api/leads', leadRoutes({ leads: deps.leads }));
-  app.route('/api/notifications', notificationRoutes({ sql: deps.sql, bus: deps.bus, live: deps.sessions.live }));
+  const notifications = new NotificationService({ sql: deps.sql, subscribe: (id, listener) => deps.bus.subscribe(id, listener) });
+  app.route('/api/notifications', notificationRoutes({ notifications, live: deps.sessions.live }));
   app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
 }

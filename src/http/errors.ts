@@ -9,7 +9,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/faults.ts';
-import { ApiError } from '../services/errors.ts';
+import { ApiError, ServiceError, type ServiceErrorKind } from '../services/errors.ts';
 
 export { ApiError };
 
@@ -47,7 +47,10 @@ const codeByStatus: Record<number, string> = {
  * Turns anything thrown into the contract's shape. Unknown errors are logged by the caller and
  * answered as a bare 500: no stack, no SQL, no driver message reaches the client.
  */
+const statusByKind: Record<ServiceErrorKind, ContentfulStatusCode> = { not_found: 404, forbidden: 403, conflict: 409, invalid: 422 };
+
 export function toErrorResponse(c: Context, err: unknown): Response {
+  if (err instanceof ServiceError) return c.json(errorBody(err.code, err.message, err.details), statusByKind[err.kind]);
   if (err instanceof ApiError) {
     if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
     return c.json(errorBody(err.code, err.message, err.details), err.status);

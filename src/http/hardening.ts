@@ -16,6 +16,7 @@ import type { Logger } from '../log.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { rateLimit, resolveClientIp } from './rate-limit.ts';
 import { databaseGate, requestDeadline } from './backpressure.ts';
+import { unlessSignedWebhook } from './webhook-rate-limit.ts';
 import type { AppEnv } from './types.ts';
 
 export const BODY_LIMIT_BYTES = 10 * 1024 * 1024;
@@ -34,7 +35,8 @@ export interface HardeningDeps {
   requestDeadlineMs?: number | undefined;
 }
 
-export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): void {
+/** Returns the per-client rate limit, which the webhook route charges for signatures that fail. */
+export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): { clientLimit: MiddlewareHandler<AppEnv> } {
   app.use(requestId({ headerName: 'X-Request-Id' }));
   app.use(requestLog(deps.log));
   app.use(deps.metrics.middleware);
@@ -69,7 +71,9 @@ export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): void {
     }),
   );
   app.use(resolveClientIp(deps.trustProxyHops));
-  app.use(rateLimit({ perMinute: deps.rateLimitPerMinute }));
+  // Signed webhooks have a limit of their own per sender key (their route charges bad signatures here).
+  const clientLimit = rateLimit({ perMinute: deps.rateLimitPerMinute });
+  app.use(unlessSignedWebhook(clientLimit));
   if (deps.databaseAvailable) app.use('/api/*', databaseGate(deps.databaseAvailable));
   if (deps.requestDeadlineMs) app.use('/api/*', requestDeadline(deps.requestDeadlineMs));
   const limitBody = bodyLimit({
@@ -100,6 +104,7 @@ export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): void {
     }
     await next();
   });
+  return { clientLimit };
 }
 
 function requestLog(log: Logger): MiddlewareHandler<AppEnv> {

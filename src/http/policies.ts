@@ -45,6 +45,8 @@ export const ROUTE_POLICIES: PolicyTable = {
   'GET /api/machines': signedIn,
   'GET /api/actors': roles('ADMIN', 'MANAGER'),
   'GET /api/actors/:type/:id': roles('ADMIN', 'MANAGER'),
+  'POST /api/actors/:type/:id/reset': roles('ADMIN'),
+  'POST /api/actors/:type/:id/effects/:effectId/retry': roles('ADMIN'),
 
   // The web app's files and pages; the pages call the API, which holds the data.
   'GET /*': anyone,

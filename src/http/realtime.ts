@@ -1,6 +1,7 @@
 /**
  * Live inspection over Socket.io: a socket sends `actor:subscribe {type, id}` and receives the
- * actor's current snapshot at once, then every committed change as `actor:snapshot`.
+ * actor's current snapshot at once, then every committed change as `actor:snapshot`. Only ADMIN
+ * and MANAGER sockets may subscribe; anyone else gets a `forbidden` ack and nothing else.
  *
  * @example
  * streamActorSnapshots(io, system);
@@ -12,6 +13,8 @@ import type { ActorSystem, ActorView } from '../actors/runtime.ts';
 import { onEvent } from './socket.ts';
 
 export const actorRoom = (type: string, id: string) => `actor:${type}:${id}`;
+
+/** Who may watch actors: conversation actors hold customers' personal data. */
 
 const subscription = z.object({ type: z.string().min(1).max(200), id: z.string().min(1).max(200) });
 

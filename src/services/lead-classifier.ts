@@ -27,7 +27,11 @@ export interface ClassifierResult {
   note: string;
 }
 
-export type LeadClassifier = (lead: LeadForClassification) => Promise<ClassifierResult>;
+/**
+ * `instant`: a pure, in-process classifier (the rules). The pipeline then classifies at intake
+ * and stores the lead already classified, instead of updating it again a moment later.
+ */
+export type LeadClassifier = ((lead: LeadForClassification) => Promise<ClassifierResult>) & { instant?: boolean };
 
 const groqAnswer = z.object({
   score: z.number().int().min(0).max(100),
@@ -53,7 +57,7 @@ export function createLeadClassifier(opts: {
   log?: Logger;
 }): LeadClassifier {
   const rules = (lead: LeadForClassification, note: string): ClassifierResult => ({ classifier: 'rules', ...classifyByRules(lead), note });
-  if (!opts.apiKey) return async (lead) => rules(lead, 'GROQ_API_KEY not set');
+  if (!opts.apiKey) return Object.assign(async (lead: LeadForClassification) => rules(lead, 'GROQ_API_KEY not set'), { instant: true });
 
   const client = new Groq({
     apiKey: opts.apiKey,

@@ -1,13 +1,15 @@
 /**
  * The lead pipeline: intake → classify → assign → notify, each step idempotent and resumable.
+ * With the rule-based classifier (instant and pure), intake classifies before storing, so the
+ * lead is written once, already classified, and the next step is assignment.
  *
- * Durability: intake commits the lead, its `created` interaction and a pg-boss job in one
- * transaction. The job is the safety net (it starts after a grace period); the fast path runs the
- * same steps in-process right after the commit. A step finds its own work from the lead's row
- * (unclassified; classified but unassigned), so a crash between any two steps is resumed by the
- * job or the periodic reconcile, and a retried step does nothing twice: classification applies
- * only to unclassified leads, assignment only to unassigned ones under an advisory lock, and the
- * notification row is deduplicated per lead.
+ * Durability: intake commits the lead, its `created` interaction (and `classified`, see above),
+ * its webhook signature and a pg-boss job in one transaction. The job is the safety net (it starts
+ * after a grace period); the fast path runs the same steps in-process right after the commit. A
+ * step finds its own work from the lead's row (unclassified; classified but unassigned), so a
+ * crash between any two steps is resumed by the job or the periodic reconcile, and a retried step
+ * does nothing twice: classification applies only to unclassified leads, assignment only to NEW
+ * unassigned ones under an advisory lock, and the notification row is deduplicated per lead.
  *
  * @example
  * const pipeline = new LeadPipeline(deps);
@@ -18,25 +20,29 @@ import { randomUUID } from 'node:crypto';
 import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
-import { txDb, type PgBoss } from '../db/jobs.ts';
+import { ensureQueue, txDb, type PgBoss } from '../db/jobs.ts';
+import { pipelinedTransaction, RollBack } from '../db/pipelined-tx.ts';
 import {
   applyClassifications,
   assignmentCandidates,
-  findDuplicateLead,
   findLeads,
-  insertLead,
   insertLeads,
   leadExists,
   leadsNeedingClassification,
   lockAssignment,
+  purgeWebhookSignatures,
+  reconcileOpenLeads,
+  resolveDuplicates,
   waitingLeads,
   writeAssignments,
   type LeadRow,
   type NewLead,
+  type NewLeadRow,
+  type WebhookSignature,
 } from '../db/leads.ts';
 import type { NotificationRow } from '../db/notifications.ts';
 import type { Logger } from '../log.ts';
-import type { LeadClassifier } from './lead-classifier.ts';
+import type { ClassifierResult, LeadClassifier } from './lead-classifier.ts';
 
 export const PIPELINE_QUEUE = 'lead.pipeline';
 
@@ -44,9 +50,6 @@ export const PIPELINE_QUEUE = 'lead.pipeline';
 interface PipelineJob {
   leadIds: string[];
 }
-
-/** Thrown inside intake's transaction to roll back the job sent alongside a duplicate's insert. */
-const DUPLICATE = Symbol('duplicate lead');
 
 /** The job waits this long, so the in-process fast path normally does the work first. */
 const SAFETY_NET_DELAY_SECONDS = 15;
@@ -56,13 +59,28 @@ const BATCH = 200;
  * assignment runs every few milliseconds, and each report resyncs every touched consultant's actor.
  */
 const WORKLOAD_SYNC_MS = 100;
-/** Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. */
+/**
+ * Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. More
+ * would take 202s faster than the one assignment stream can follow (measured at 64 in flight:
+ * with 4, the 202 → assigned delay grew while leads/s end to end did not).
+ */
 const INTAKE_TX = 2;
 const INTAKE_BATCH = 500;
+/**
+ * A webhook signature is remembered for as long as its timestamp passes the freshness check
+ * (300 s either way of our clock), plus a minute of slack for clock steps.
+ */
+export const SIGNATURE_TTL_SECONDS = 300 + 60;
+/** `open_leads` is recounted from the leads this often (and at once when a consultant changes). */
+const OPEN_LEADS_RECONCILE_MS = 60_000;
+/** How long stop() waits for a pipeline step still running before the pools close under it. */
+const STOP_WAIT_MS = 5_000;
 
 type IntakeResult = { id: string; status: string; duplicate: boolean };
 interface QueuedIntake {
   lead: NewLead;
+  signature: WebhookSignature | null;
+  classification: ClassifierResult | null;
   id: string;
   resolve(r: IntakeResult): void;
   reject(err: unknown): void;
@@ -99,6 +117,10 @@ export interface PipelineDeps {
   maxPendingIntakes?: number;
   /** How long an intake may wait in the queue before it is withdrawn and refused (503). */
   intakeQueueWaitMs?: number;
+  /** How often `open_leads` is recounted (default 60 s). */
+  openLeadsReconcileMs?: number;
+  /** The most stop() waits for in-flight steps (default 5 s). */
+  stopWaitMs?: number;
 }
 
 export class LeadPipeline {
@@ -118,6 +140,9 @@ export class LeadPipeline {
   #intakeScheduled = false;
   #workloadDirty = new Set<string>();
   #workloadTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Steps running now (jobs, reconciles, intake commits): stop() waits for them. */
+  #inflight = new Set<Promise<unknown>>();
+  #lastOpenLeadsReconcile = 0;
 
   get #work(): Sql {
     return this.#d.workSql ?? this.#d.sql;
@@ -130,30 +155,74 @@ export class LeadPipeline {
 
   async start(): Promise<void> {
     const { boss } = this.#d;
-    await boss.createQueue(PIPELINE_QUEUE, { name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 10, retryDelay: 5, retryBackoff: true });
-    await boss.work<PipelineJob>(PIPELINE_QUEUE, { batchSize: 20, pollingIntervalSeconds: 2 }, async (jobs) => {
-      await this.process(jobs.flatMap((j) => j.data.leadIds));
-    });
+    await ensureQueue(boss, { name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 10, retryDelay: 5, retryBackoff: true });
+    await boss.work<PipelineJob>(PIPELINE_QUEUE, { batchSize: 20, pollingIntervalSeconds: 2 }, (jobs) =>
+      this.#track(this.process(jobs.flatMap((j) => j.data.leadIds))),
+    );
     this.#timer = setInterval(() => void this.reconcile(), this.#d.reconcileMs ?? 5000);
     this.#timer.unref?.();
     // Leftovers from before a restart are picked up in the background, not before serving.
     void this.reconcile();
   }
 
+  /**
+   * Stops taking work and waits, at most `stopWaitMs`, for what is running (a job's steps, the fast
+   * path, an assignment, an intake commit), so the pools are not closed under it. What is cut off
+   * after the bound is re-run after a restart: the job is retried and the reconcile finds the rest.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#d.boss.offWork(PIPELINE_QUEUE).catch(() => {});
-    await this.#draining;
-    await this.#assigning;
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const running = Promise.allSettled([...this.#inflight, this.#draining, this.#assigning]);
+    const timedOut = await Promise.race([
+      running.then(() => false),
+      new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(true), this.#d.stopWaitMs ?? STOP_WAIT_MS))),
+    ]);
+    clearTimeout(bound);
+    if (timedOut) this.#log.warn('pipeline steps still running at shutdown; the job and the reconcile will finish them');
     this.#flushWorkload();
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    const forget = () => this.#inflight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /**
+   * A consultant was created or changed (activation, capacity, role): recount their open leads,
+   * then let waiting leads through.
+   */
+  async consultantChanged(consultantId: string): Promise<void> {
+    try {
+      await this.#track(this.#reconcileOpenLeads([consultantId]));
+    } catch (err) {
+      this.#log.error({ err }, 'open_leads reconcile failed');
+    }
+    await this.requestAssignment();
+  }
+
+  async #reconcileOpenLeads(ids?: string[]): Promise<void> {
+    const drifted = await this.#work.begin((tx) => reconcileOpenLeads(tx, ids));
+    if (drifted.length > 0) {
+      this.#log.warn({ consultants: drifted }, 'open_leads had drifted from the leads; recounted');
+      this.#d.events.workloadChanged(drifted);
+    }
   }
 
   /**
    * Stores a lead from a webhook. Returns `duplicate: true` with the first lead's id when the
    * idempotency key or (source, external_id) was seen before; nothing is created then.
    */
-  async intake(lead: NewLead): Promise<IntakeResult> {
+  async intake(input: NewLead, signature: WebhookSignature | null = null): Promise<IntakeResult> {
+    // Emails and sources compare case-insensitively (duplicates by (source, external_id) too).
+    const lead: NewLead = { ...input, email: input.email?.toLowerCase() ?? null, source: input.source.toLowerCase() };
+    // An instant (rule-based) classifier runs here, so the lead is stored classified: one write
+    // instead of an insert and an update, and nothing left to do but assign it.
+    const classification = this.#d.classify.instant ? await this.#d.classify(facts(lead)) : null;
     // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
     // of leads and interactions, one safety-net job for them all, one commit); each is answered
     // only after that commit.
@@ -163,7 +232,7 @@ export class LeadPipeline {
     // The id is made here, once per request, and stored as the lead's own id: after a commit
     // whose answer was lost, finding this id tells "our insert went through" from "a duplicate".
     const result = await new Promise<IntakeResult>((resolve, reject) => {
-      const queued: QueuedIntake = { lead, id: randomUUID(), resolve, reject };
+      const queued: QueuedIntake = { lead, signature, classification, id: randomUUID(), resolve, reject };
       const wait = this.#d.intakeQueueWaitMs;
       if (wait !== undefined) {
         // Not yet sent to the database: withdraw it, so a request answered 503 stores nothing.
@@ -181,7 +250,8 @@ export class LeadPipeline {
       this.#scheduleIntake();
     });
     if (!result.duplicate) {
-      this.#kick(result.id);
+      if (classification) void this.requestAssignment();
+      else this.#kick(result.id);
       const now = new Date();
       this.#d.events.leadCreated({
         id: result.id,
@@ -194,11 +264,11 @@ export class LeadPipeline {
         requested_amount: lead.requestedAmount === null ? null : String(lead.requestedAmount),
         monthly_income: lead.monthlyIncome === null ? null : String(lead.monthlyIncome),
         status: 'NEW',
-        ai_score: null,
-        ai_temperature: null,
-        ai_classifier: null,
-        ai_reasons: null,
-        ai_classified_at: null,
+        ai_score: classification?.score ?? null,
+        ai_temperature: classification?.temperature ?? null,
+        ai_classifier: classification?.classifier ?? null,
+        ai_reasons: classification ? { reasons: classification.reasons, note: classification.note } : null,
+        ai_classified_at: classification ? now : null,
         consultant_id: null,
         consultant_name: null,
         assigned_at: null,
@@ -227,17 +297,9 @@ export class LeadPipeline {
     this.#intakeTx++;
     this.#intakesInFlight += batch.length;
     try {
-      const inserted = await this.#d.sql.begin(async (tx) => {
-        const ids = await insertLeads(tx, batch.map((b) => ({ ...b.lead, id: b.id })));
-        // One job for the batch: the safety net for every lead in it, written in the same commit.
-        if (ids.size > 0) await this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [...ids] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS });
-        return ids;
-      });
+      const results = await this.#track(this.#commitIntakes(batch));
       this.#intakesInFlight -= batch.length;
-      for (const b of batch) {
-        if (inserted.has(b.id)) b.resolve({ id: b.id, status: 'NEW', duplicate: false });
-        else this.#duplicateOf(b.lead, b.id).then(b.resolve, b.reject);
-      }
+      for (const b of batch) b.resolve(results.get(b.id)!);
     } catch (err) {
       // One bad lead must not fail the others: each goes again on its own. A lost connection
       // leaves the commit's outcome unknown: going again finds the leads that did commit by id.
@@ -245,7 +307,7 @@ export class LeadPipeline {
         this.#intakesInFlight -= 1;
         batch[0]!.reject(err);
       } else {
-        const retries = batch.map((b) => this.#retryIntake(b.lead, b.id, err).then(b.resolve, b.reject));
+        const retries = batch.map((b) => this.#retryIntake(b, err).then(b.resolve, b.reject));
         void Promise.allSettled(retries).then(() => (this.#intakesInFlight -= batch.length));
       }
     } finally {
@@ -255,13 +317,13 @@ export class LeadPipeline {
   }
 
   /** After a failed batch: once more alone, and (connection lost) again after a short pause. */
-  async #retryIntake(lead: NewLead, id: string, first: unknown): Promise<IntakeResult> {
+  async #retryIntake(b: QueuedIntake, first: unknown): Promise<IntakeResult> {
     let err = first;
     for (const pauseMs of [0, 250, 1000]) {
       if (!isAmbiguousOutcome(err) && pauseMs > 0) break;
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       try {
-        return await this.#intakeOne(lead, id);
+        return (await this.#track(this.#commitIntakes([b]))).get(b.id)!;
       } catch (e) {
         err = e;
       }
@@ -269,30 +331,48 @@ export class LeadPipeline {
     throw err;
   }
 
-  async #duplicateOf(lead: NewLead, ownId: string): Promise<IntakeResult> {
-    // Our own id already stored: the first commit went through and only its answer was lost.
-    // That is this request's lead (202), not a sender sending twice.
-    if (await leadExists(this.#d.sql, ownId)) return { id: ownId, status: 'NEW', duplicate: false };
-    const first = await findDuplicateLead(this.#d.sql, { idempotencyKey: lead.idempotencyKey, source: lead.source, externalId: lead.externalId });
-    if (!first) throw new Error('lead insert conflicted but no duplicate was found');
-    return { id: first, status: 'NEW', duplicate: true };
-  }
-
-  /** One lead in a transaction of its own (the fallback when a batch fails). */
-  async #intakeOne(lead: NewLead, id: string): Promise<IntakeResult> {
-    return this.#d.sql
-      .begin(async (tx) => {
-        const [created] = await Promise.all([
-          insertLead(tx, lead, id),
-          this.#d.boss.send(PIPELINE_QUEUE, { leadIds: [id] } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
-        ]);
-        if (!created) throw DUPLICATE;
-        return { id: created.id, status: created.status, duplicate: false };
-      })
-      .catch(async (err: unknown) => {
-        if (err !== DUPLICATE) throw err;
-        return this.#duplicateOf(lead, id);
-      });
+  /**
+   * One transaction: the leads (those not seen before), their signatures and one safety-net job.
+   * Duplicates (a replayed signature, a taken key) are resolved to the first lead's id inside it.
+   */
+  async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
+    return pipelinedTransaction(this.#d.sql, async (tx) => {
+      const rows: NewLeadRow[] = batch.map((b) => ({
+        ...b.lead,
+        id: b.id,
+        signature: b.signature,
+        classification: b.classification && {
+          score: b.classification.score,
+          temperature: b.classification.temperature,
+          classifier: b.classification.classifier,
+          reasons: { reasons: b.classification.reasons, note: b.classification.note },
+        },
+      }));
+      // Sent together, one round trip: the job names every id of the batch, so it need not wait for
+      // the insert's answer; an id that turns out a duplicate is simply not found when it runs.
+      const [{ inserted, signaturesStored }] = await Promise.all([
+        insertLeads(tx, rows, SIGNATURE_TTL_SECONDS),
+        this.#d.boss.send(PIPELINE_QUEUE, { leadIds: rows.map((r) => r.id) } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
+      ]);
+      const skipped = rows.filter((r) => !inserted.has(r.id));
+      // Our own id already stored: an earlier commit of this very request went through and only
+      // its answer was lost. That is this request's lead (202), not a sender sending twice.
+      const ours = new Set<string>();
+      for (const r of skipped) if (await leadExists(tx, r.id)) ours.add(r.id);
+      const others = skipped.filter((r) => !ours.has(r.id));
+      const firsts = others.length > 0 ? await resolveDuplicates(tx, others) : new Map<string, string | undefined>();
+      const results = new Map<string, IntakeResult>();
+      for (const r of rows) {
+        if (inserted.has(r.id) || ours.has(r.id)) results.set(r.id, { id: r.id, status: 'NEW', duplicate: false });
+        else {
+          const first = firsts.get(r.id);
+          if (!first) throw new Error('lead insert conflicted but no duplicate was found');
+          results.set(r.id, { id: first, status: 'NEW', duplicate: true });
+        }
+      }
+      // Replays and duplicates only: the job alone would be written, for nothing.
+      return inserted.size === 0 && signaturesStored === 0 && ours.size === 0 ? new RollBack(results) : results;
+    });
   }
 
   /** Something changed who can take leads (activation, capacity, presence): assign the waiting. */
@@ -321,10 +401,20 @@ export class LeadPipeline {
   /** Picks up anything a crash left behind: unclassified leads, then waiting ones. */
   async reconcile(): Promise<void> {
     if (this.#stopped) return;
+    await this.#track(this.#reconcileOnce());
+  }
+
+  async #reconcileOnce(): Promise<void> {
     try {
       const ids = await leadsNeedingClassification(this.#work, 1000);
       if (ids.length > 0) await this.process(ids);
       else await this.requestAssignment();
+      await purgeWebhookSignatures(this.#work, SIGNATURE_TTL_SECONDS);
+      const now = Date.now();
+      if (now - this.#lastOpenLeadsReconcile >= (this.#d.openLeadsReconcileMs ?? OPEN_LEADS_RECONCILE_MS)) {
+        this.#lastOpenLeadsReconcile = now;
+        await this.#reconcileOpenLeads();
+      }
     } catch (err) {
       this.#log.error({ err }, 'reconcile failed');
     }
@@ -386,15 +476,17 @@ export class LeadPipeline {
         while (next < leads.length) {
           const i = next++;
           const l = leads[i]!;
-          results[i] = await this.#d.classify({
-            name: l.name,
-            requestedAmount: l.requested_amount === null ? null : Number(l.requested_amount),
-            monthlyIncome: l.monthly_income === null ? null : Number(l.monthly_income),
-            source: l.source,
-            message: l.message,
-            hasPhone: !!l.phone,
-            hasEmail: !!l.email,
-          });
+          results[i] = await this.#d.classify(
+            facts({
+              name: l.name,
+              requestedAmount: l.requested_amount === null ? null : Number(l.requested_amount),
+              monthlyIncome: l.monthly_income === null ? null : Number(l.monthly_income),
+              source: l.source,
+              message: l.message,
+              phone: l.phone,
+              email: l.email,
+            }),
+          );
         }
       }),
     );
@@ -427,10 +519,10 @@ export class LeadPipeline {
 
   async #assignWaiting(): Promise<void> {
     const { requiresPresence, isOnline } = this.#d;
-    const sql = this.#work;
     for (;;) {
-      const assigned = await sql.begin(async (tx) => {
-        // Pipelined, one round trip: PostgreSQL runs them in order, so both reads happen under the lock.
+      // Three round trips: BEGIN with the lock and both reads; the writes; COMMIT.
+      const assigned = await pipelinedTransaction(this.#work, async (tx) => {
+        // PostgreSQL runs them in order, so both reads happen under the lock.
         const [, waiting, candidateRows] = await Promise.all([lockAssignment(tx), waitingLeads(tx, 500), assignmentCandidates(tx)]);
         if (waiting.length === 0) return { rows: [], exhausted: true };
         const candidates = candidateRows.map((c) => ({
@@ -442,24 +534,22 @@ export class LeadPipeline {
           rotation: c.created_at.getTime(),
           online: isOnline(c.id),
         }));
-        const names = new Map(waiting.map((w) => [w.id, w.name]));
         const plan = assignInOrder(
           waiting.map((w) => w.id),
           candidates,
           { requiresPresence, now: new Date() },
         );
-        const rows = await writeAssignments(tx, plan.map((p) => ({ ...p, leadName: names.get(p.leadId) ?? '' })));
+        const rows = await writeAssignments(tx, plan);
         return { rows, exhausted: plan.length < waiting.length || waiting.length < 500 };
       });
-      if (assigned.rows.length > 0) await this.#announce(assigned.rows);
+      if (assigned.rows.length > 0) this.#announce(assigned.rows);
       if (assigned.exhausted || assigned.rows.length === 0) return;
     }
   }
 
-  async #announce(rows: { leadId: string; consultantId: string; notification: NotificationRow | undefined }[]): Promise<void> {
-    const leads = await findLeads(this.#work, rows.map((r) => r.leadId));
+  #announce(rows: { consultantId: string; lead: LeadRow; notification: NotificationRow | undefined }[]): void {
     for (const r of rows) if (r.notification) this.#d.events.notification(r.notification);
-    for (const l of leads) this.#d.events.leadUpdated(l);
+    for (const r of rows) this.#d.events.leadUpdated(r.lead);
     for (const r of rows) this.#workloadDirty.add(r.consultantId);
     this.#workloadTimer ??= setTimeout(() => this.#flushWorkload(), WORKLOAD_SYNC_MS);
   }
@@ -472,4 +562,17 @@ export class LeadPipeline {
     this.#workloadDirty.clear();
     this.#d.events.workloadChanged(ids);
   }
+}
+
+/** What the classifier is told about a lead. */
+function facts(l: Pick<NewLead, 'name' | 'requestedAmount' | 'monthlyIncome' | 'source' | 'message' | 'phone' | 'email'>) {
+  return {
+    name: l.name,
+    requestedAmount: l.requestedAmount,
+    monthlyIncome: l.monthlyIncome,
+    source: l.source,
+    message: l.message,
+    hasPhone: !!l.phone,
+    hasEmail: !!l.email,
+  };
 }

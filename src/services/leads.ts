@@ -24,8 +24,7 @@ import {
   type LeadRow,
 } from '../db/leads.ts';
 import { insertNotification } from '../db/notifications.ts';
-import type { AuthUser } from '../domain/users.ts';
-import { ApiError } from './errors.ts';
+import { ServiceError, type Caller } from './errors.ts';
 import type { LeadPipeline, PipelineEvents } from './lead-pipeline.ts';
 
 export interface LeadPatch {
@@ -38,30 +37,30 @@ export interface LeadPatch {
 export class LeadService {
   constructor(private readonly d: { sql: Sql; pipeline: LeadPipeline; events: PipelineEvents }) {}
 
-  list(user: AuthUser, filter: LeadFilter): Promise<LeadRow[]> {
+  list(user: Caller, filter: LeadFilter): Promise<LeadRow[]> {
     const mine = canManageTeam(user.role) ? filter.consultantId : user.id;
     if (!canManageTeam(user.role) && filter.consultantId && filter.consultantId !== user.id) return Promise.resolve([]);
     return listLeads(this.d.sql, { ...filter, consultantId: mine });
   }
 
   /** Per-status counts under the same visibility as `list`. */
-  counts(user: AuthUser, filter: Omit<LeadFilter, 'status' | 'after' | 'limit'>): Promise<Partial<Record<LeadStatus, number>>> {
+  counts(user: Caller, filter: Omit<LeadFilter, 'status' | 'after' | 'limit'>): Promise<Partial<Record<LeadStatus, number>>> {
     if (!canManageTeam(user.role) && filter.consultantId && filter.consultantId !== user.id) return Promise.resolve({});
     return countLeadsByStatus(this.d.sql, { ...filter, consultantId: canManageTeam(user.role) ? filter.consultantId : user.id });
   }
 
-  async get(user: AuthUser, id: string): Promise<{ lead: LeadRow; interactions: InteractionRow[] }> {
+  async get(user: Caller, id: string): Promise<{ lead: LeadRow; interactions: InteractionRow[] }> {
     const lead = await findLead(this.d.sql, id);
-    if (!lead || !this.#visible(user, lead.consultant_id)) throw new ApiError(404, 'not_found', 'Lead not found');
+    if (!lead || !this.#visible(user, lead.consultant_id)) throw new ServiceError('not_found', 'not_found', 'Lead not found');
     return { lead, interactions: await listInteractions(this.d.sql, id) };
   }
 
-  async update(user: AuthUser, id: string, patch: LeadPatch): Promise<LeadRow> {
+  async update(user: Caller, id: string, patch: LeadPatch): Promise<LeadRow> {
     const outcome = await this.d.sql.begin(async (tx) => {
       const current = await lockLead(tx, id);
-      if (!current || !this.#visible(user, current.consultant_id)) throw new ApiError(404, 'not_found', 'Lead not found');
+      if (!current || !this.#visible(user, current.consultant_id)) throw new ServiceError('not_found', 'not_found', 'Lead not found');
       if (current.version !== patch.version) {
-        throw new ApiError(409, 'version_conflict', 'The lead changed since you loaded it; reload and try again', {
+        throw new ServiceError('conflict', 'version_conflict', 'The lead changed since you loaded it; reload and try again', {
           current_version: current.version,
         });
       }
@@ -69,16 +68,16 @@ export class LeadService {
       let reopening = false;
       if (patch.status !== undefined && patch.status !== current.status) {
         const check = checkTransition(current.status, patch.status, user.role);
-        if (!check.ok) throw new ApiError(422, 'invalid_transition', check.reason, [{ path: 'status', message: check.reason }]);
+        if (!check.ok) throw new ServiceError('invalid', 'invalid_transition', check.reason, [{ path: 'status', message: check.reason }]);
         closing = isOpen(current.status) && !isOpen(patch.status);
         reopening = check.reopen;
       }
       let newConsultant: { id: string; name: string } | undefined;
       if (patch.consultant_id !== undefined && patch.consultant_id !== current.consultant_id) {
-        if (!canManageTeam(user.role)) throw new ApiError(403, 'forbidden', 'Only a manager may reassign a lead');
+        if (!canManageTeam(user.role)) throw new ServiceError('forbidden', 'forbidden', 'Only a manager may reassign a lead');
         newConsultant = await findActiveConsultant(tx, patch.consultant_id);
         if (!newConsultant) {
-          throw new ApiError(422, 'validation_failed', 'No active consultant with this id', [{ path: 'consultant_id', message: 'unknown or inactive consultant' }]);
+          throw new ServiceError('invalid', 'validation_failed', 'No active consultant with this id', [{ path: 'consultant_id', message: 'unknown or inactive consultant' }]);
         }
       }
       const updated = await updateLeadVersioned(tx, {
@@ -89,7 +88,7 @@ export class LeadService {
         closing,
         reopening,
       });
-      if (!updated) throw new ApiError(409, 'version_conflict', 'The lead changed since you loaded it; reload and try again');
+      if (!updated) throw new ServiceError('conflict', 'version_conflict', 'The lead changed since you loaded it; reload and try again');
 
       // Workload: an open lead counts against its consultant's capacity.
       const wasOpen = isOpen(current.status);
@@ -130,7 +129,7 @@ export class LeadService {
     return outcome.updated;
   }
 
-  #visible(user: AuthUser, consultantId: string | null): boolean {
+  #visible(user: Caller, consultantId: string | null): boolean {
     return canManageTeam(user.role) || consultantId === user.id;
   }
 }

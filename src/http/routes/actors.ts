@@ -1,9 +1,11 @@
 /**
- * Inspection for developers: machine definitions, actors, one actor with its recent journal.
- * (Live snapshots stream over Socket.io: `actor:subscribe` → `actor:snapshot`.)
+ * Inspection for developers: machine definitions (any signed-in user: no data in them), and, for
+ * ADMIN and MANAGER only, actors, one actor with its history, and the admin actions (ADMIN): reset
+ * a failed actor, retry a dead-lettered effect. Conversation actors hold customers' personal data.
+ * (Live snapshots stream over Socket.io: `actor:subscribe` → `actor:snapshot`, same roles.)
  */
+import { actorDetail, listActors } from '../../actors/inspection.ts';
 import type { ActorSystem } from '../../actors/runtime.ts';
-import { listSnapshots, recentJournal } from '../../db/actors.ts';
 import type { Sql } from '../../db/client.ts';
 import { ApiError } from '../errors.ts';
 import { bearer, createRoute, errors, json, router, z } from '../openapi.ts';
@@ -20,13 +22,21 @@ const ActorDetailSchema = z
     value: z.unknown(),
     context: z.unknown(),
     status: z.string(),
+    seq: z.number().int(),
     live: z.boolean(),
     failure: z.string().optional(),
-    events: z.array(z.object({ seq: z.number().int(), type: z.string(), at: z.string() })),
+    events: z.array(z.object({ seq: z.number().int(), type: z.string(), at: z.string(), state: z.string().nullable() })),
+    dead_effects: z.array(
+      z.object({ id: z.string(), seq: z.number().int(), type: z.string(), attempts: z.number().int(), last_error: z.string().nullable(), dead_at: z.string() }),
+    ),
   })
   .openapi('ActorDetail');
+const ActorStateSchema = z
+  .object({ type: z.string(), id: z.string(), state: z.string(), status: z.string(), seq: z.number().int(), context: z.unknown() })
+  .openapi('ActorState');
 
 const name = z.string().min(1).max(200).regex(/^[\w.:@+-]+$/);
+const actorParams = z.object({ type: name, id: name });
 
 export function actorRoutes(deps: { sql: Sql; system: ActorSystem }) {
   const r = router();
@@ -59,16 +69,9 @@ export function actorRoutes(deps: { sql: Sql; system: ActorSystem }) {
           limit: z.coerce.number().int().min(1).max(1000).default(200),
         }),
       },
-      responses: { 200: json(z.array(ActorSummarySchema), 'Actors, most recently changed first'), 401: errors[401], 422: errors[422] },
+      responses: { 200: json(z.array(ActorSummarySchema), 'Actors, most recently changed first'), 401: errors[401], 403: errors[403], 422: errors[422] },
     }),
-    async (c) => {
-      const q = c.req.valid('query');
-      const rows = await listSnapshots(deps.sql, { type: q.type, state: q.state, limit: q.limit });
-      return c.json(
-        rows.map((r) => ({ type: r.actor_type, id: r.actor_id, state: r.state, status: r.status, updated_at: r.updated_at.toISOString() })),
-        200,
-      );
-    },
+    async (c) => c.json(await listActors(deps.sql, c.req.valid('query')), 200),
   );
 
   r.openapi(
@@ -77,30 +80,62 @@ export function actorRoutes(deps: { sql: Sql; system: ActorSystem }) {
       path: '/actors/{type}/{id}',
       tags: ['actors'],
       security: bearer,
-      request: { params: z.object({ type: name, id: name }) },
-      responses: { 200: json(ActorDetailSchema, 'The actor and its last events'), 401: errors[401], 404: errors[404] },
+      request: { params: actorParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }) },
+      responses: {
+        200: json(ActorDetailSchema, 'The actor, its last events with the state after each, its dead-lettered effects'),
+        401: errors[401],
+        403: errors[403],
+        404: errors[404],
+        422: errors[422],
+      },
     }),
     async (c) => {
       const { type, id } = c.req.valid('param');
-      // The journal first: the state read after it is at least as new as the last event shown.
-      const events = await recentJournal(deps.sql, type, id, 50);
-      const view = await deps.system.inspect(type, id);
+      const detail = await actorDetail(deps.sql, deps.system, type, id, c.req.valid('query').limit);
+      if (!detail) throw new ApiError(404, 'not_found', 'No such actor');
+      const { failure, ...rest } = detail;
+      return c.json({ ...rest, ...(failure ? { failure } : {}) }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/actors/{type}/{id}/reset',
+      tags: ['actors'],
+      security: bearer,
+      request: { params: actorParams },
+      responses: { 200: json(ActorStateSchema, 'The actor, restarted from its last good snapshot'), 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      adminOnly(c.var.user.role);
+      const { type, id } = c.req.valid('param');
+      const view = await deps.system.reset(type, id, c.var.user.id);
       if (!view) throw new ApiError(404, 'not_found', 'No such actor');
-      return c.json(
-        {
-          type: view.type,
-          id: view.id,
-          state: view.state,
-          value: view.value,
-          context: view.context,
-          status: view.status,
-          live: view.live,
-          ...(view.failure ? { failure: view.failure } : {}),
-          events: events.map((e) => ({ seq: e.seq, type: e.event.type, at: e.created_at.toISOString() })),
-        },
-        200,
-      );
+      return c.json({ type: view.type, id: view.id, state: view.state, status: view.status, seq: view.seq, context: view.context }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/actors/{type}/{id}/effects/{effectId}/retry',
+      tags: ['actors'],
+      security: bearer,
+      request: { params: actorParams.extend({ effectId: z.string().uuid() }) },
+      responses: { 200: json(ActorStateSchema, 'The effect runs again, with a fresh retry budget'), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+    }),
+    async (c) => {
+      adminOnly(c.var.user.role);
+      const { type, id, effectId } = c.req.valid('param');
+      const view = await deps.system.retryEffect(type, id, effectId, c.var.user.id);
+      if (view === 'not_found') throw new ApiError(404, 'not_found', 'No such dead-lettered effect');
+      return c.json({ type: view.type, id: view.id, state: view.state, status: view.status, seq: view.seq, context: view.context }, 200);
     },
   );
   return r;
+}
+
+function adminOnly(role: string): void {
+  if (role !== 'ADMIN') throw new ApiError(403, 'forbidden', 'Only an administrator may do this');
 }

@@ -1,11 +1,9 @@
 /**
- * Notifications: list, mark read, and a Server-Sent Events stream that resumes from `Last-Event-ID`.
+ * Notifications: list, mark read, and a Server-Sent Events stream whose event ids are the
+ * recipient's notification sequence, so `Last-Event-ID` resumes exactly after the last one seen.
  */
 import { streamSSE } from 'hono/streaming';
-import type { Sql } from '../../db/client.ts';
-import { listNotifications, markAllNotificationsRead, markNotificationRead, notificationsAfter, type NotificationRow } from '../../db/notifications.ts';
-import { ApiError } from '../errors.ts';
-import type { NotificationBus } from '../notification-bus.ts';
+import type { NotificationService } from '../../services/notifications.ts';
 import { bearer, body, createRoute, errors, json, router, z } from '../openapi.ts';
 import { notificationView } from '../views.ts';
 import type { LiveConnections } from '../../services/live-connections.ts';
@@ -25,53 +23,32 @@ const NotificationSchema = z
 export const HEARTBEAT_MS = 15_000;
 
 export function notificationRoutes(deps: {
-  sql: Sql;
-  bus: NotificationBus;
+  notifications: NotificationService;
   /** Open streams are registered here, so a revoked session's stream ends at once. */
   live: LiveConnections;
   heartbeatMs?: number;
 }) {
   const r = router();
-  r.get('/stream', (c) => {
+  r.get('/stream', async (c) => {
     const user = c.var.user;
     const header = c.req.header('last-event-id') ?? c.req.query('last_event_id');
-    const resumeFrom = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
+    const resumeFrom = header !== undefined && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
+    const feed = await deps.notifications.feed(user.id, resumeFrom);
     return streamSSE(c, async (stream) => {
-      const queue: NotificationRow[] = [];
-      let wake: (() => void) | undefined;
-      let closed = false;
-      // Subscribe before replaying, so nothing published in between is missed (ids dedupe).
-      const off = deps.bus.subscribe(user.id, (n) => {
-        if (n) queue.push(n);
-        else closed = true;
-        wake?.();
-      });
-      const end = () => {
-        closed = true;
-        wake?.();
-      };
-      stream.onAbort(end);
-      const forget = deps.live.open({ userId: user.id, jti: c.var.session.jti, kind: 'sse' }, end);
-      let lastId = resumeFrom ?? 0;
-      const send = async (n: NotificationRow) => {
-        if (n.id <= lastId) return;
-        lastId = n.id;
-        await stream.writeSSE({ id: String(n.id), event: 'notification', data: JSON.stringify(notificationView(n)) });
-      };
+      stream.onAbort(() => feed.close());
+      const forget = deps.live.open({ userId: user.id, jti: c.var.session.jti, kind: 'sse' }, () => feed.close());
       try {
         await stream.write(`retry: 3000\n\n`);
-        if (resumeFrom !== undefined) for (const n of await notificationsAfter(deps.sql, user.id, resumeFrom)) await send(n);
-        while (!closed) {
-          while (queue.length > 0) await send(queue.shift()!);
-          const woke = await new Promise<boolean>((resolve) => {
-            wake = () => resolve(true);
-            setTimeout(() => resolve(false), deps.heartbeatMs ?? HEARTBEAT_MS);
-          });
-          wake = undefined;
-          if (!woke && !closed) await stream.write(`: heartbeat\n\n`);
+        for (;;) {
+          const batch = await feed.next(deps.heartbeatMs ?? HEARTBEAT_MS);
+          if (batch === 'closed') break;
+          if (batch.length === 0) await stream.write(`: heartbeat\n\n`);
+          for (const n of batch) {
+            await stream.writeSSE({ id: String(n.seq), event: 'notification', data: JSON.stringify(notificationView(n)) });
+          }
         }
       } finally {
-        off();
+        feed.close();
         forget();
       }
     });
@@ -87,7 +64,7 @@ export function notificationRoutes(deps: {
       responses: { 200: json(z.array(NotificationSchema), 'Newest first'), 401: errors[401] },
     }),
     async (c) => {
-      const rows = await listNotifications(deps.sql, c.var.user.id, c.req.valid('query').limit);
+      const rows = await deps.notifications.list(c.var.user.id, c.req.valid('query').limit);
       return c.json(rows.map(notificationView), 200);
     },
   );
@@ -99,7 +76,7 @@ export function notificationRoutes(deps: {
       security: bearer,
       responses: { 200: json(z.object({ updated: z.number().int() }), 'Every notification of mine is read'), 401: errors[401] },
     }),
-    async (c) => c.json({ updated: await markAllNotificationsRead(deps.sql, c.var.user.id) }, 200),
+    async (c) => c.json({ updated: await deps.notifications.markAllRead(c.var.user.id) }, 200),
   );
   r.openapi(
     createRoute({
@@ -111,8 +88,7 @@ export function notificationRoutes(deps: {
       responses: { 200: json(NotificationSchema, 'Updated'), 401: errors[401], 404: errors[404], 422: errors[422] },
     }),
     async (c) => {
-      const row = await markNotificationRead(deps.sql, c.req.valid('param').id, c.var.user.id, c.req.valid('json').read);
-      if (!row) throw new ApiError(404, 'not_found', 'Notification not found');
+      const row = await deps.notifications.markRead(c.var.user.id, c.req.valid('param').id, c.req.valid('json').read);
       return c.json(notificationView(row), 200);
     },
   );

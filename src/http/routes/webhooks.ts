@@ -7,6 +7,9 @@ import { normalizePhone } from '../../domain/phone.ts';
 import type { LeadPipeline } from '../../services/lead-pipeline.ts';
 import { ApiError, validationError } from '../errors.ts';
 import { createRoute, errors, json, router, z as oz } from '../openapi.ts';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../types.ts';
+import { chargeClient, senderKey, senderRateLimit } from '../webhook-rate-limit.ts';
 import { verifyWebhook } from '../webhook-signature.ts';
 
 /** Printable text only: NUL and other control characters (bar tab and newlines) are refused. */
@@ -48,29 +51,48 @@ const route = createRoute({
   description:
     'Signed lead intake. Headers: X-Webhook-Timestamp (unix seconds), X-Webhook-Signature ' +
     '(sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">), optional Idempotency-Key. Body: ' +
-    '{name, phone?, email?, source?, external_id?, message?, requested_amount?, monthly_income?, metadata?}.',
+    '{name, phone?, email?, source?, external_id?, message?, requested_amount?, monthly_income?, metadata?}. ' +
+    'A signature is accepted once: the same timestamp and signature again answers 200 {id, duplicate: true}, ' +
+    'whatever its Idempotency-Key. Signed requests are limited per sender key (WEBHOOK_RATE_LIMIT_PER_MINUTE).',
   responses: {
     202: json(oz.object({ id: oz.string().uuid(), status: oz.literal('NEW') }), 'Stored; classification and assignment follow'),
     200: json(oz.object({ id: oz.string().uuid(), duplicate: oz.literal(true) }), 'Seen before; nothing created'),
     400: errors[400],
     401: errors[401],
     422: errors[422],
+    429: errors[429],
     503: errors[503],
   },
 });
 
-export function webhookRoutes(deps: { secret: string; pipeline: LeadPipeline; now?: () => number }) {
+export function webhookRoutes(deps: {
+  secret: string;
+  pipeline: LeadPipeline;
+  /** Signed webhooks per minute per sender key. */
+  perSenderPerMinute: number;
+  /** The per-client limit, charged here for requests whose signature fails (the app skips them). */
+  clientLimit: MiddlewareHandler<AppEnv>;
+  now?: () => number;
+}) {
   const r = router();
+  const senders = senderRateLimit({ perMinute: deps.perSenderPerMinute });
+  const sender = senderKey(deps.secret);
   r.openapi(route, async (c) => {
     const raw = await c.req.text();
+    const timestamp = c.req.header('x-webhook-timestamp');
+    const signature = c.req.header('x-webhook-signature');
     const check = verifyWebhook({
       secret: deps.secret,
-      timestamp: c.req.header('x-webhook-timestamp'),
-      signature: c.req.header('x-webhook-signature'),
+      timestamp,
+      signature,
       rawBody: raw,
       nowSeconds: Math.floor((deps.now?.() ?? Date.now()) / 1000),
     });
-    if (!check.ok) throw new ApiError(401, check.code, check.message);
+    if (!check.ok) {
+      await chargeClient(deps.clientLimit, c);
+      throw new ApiError(401, check.code, check.message);
+    }
+    await senders.consume(sender);
 
     let body: unknown;
     try {
@@ -89,15 +111,15 @@ export function webhookRoutes(deps: { secret: string; pipeline: LeadPipeline; no
       name: b.name,
       // zod hands the refinement the very object it returns; should that ever change, parse again.
       phone: b.phone ?? null,
-      email: b.email?.toLowerCase() ?? null,
-      source: b.source.toLowerCase(),
+      email: b.email ?? null,
+      source: b.source,
       externalId: b.external_id ?? null,
       idempotencyKey,
       message: b.message ?? null,
       requestedAmount: b.requested_amount ?? null,
       monthlyIncome: b.monthly_income ?? null,
       metadata: { ...(b.metadata ?? {}), user_agent: c.req.header('user-agent') ?? null, request_id: c.var.requestId },
-    });
+    }, { signedAt: Number(timestamp), value: signature!.trim().toLowerCase() });
     if (result.duplicate) return c.json({ id: result.id, duplicate: true as const }, 200);
     return c.json({ id: result.id, status: 'NEW' as const }, 202);
   });

@@ -6,7 +6,7 @@
  * keep arriving over Server-Sent Events.
  *
  * @example
- * const stop = connectLive({ lastNotificationId: 41 });
+ * const stop = connectLive();
  * window.addEventListener('livia-lead', (e) => console.log((e as CustomEvent<LeadEvent>).detail));
  */
 import { io } from 'socket.io-client';
@@ -21,7 +21,7 @@ export interface LeadEvent {
 /** How long Socket.io gets to connect before notifications switch to SSE. */
 const FALLBACK_AFTER_MS = 4000;
 
-export function connectLive(opts: { lastNotificationId: number }): () => void {
+export function connectLive(): () => void {
   const socket = io({ path: '/socket.io', withCredentials: true, reconnectionDelayMax: 10_000 });
   let events: EventSource | undefined;
   let fallbackTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(startSse, FALLBACK_AFTER_MS);
@@ -56,8 +56,9 @@ export function connectLive(opts: { lastNotificationId: number }): () => void {
 
   function startSse() {
     if (events || socket.connected) return;
-    // Resumes after the newest notification the page was rendered with: nothing is missed or repeated.
-    events = new EventSource(`/api/notifications/stream?last_event_id=${opts.lastNotificationId}`, { withCredentials: true });
+    // Starts with what happens next (the page was rendered with the list so far); on a reconnect the
+    // browser sends Last-Event-ID itself and the stream resumes where it stopped.
+    events = new EventSource('/api/notifications/stream', { withCredentials: true });
     events.addEventListener('open', () => {
       if (!socket.connected) setState('sse');
     });

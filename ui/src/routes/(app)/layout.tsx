@@ -56,7 +56,7 @@ export default component$(() => {
         setTimeout(() => (toasts.list = toasts.list.filter((t) => t.id !== toast.id)), 10_000);
       };
       window.addEventListener('livia-notification', onNotification);
-      const stop = connectLive({ lastNotificationId: inbox.items.reduce((max, n) => Math.max(max, n.id), 0) });
+      const stop = connectLive();
       cleanup(() => {
         stop();
         window.removeEventListener('livia-notification', onNotification);

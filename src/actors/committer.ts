@@ -1,0 +1,154 @@
+/**
+ * Group commit. Every event that changed something becomes a Write: its snapshot, journal entry,
+ * effects, timers and domain writes. Writes queued while a transaction is in flight go into the next
+ * one, so under load one round trip carries many events and an idle system adds no delay.
+ *
+ * Isolation: the batch is first written in one go (the fast path). If that transaction fails, it is
+ * written again event by event, each in its own savepoint (the slow path): an event whose write
+ * fails (a NUL byte, a constraint) is rolled back alone and handed to `onEventFailed`; the later
+ * writes of the same actor in the batch were computed on top of it, so they are handed back too
+ * (`onEventFailed` replays them). If the transaction itself fails (the connection), every write in
+ * it is rejected through `onBatchFailed`.
+ *
+ * @example
+ * const committer = new Committer({ sql, log, maxBatch: 1000, scheduleTimer, onCommitted, onEventFailed, onBatchFailed });
+ * committer.push(write);
+ */
+import { writeActorBatch, type ActorBatch, type TimerRow } from '../db/actors.ts';
+import type { Sql, TransactionSql } from '../db/client.ts';
+import type { Logger } from '../log.ts';
+import { mergeBatches } from './plan.ts';
+import type { ActorView, DomainWrite, WriteContext } from './types.ts';
+
+export interface Write<A = unknown> {
+  actor: A;
+  /** The actor's key (`type/id`): writes of one actor keep their order. */
+  key: string;
+  batch: ActorBatch;
+  domain: { fn: DomainWrite; ctx: WriteContext }[];
+  view: ActorView;
+  resolve(view: ActorView): void;
+  reject(err: unknown): void;
+  /** The owner's own notes (what it needs to replay the write). */
+  meta?: unknown;
+}
+
+export interface CommitterOptions<A> {
+  sql: Sql;
+  log: Logger;
+  maxBatch: number;
+  scheduleTimer(tx: TransactionSql, t: TimerRow): Promise<unknown>;
+  /** Skip (reject) a write whose actor is being reloaded. */
+  isStale(w: Write<A>): boolean;
+  onCommitted(w: Write<A>): void;
+  /** `failed` could not be written; `later` are the same actor's writes after it, not written. */
+  onEventFailed(failed: Write<A>, err: unknown, later: Write<A>[]): void;
+  onBatchFailed(writes: Write<A>[], err: unknown): void;
+}
+
+export class Committer<A> {
+  readonly #o: CommitterOptions<A>;
+  #queue: Write<A>[] = [];
+  #flushing: Promise<void> | undefined;
+  batches = 0;
+
+  constructor(opts: CommitterOptions<A>) {
+    this.#o = opts;
+  }
+
+  push(w: Write<A>): void {
+    this.#queue.push(w);
+    if (!this.#flushing) this.#flushing = this.#flush();
+  }
+
+  /** Takes the queued (not yet in flight) writes of one actor out of the queue, in order. */
+  take(key: string): Write<A>[] {
+    const mine = this.#queue.filter((w) => w.key === key);
+    if (mine.length > 0) this.#queue = this.#queue.filter((w) => w.key !== key);
+    return mine;
+  }
+
+  /** Resolves once everything queued so far has been written or rejected. */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    await Promise.resolve();
+    while (this.#queue.length > 0) {
+      const writes = this.#queue.splice(0, this.#o.maxBatch);
+      const ok: Write<A>[] = [];
+      for (const w of writes) {
+        if (this.#o.isStale(w)) w.reject(new Error(`actor ${w.key} is reloading`));
+        else ok.push(w);
+      }
+      if (ok.length === 0) continue;
+      try {
+        await this.#fast(ok);
+        this.batches++;
+        for (const w of ok) this.#o.onCommitted(w);
+      } catch (err) {
+        this.#o.log.warn({ err: (err as Error)?.message, events: ok.length }, 'actor batch failed; writing it event by event');
+        await this.#slow(ok);
+      }
+    }
+    this.#flushing = undefined;
+  }
+
+  async #fast(writes: Write<A>[]): Promise<void> {
+    const batch = mergeBatches(writes.map((w) => w.batch));
+    // Issued together: postgres.js pipelines them on the transaction's connection (one round trip).
+    // Nothing here depends on the order between the runtime's rows and the domain rows.
+    await this.#o.sql.begin(async (tx) => {
+      await Promise.all([writeActorBatch(tx, batch), runDomainWrites(tx, writes), ...batch.timersArmed.map((t) => this.#o.scheduleTimer(tx, t))]);
+    });
+  }
+
+  async #slow(writes: Write<A>[]): Promise<void> {
+    const committed: Write<A>[] = [];
+    const failed: { w: Write<A>; err: unknown; later: Write<A>[] }[] = [];
+    try {
+      await this.#o.sql.begin(async (tx) => {
+        const skip = new Set<string>();
+        for (const [i, w] of writes.entries()) {
+          if (skip.has(w.key)) continue;
+          try {
+            await tx.savepoint(async (sp) => {
+              await writeActorBatch(sp, w.batch);
+              await runDomainWrites(sp, [w]);
+              for (const t of w.batch.timersArmed) await this.#o.scheduleTimer(sp, t);
+            });
+            committed.push(w);
+          } catch (err) {
+            skip.add(w.key);
+            failed.push({ w, err, later: writes.slice(i + 1).filter((x) => x.key === w.key) });
+          }
+        }
+      });
+    } catch (err) {
+      this.#o.log.error({ err }, 'actor batch write failed');
+      this.#o.onBatchFailed(writes, err);
+      return;
+    }
+    this.batches++;
+    for (const w of committed) this.#o.onCommitted(w);
+    for (const f of failed) this.#o.onEventFailed(f.w, f.err, f.later);
+  }
+}
+
+/** Domain writes in event order per actor; different actors' chains are pipelined on the connection. */
+async function runDomainWrites(tx: TransactionSql, writes: Write<unknown>[]): Promise<void> {
+  const chains = new Map<string, { fn: DomainWrite; ctx: WriteContext }[]>();
+  for (const w of writes) {
+    if (w.domain.length === 0) continue;
+    const chain = chains.get(w.key);
+    if (chain) chain.push(...w.domain);
+    else chains.set(w.key, [...w.domain]);
+  }
+  if (chains.size === 0) return;
+  await Promise.all(
+    [...chains.values()].map(async (chain) => {
+      for (const d of chain) await d.fn(tx, d.ctx);
+    }),
+  );
+}

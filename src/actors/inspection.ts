@@ -1,0 +1,36 @@
+/**
+ * What the inspection API shows of an actor: its current view, its recent history with the state
+ * after each event (so the visualizer can step back), and its dead-lettered effects.
+ *
+ * @example
+ * const detail = await actorDetail(sql, system, 'consultant', id, 50);
+ * detail?.events[0] // => { seq: 0, type: 'xstate.init', at: '2026-…', state: 'presence.offline,status.active' }
+ */
+import { deadEffectsOf } from '../db/actor-effects.ts';
+import { listSnapshots, recentJournal } from '../db/actors.ts';
+import type { Sql } from '../db/client.ts';
+import type { ActorSystem } from './runtime.ts';
+import type { ActorView } from './types.ts';
+
+export interface ActorDetail extends ActorView {
+  events: { seq: number; type: string; at: string; state: string | null }[];
+  dead_effects: { id: string; seq: number; type: string; attempts: number; last_error: string | null; dead_at: string }[];
+}
+
+export async function actorDetail(sql: Sql, system: ActorSystem, type: string, id: string, limit: number): Promise<ActorDetail | undefined> {
+  // The journal first: the state read after it is at least as new as the last event shown.
+  const events = await recentJournal(sql, type, id, limit);
+  const view = await system.inspect(type, id);
+  if (!view) return undefined;
+  const dead = await deadEffectsOf(sql, type, id);
+  return {
+    ...view,
+    events: events.map((e) => ({ seq: e.seq, type: e.event.type, at: e.created_at.toISOString(), state: e.state })),
+    dead_effects: dead.map((d) => ({ ...d, dead_at: d.dead_at.toISOString() })),
+  };
+}
+
+export async function listActors(sql: Sql, filter: { type?: string | undefined; state?: string | undefined; limit: number }) {
+  const rows = await listSnapshots(sql, filter);
+  return rows.map((r) => ({ type: r.actor_type, id: r.actor_id, state: r.state, status: r.status, updated_at: r.updated_at.toISOString() }));
+}

@@ -1,0 +1,200 @@
+/**
+ * The lead pipeline under races and restarts, against a real server and database: a lead closed
+ * while an assignment is under way is never assigned; `open_leads` is recounted when a consultant
+ * changes and at start; queue options reach a database whose queue already exists; shutdown waits
+ * (with a bound) for a step still running; the reconcile queries have indexes.
+ */
+import { describe, expect, it } from 'vitest';
+import { migrate } from '../src/db/migrate.ts';
+import { startJobs, stopJobs } from '../src/db/jobs.ts';
+import { createLogger } from '../src/log.ts';
+import { LeadPipeline, PIPELINE_QUEUE } from '../src/services/lead-pipeline.ts';
+import type { LeadClassifier } from '../src/services/lead-classifier.ts';
+import { insertLeads } from '../src/db/leads.ts';
+import { createLead, createUser, waitFor, WEBHOOK_SECRET } from './lead-helpers.ts';
+import { testSql } from './support/db.ts';
+import { startTestServer } from './support/server.ts';
+
+const MIGRATIONS = new URL('../migrations', import.meta.url).pathname;
+
+/** True once some backend of this database waits on a row or advisory lock. */
+async function lockWaiters(sql: import('../src/db/client.ts').Sql): Promise<number> {
+  const [r] = await sql<{ n: number }[]>`
+    select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+  return r!.n;
+}
+
+describe('assignment races', () => {
+  it('a lead a manager closes while an assignment is under way is never assigned', async () => {
+    const s = await startTestServer({ WEBHOOK_SECRET, RATE_LIMIT_PER_MINUTE: '100000' });
+    const admin = await s.login();
+    const consultant = await createUser(s, admin, { max_open_leads: 10 });
+    const sql = s.server.sql;
+
+    // Hold the consultant's row: the next assignment reads the waiting leads, then waits here
+    // (it locks its candidates after reading), with the lead already in its plan.
+    const holder = await sql.reserve();
+    let id: string;
+    try {
+      await holder`begin`;
+      await holder`select id from consultants where id = ${consultant.id} for update`;
+      id = await createLead(s.url, { name: 'Fechada no meio', email: 'race@x.test' });
+      await waitFor('the assignment to wait on the consultant', async () => (await lockWaiters(sql)) > 0, 20_000);
+      const [lead] = await sql<{ version: number; ai_classified_at: Date | null }[]>`select version, ai_classified_at from leads where id = ${id}`;
+      expect(lead!.ai_classified_at).not.toBeNull();
+
+      // The manager closes it meanwhile (an unassigned lead touches no consultant row).
+      const res = await s.api(`/api/leads/${id}`, { method: 'PATCH', token: admin, body: { version: lead!.version, status: 'LOST' } });
+      expect(res.status).toBe(200);
+      await holder`commit`;
+    } finally {
+      holder.release();
+    }
+
+    await waitFor('the assignment to finish', async () => (await lockWaiters(sql)) === 0, 20_000);
+    // Another round for good measure (a reconcile would do the same).
+    await s.api(`/api/consultants/${consultant.id}`, { method: 'PATCH', token: admin, body: { max_open_leads: 11 } });
+    await new Promise((r) => setTimeout(r, 500));
+    const [row] = await sql<{ status: string; consultant_id: string | null; assigned: number; notified: number; open_leads: number }[]>`
+      select l.status, l.consultant_id,
+             (select count(*)::int from interactions i where i.lead_id = l.id and i.type = 'assigned') as assigned,
+             (select count(*)::int from notifications n where n.lead_id = l.id) as notified,
+             (select open_leads from consultants where id = ${consultant.id}) as open_leads
+      from leads l where l.id = ${id!}`;
+    expect(row).toEqual({ status: 'LOST', consultant_id: null, assigned: 0, notified: 0, open_leads: 0 });
+
+    // The pipeline still assigns the next one.
+    const next = await createLead(s.url, { name: 'Seguinte', email: 'next@x.test' });
+    await waitFor('the next lead assigned', async () => {
+      const [l] = await sql<{ consultant_id: string | null }[]>`select consultant_id from leads where id = ${next}`;
+      return l!.consultant_id === consultant.id;
+    });
+  });
+
+  it('open_leads is recounted from the leads when a consultant changes', async () => {
+    const s = await startTestServer({ WEBHOOK_SECRET, RATE_LIMIT_PER_MINUTE: '100000' });
+    const admin = await s.login();
+    const c = await createUser(s, admin, { max_open_leads: 5 });
+    const id = await createLead(s.url, { name: 'Conta', email: 'count@x.test' });
+    await waitFor('assigned', async () => {
+      const [l] = await s.server.sql<{ consultant_id: string | null }[]>`select consultant_id from leads where id = ${id}`;
+      return l!.consultant_id === c.id;
+    });
+    // Drift, as a bug or a manual fix in the database would leave it.
+    await s.server.sql`update consultants set open_leads = 4 where id = ${c.id}`;
+    expect((await s.api(`/api/consultants/${c.id}`, { method: 'PATCH', token: admin, body: { max_open_leads: 6 } })).status).toBe(200);
+    await waitFor('recounted', async () => {
+      const [r] = await s.server.sql<{ open_leads: number }[]>`select open_leads from consultants where id = ${c.id}`;
+      return r!.open_leads === 1;
+    });
+  });
+});
+
+describe('pipeline lifecycle', () => {
+  it('queue options reach a database whose queue already exists; open_leads is recounted at start', async () => {
+    const { sql, url } = await testSql();
+    await migrate(sql, MIGRATIONS);
+    const log = createLogger('silent');
+    const old = await startJobs({ url, log, queues: [{ name: PIPELINE_QUEUE, policy: 'standard', retryLimit: 1, retryDelay: 1 }] });
+    await stopJobs(old);
+    const [c] = await sql<{ id: string }[]>`
+      insert into consultants (name, email, password_hash, role, open_leads) values ('Drift', 'drift@x.test', 'x', 'CONSULTANT', 3) returning id`;
+
+    const boss = await startJobs({ url, log, queues: [] });
+    const pipeline = new LeadPipeline({
+      sql,
+      boss,
+      log,
+      classify: async () => ({ score: 50, temperature: 'WARM', classifier: 'rules', reasons: [], note: '' }),
+      requiresPresence: false,
+      isOnline: () => true,
+      events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
+    });
+    try {
+      await pipeline.start();
+      const q = await boss.getQueue(PIPELINE_QUEUE);
+      expect(q).toMatchObject({ retryLimit: 10, retryDelay: 5, retryBackoff: true, policy: 'standard' });
+      await waitFor('open_leads recounted', async () => {
+        const [r] = await sql<{ open_leads: number }[]>`select open_leads from consultants where id = ${c!.id}`;
+        return r!.open_leads === 0;
+      });
+    } finally {
+      await pipeline.stop();
+      await stopJobs(boss);
+    }
+  });
+
+  it('stop() waits for a step still running before the pools close, and only up to its bound', async () => {
+    const { sql, url } = await testSql();
+    await migrate(sql, MIGRATIONS);
+    const log = createLogger('silent');
+    const boss = await startJobs({ url, log, queues: [] });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = false;
+    const slow: LeadClassifier = async () => {
+      started = true;
+      await gate;
+      return { score: 80, temperature: 'HOT', classifier: 'rules', reasons: [], note: '' };
+    };
+    const make = (stopWaitMs: number) =>
+      new LeadPipeline({
+        sql,
+        boss,
+        log,
+        classify: slow,
+        requiresPresence: false,
+        isOnline: () => true,
+        events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
+        reconcileMs: 60_000,
+        stopWaitMs,
+      });
+    const id = '00000000-0000-4000-8000-000000000001';
+    await insertLeads(
+      sql,
+      [{ id, name: 'Lenta', phone: null, email: 'slow@x.test', source: 'site', externalId: null, idempotencyKey: null, message: null, requestedAmount: null, monthlyIncome: null, metadata: {} }],
+      360,
+    );
+
+    // Bounded: a step that never ends does not hold shutdown past stopWaitMs.
+    const stuck = make(300);
+    await stuck.start(); // its first reconcile picks the lead up and blocks in the classifier
+    await waitFor('the classifier to start', async () => started, 10_000);
+    const t0 = Date.now();
+    await stuck.stop();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+
+    // Waits: stop() returns only after the step finished and wrote its result.
+    started = false;
+    const pipeline = make(30_000);
+    await pipeline.start();
+    await waitFor('the classifier to start again', async () => started, 10_000);
+    let stopped = false;
+    const stopping = pipeline.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    // The write happened before stop() returned, while the pool was open.
+    const [row] = await sql<{ ai_score: number | null }[]>`select ai_score from leads where id = ${id}`;
+    expect(row!.ai_score).toBe(80);
+    await stopJobs(boss);
+  });
+
+  it('the reconcile queries can use their indexes (migration 004)', async () => {
+    const { sql } = await testSql();
+    await migrate(sql, MIGRATIONS);
+    const plan = async (q: string) =>
+      sql.begin(async (tx) => {
+        await tx`set local enable_seqscan = off`;
+        const rows = await tx.unsafe<{ 'QUERY PLAN': string }[]>(`explain ${q}`);
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+    expect(await plan(`select id from leads where ai_classified_at is null order by created_at, id limit 1000`)).toMatch(/leads_unclassified_idx/);
+    expect(
+      await plan(`select count(*) from leads l where l.consultant_id = '00000000-0000-4000-8000-000000000001'
+                  and l.status in ('NEW', 'CONTACTED', 'QUALIFIED', 'PROPOSAL')`),
+    ).toMatch(/leads_open_by_consultant_idx/);
+    expect(await plan(`delete from webhook_signatures where signed_at < 1000 and expires_at < now()`)).toMatch(/webhook_signatures_pkey/);
+  });
+});
