@@ -313,9 +313,20 @@ describe('the web app', { timeout: 90_000 }, () => {
     await toast.waitFor();
     expect(await toast.getByTestId('toast-link').getAttribute('href')).toBe(`/leads/${l.id}`);
     await waitFor('bell count', async () => Number(await page.getByTestId('bell-count').textContent()) > before);
+    // A second one, so that both "mark one" and "mark all" have something to do.
+    const second = await assignedLead('Otávio Segundo');
+    if (second.consultant_id !== ana.id) {
+      expect((await s.api(`/api/leads/${second.id}`, { method: 'PATCH', token: admin, body: { version: second.version, consultant_id: ana.id } })).status).toBe(200);
+    }
+    await page.getByTestId('toast').filter({ hasText: 'Otávio Segundo' }).waitFor();
+    await waitFor('bell count of two', async () => Number(await page.getByTestId('bell-count').textContent()) >= 2);
     await page.getByTestId('bell').click();
     await page.getByTestId('notification-panel').waitFor();
     await checkPage(page, 'notifications');
+    // One read: the count drops by one.
+    const count = Number(await page.getByTestId('bell-count').textContent());
+    await page.getByTestId('notification-panel').locator('li.unread button').first().click();
+    await waitFor('one read', async () => Number(await page.getByTestId('bell-count').textContent()) === count - 1);
     await page.getByTestId('read-all').click();
     await page.getByTestId('bell-count').waitFor({ state: 'detached' });
     expect(errors).toEqual([]);
@@ -389,6 +400,16 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(await row.textContent()).toContain('0 / 7');
     const created = ((await (await s.api('/api/consultants', { token: admin })).json()) as { email: string; max_open_leads: number }[]).find((c) => c.email === 'rita.nova@livia.test');
     expect(created?.max_open_leads).toBe(7);
+
+    // An edit the API accepts: capacity and active flag.
+    await row.locator('input[name="max_open_leads"]').fill('9');
+    await row.locator('input[name="active"]').uncheck();
+    await row.locator('button[type="submit"]').click();
+    await page.getByTestId('team-info').filter({ hasText: 'atualizado' }).waitFor();
+    const edited = ((await (await s.api('/api/consultants', { token: admin })).json()) as { email: string; max_open_leads: number; active: boolean }[]).find(
+      (c) => c.email === 'rita.nova@livia.test',
+    );
+    expect(edited).toMatchObject({ max_open_leads: 9, active: false });
 
     // A manager may not make someone an administrator: the API's 403, shown as it is.
     await row.locator('select[name="role"]').selectOption('ADMIN');
