@@ -243,6 +243,14 @@ describe('the web app', { timeout: 90_000 }, () => {
     const column = page.locator('[data-status="QUALIFIED"]');
     expect(await column.getByTestId('column-count').textContent()).toBe('30');
     expect(await column.locator('[data-lead-id]').count()).toBe(25);
+    // The API failing says so, and the button stays for another try.
+    await page.route('**/api/leads?status=QUALIFIED*', (route) =>
+      route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'boom' } }) }),
+    );
+    await column.getByTestId('load-more').click();
+    await page.getByTestId('board-message').waitFor();
+    expect(await page.getByTestId('board-message').textContent()).toContain('Tente novamente');
+    await page.unroute('**/api/leads?status=QUALIFIED*');
     await column.getByTestId('load-more').click();
     await waitFor('page two', async () => (await column.locator('[data-lead-id]').count()) === 30);
     await column.getByTestId('load-more').waitFor({ state: 'detached' });
@@ -255,7 +263,17 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(owners.length).toBeGreaterThan(0);
     for (const text of owners) expect(text).toContain('Ana Souza');
     expect(await page.locator('[data-status="QUALIFIED"] [data-lead-id]').count()).toBe(0);
-    expect(errors).toEqual([]);
+    expect(errors.filter((e) => !/status of 500/.test(e))).toEqual([]);
+
+    // A board the API refuses to load (here a filter it rejects) is a message and a retry, not a blank page.
+    await page.goto(`${s.url}/?temperature=FERVENDO`);
+    const failed = page.getByTestId('board-error');
+    await failed.waitFor();
+    expect(await failed.textContent()).toContain('Tentar novamente');
+    await failed.getByRole('link', { name: 'Limpar filtros' }).click();
+    await page.waitForURL(`${s.url}/`);
+    await page.getByTestId('board').waitFor();
+    await checkPage(page, 'kanban-after-error');
   });
 
   it('lead page: classification, live timeline, a note and a reassignment', async () => {

@@ -88,7 +88,12 @@ export default component$(() => {
         <p>{board.value.message}</p>
         <a class="button" href={location.url.pathname + location.url.search}>
           Tentar novamente
-        </a>
+        </a>{' '}
+        {location.url.search && (
+          <a class="button" href="/">
+            Limpar filtros
+          </a>
+        )}
       </section>
     );
   }
