@@ -228,6 +228,12 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(await page.getByTestId('filter-consultant').count()).toBe(0);
     expect(await page.locator('nav a[href="/analytics"]').count()).toBe(0);
     await checkPage(page, 'kanban-consultant');
+
+    // Reassigned to someone else: the card leaves Ana's board at once.
+    await live(page);
+    const taken = await lead(shown[0]!);
+    expect((await s.api(`/api/leads/${taken.id}`, { method: 'PATCH', token: admin, body: { version: taken.version, consultant_id: bruno.id } })).status).toBe(200);
+    await card(page, taken.id).waitFor({ state: 'detached' });
     expect(errors).toEqual([]);
   });
 

@@ -47,6 +47,8 @@ export function buildPipeline(d: {
   const events: PipelineEvents = {
     leadCreated: (l) => hub.io?.to(leadRooms(l)).emit('lead:created', leadView(l)),
     leadUpdated: (l) => hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l)),
+    // Only the id: the consultant it was taken from may no longer see the lead itself.
+    leadRemoved: (id, consultantId) => hub.io?.to(userRoom(consultantId)).emit('lead:removed', { id }),
     notification: (n) => {
       hub.io?.to(userRoom(n.recipient_id)).emit('notification', notificationView(n));
       d.bus.publish(n);

@@ -89,6 +89,8 @@ interface QueuedIntake {
 export interface PipelineEvents {
   leadCreated(lead: LeadRow): void;
   leadUpdated(lead: LeadRow): void;
+  /** The lead was reassigned away from `consultantId`, who no longer sees it (their board drops it). */
+  leadRemoved?(leadId: string, consultantId: string): void;
   notification(n: NotificationRow): void;
   /** Consultants whose workload changed (their actors resync). */
   workloadChanged(consultantIds: string[]): void;

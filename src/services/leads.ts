@@ -120,9 +120,11 @@ export class LeadService {
         if (n) notifications.push(n);
       }
       if (patch.note) await recordInteraction(tx, { leadId: id, type: 'note', ...actor, data: { text: patch.note } });
-      return { updated, notifications, touched: [...touched], freed: closing || !!newConsultant };
+      const leftBehind = newConsultant && current.consultant_id ? current.consultant_id : undefined;
+      return { updated, notifications, touched: [...touched], freed: closing || !!newConsultant, leftBehind };
     });
     this.d.events.leadUpdated(outcome.updated);
+    if (outcome.leftBehind) this.d.events.leadRemoved?.(id, outcome.leftBehind);
     for (const n of outcome.notifications) this.d.events.notification(n);
     if (outcome.touched.length > 0) this.d.events.workloadChanged(outcome.touched);
     if (outcome.freed) void this.d.pipeline.requestAssignment();

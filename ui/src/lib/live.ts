@@ -1,7 +1,7 @@
 /**
  * The live connection of a signed-in page (browser only, loaded after the page is visible).
  * Socket.io authenticates with the session cookie; its events are re-dispatched on `window` as
- * `livia-lead` and `livia-notification` CustomEvents, so each page listens to what it shows.
+ * `livia-lead`, `livia-lead-removed` (reassigned away from me) and `livia-notification` CustomEvents, so each page listens to what it shows.
  * When Socket.io cannot connect (a proxy blocking WebSocket and polling alike), notifications
  * keep arriving over Server-Sent Events.
  *
@@ -43,6 +43,7 @@ export function connectLive(): () => void {
   });
   socket.on('lead:created', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'created', lead } })));
   socket.on('lead:updated', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'updated', lead } })));
+  socket.on('lead:removed', (payload: { id: string }) => window.dispatchEvent(new CustomEvent('livia-lead-removed', { detail: payload })));
   socket.on('notification', emitNotification);
   socket.on('connect_error', (err) => {
     if (err.message === 'unauthorized') void checkSession();

@@ -210,9 +210,18 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
       clearTimeout(countsTimer);
       countsTimer = setTimeout(() => void refreshCounts(), 300);
     };
+    // Reassigned away from me: the card goes, and so does its count.
+    const onRemoved = async (e: Event) => {
+      const before = await find((e as CustomEvent<{ id: string }>).detail.id);
+      if (!before) return;
+      state.columns[before.status].items = state.columns[before.status].items.filter((l) => l.id !== before.lead.id);
+      state.columns[before.status].count -= 1;
+    };
     window.addEventListener('livia-lead', onLead);
+    window.addEventListener('livia-lead-removed', onRemoved);
     cleanup(() => {
       window.removeEventListener('livia-lead', onLead);
+      window.removeEventListener('livia-lead-removed', onRemoved);
       clearTimeout(countsTimer);
     });
   });

@@ -127,8 +127,16 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
       const { lead } = (e as CustomEvent<LeadEvent>).detail;
       if (lead.id === state.lead.id && lead.version !== state.lead.version) void reload();
     };
+    const onRemoved = (e: Event) => {
+      if ((e as CustomEvent<{ id: string }>).detail.id !== state.lead.id) return;
+      state.message = 'Este lead foi reatribuído a outro consultor e você não pode mais alterá-lo.';
+    };
     window.addEventListener('livia-lead', onLead);
-    cleanup(() => window.removeEventListener('livia-lead', onLead));
+    window.addEventListener('livia-lead-removed', onRemoved);
+    cleanup(() => {
+      window.removeEventListener('livia-lead', onLead);
+      window.removeEventListener('livia-lead-removed', onRemoved);
+    });
   });
 
   const reasons = reasonsOf(state.lead);
