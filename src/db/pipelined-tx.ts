@@ -42,3 +42,26 @@ export async function pipelinedTransaction<T>(sql: Sql, fn: (tx: Sql) => Promise
     conn.release();
   }
 }
+
+/**
+ * The same contract on `sql.begin`: one more round trip, but no reserved connection. After a
+ * connection was cut, a retry goes this way: postgres.js can hand a reserved connection whose
+ * socket died back to the pool (porsager/postgres#1199), and the next reserve may wait on it.
+ */
+export async function plainTransaction<T>(sql: Sql, fn: (tx: Sql) => Promise<T | RollBack<T>>): Promise<T> {
+  let rolledBack: RollBack<T> | undefined;
+  const result = await sql
+    .begin(async (tx) => {
+      const r = await fn(tx as unknown as Sql);
+      if (r instanceof RollBack) {
+        rolledBack = r;
+        throw r;
+      }
+      return r;
+    })
+    .catch((err: unknown) => {
+      if (rolledBack && err === rolledBack) return rolledBack;
+      throw err;
+    });
+  return result instanceof RollBack ? result.value : (result as T);
+}

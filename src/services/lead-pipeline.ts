@@ -21,7 +21,7 @@ import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
 import { ensureQueue, txDb, type PgBoss } from '../db/jobs.ts';
-import { pipelinedTransaction, RollBack } from '../db/pipelined-tx.ts';
+import { pipelinedTransaction, plainTransaction, RollBack } from '../db/pipelined-tx.ts';
 import {
   applyClassifications,
   assignmentCandidates,
@@ -224,7 +224,12 @@ export class LeadPipeline {
     const lead: NewLead = { ...input, email: input.email?.toLowerCase() ?? null, source: input.source.toLowerCase() };
     // An instant (rule-based) classifier runs here, so the lead is stored classified: one write
     // instead of an insert and an update, and nothing left to do but assign it.
-    const classification = this.#d.classify.instant ? await this.#d.classify(facts(lead)) : null;
+    let classification: ClassifierResult | null = null;
+    if (this.#d.classify.instant) {
+      const started = performance.now();
+      classification = await this.#d.classify(facts(lead));
+      this.#d.observeStep?.('classify', (performance.now() - started) / 1000);
+    }
     // Group commit: the webhooks that arrive together share one transaction (one multi-row insert
     // of leads and interactions, one safety-net job for them all, one commit); each is answered
     // only after that commit.
@@ -325,7 +330,7 @@ export class LeadPipeline {
       if (!isAmbiguousOutcome(err) && pauseMs > 0) break;
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       try {
-        return (await this.#track(this.#commitIntakes([b]))).get(b.id)!;
+        return (await this.#track(this.#commitIntakes([b], plainTransaction))).get(b.id)!;
       } catch (e) {
         err = e;
       }
@@ -337,8 +342,8 @@ export class LeadPipeline {
    * One transaction: the leads (those not seen before), their signatures and one safety-net job.
    * Duplicates (a replayed signature, a taken key) are resolved to the first lead's id inside it.
    */
-  async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
-    return pipelinedTransaction(this.#d.sql, async (tx) => {
+  async #commitIntakes(batch: QueuedIntake[], transaction = pipelinedTransaction): Promise<Map<string, IntakeResult>> {
+    return transaction(this.#d.sql, async (tx) => {
       const rows: NewLeadRow[] = batch.map((b) => ({
         ...b.lead,
         id: b.id,
