@@ -1,12 +1,17 @@
 /**
- * A transaction with fewer round trips than `sql.begin`: BEGIN is sent without waiting for its
- * answer, so it travels with the first statements (postgres.js pipelines the statements of one
- * connection), and statements the callback issues together go together. The hot paths (webhook
- * intake, assignment) run one short transaction after another, and on a busy machine every round
- * trip is a wake-up of PostgreSQL and of us.
+ * A transaction whose statements travel together: the callback issues the statements it can
+ * together (`Promise.all`), and postgres.js pipelines them on the transaction's connection, so a
+ * batch of inserts and its pg-boss job cost one round trip instead of one each. The hot paths
+ * (webhook intake, assignment) run one short transaction after another.
+ *
+ * It is built on `sql.begin`, not on `sql.reserve()`: in postgres.js 3.4.9 a reserved connection
+ * whose backend dies is handed back to the pool dead on release (porsager/postgres#1199), and a
+ * reserve queued while a pooled connection is terminated never settles (#1195). Either leaves the
+ * pool stuck after a database cut; `sql.begin` pins its connection without reserve().
  *
  * Semantics are those of `sql.begin`: the callback's statements commit together, or, should any
  * fail (a failed statement aborts the rest), the transaction rolls back and the error is thrown.
+ * The callback may also return `RollBack`: nothing worth keeping was written.
  *
  * @example
  * const ids = await pipelinedTransaction(sql, (tx) => Promise.all([insertA(tx), insertB(tx)]));
@@ -19,49 +24,19 @@ export class RollBack<T> {
 }
 
 export async function pipelinedTransaction<T>(sql: Sql, fn: (tx: Sql) => Promise<T | RollBack<T>>): Promise<T> {
-  const conn = await sql.reserve();
-  try {
-    const begun = conn`begin`.execute();
-    let result: T | RollBack<T>;
-    try {
-      result = await fn(conn);
-      await begun;
-    } catch (err) {
-      // A statement failed (and with it the transaction), or BEGIN itself did.
-      await begun.catch(() => {});
-      await conn`rollback`.catch(() => {});
-      throw err;
-    }
-    if (result instanceof RollBack) {
-      await conn`rollback`;
-      return result.value;
-    }
-    await conn`commit`;
-    return result;
-  } finally {
-    conn.release();
-  }
-}
-
-/**
- * The same contract on `sql.begin`: one more round trip, but no reserved connection. After a
- * connection was cut, a retry goes this way: postgres.js can hand a reserved connection whose
- * socket died back to the pool (porsager/postgres#1199), and the next reserve may wait on it.
- */
-export async function plainTransaction<T>(sql: Sql, fn: (tx: Sql) => Promise<T | RollBack<T>>): Promise<T> {
   let rolledBack: RollBack<T> | undefined;
-  const result = await sql
-    .begin(async (tx) => {
+  try {
+    return (await sql.begin(async (tx) => {
       const r = await fn(tx as unknown as Sql);
       if (r instanceof RollBack) {
         rolledBack = r;
+        // Thrown so that sql.begin rolls back; caught below and answered as the value.
         throw r;
       }
       return r;
-    })
-    .catch((err: unknown) => {
-      if (rolledBack && err === rolledBack) return rolledBack;
-      throw err;
-    });
-  return result instanceof RollBack ? result.value : (result as T);
+    })) as T;
+  } catch (err) {
+    if (rolledBack && err === rolledBack) return rolledBack.value;
+    throw err;
+  }
 }

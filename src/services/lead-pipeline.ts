@@ -21,7 +21,7 @@ import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
 import { ensureQueue, txDb, type PgBoss } from '../db/jobs.ts';
-import { pipelinedTransaction, plainTransaction, RollBack } from '../db/pipelined-tx.ts';
+import { pipelinedTransaction, RollBack } from '../db/pipelined-tx.ts';
 import {
   applyClassifications,
   assignmentCandidates,
@@ -330,7 +330,7 @@ export class LeadPipeline {
       if (!isAmbiguousOutcome(err) && pauseMs > 0) break;
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       try {
-        return (await this.#track(this.#commitIntakes([b], plainTransaction))).get(b.id)!;
+        return (await this.#track(this.#commitIntakes([b]))).get(b.id)!;
       } catch (e) {
         err = e;
       }
@@ -342,8 +342,8 @@ export class LeadPipeline {
    * One transaction: the leads (those not seen before), their signatures and one safety-net job.
    * Duplicates (a replayed signature, a taken key) are resolved to the first lead's id inside it.
    */
-  async #commitIntakes(batch: QueuedIntake[], transaction = pipelinedTransaction): Promise<Map<string, IntakeResult>> {
-    return transaction(this.#d.sql, async (tx) => {
+  async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
+    return pipelinedTransaction(this.#d.sql, async (tx) => {
       const rows: NewLeadRow[] = batch.map((b) => ({
         ...b.lead,
         id: b.id,
