@@ -10,7 +10,7 @@ type Row = [text: string, expected: Extracted, opts?: ExtractOptions];
 /** Compares the value fields (and `answer` only when the row names it). */
 function check([text, expected, opts]: Row) {
   const got = extract(text, opts);
-  const keys = ['name', 'purpose', 'requested_amount', 'monthly_income', 'term_months', ...('answer' in expected ? ['answer'] : [])] as const;
+  const keys: (keyof Extracted)[] = ['name', 'purpose', 'requested_amount', 'monthly_income', 'term_months', ...('answer' in expected ? (['answer'] as const) : [])];
   const picked = Object.fromEntries(keys.filter((k) => got[k] !== undefined).map((k) => [k, got[k]]));
   expect(picked, text).toEqual(expected);
 }
