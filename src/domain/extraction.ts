@@ -238,7 +238,8 @@ const NOT_NAMES = new Set(
     'obrigada quero preciso gostaria queria tenho estou to ta dono dona assalariado assalariada desempregado ' +
     'desempregada novo nova interessado interessada eu mesmo mesma que isso ele ela voce sobre pra para por ' +
     'com sem mais menos muito pouco meu minha seu sua trabalho trabalhador trabalhadora estudante favor ' +
-    'responsavel unica unico primeiro primeira titular filho filha esposa marido mae pai livia atendente'
+    'responsavel unica unico primeiro primeira titular filho filha esposa marido mae pai livia atendente pode aprovar aprova aprove manda vamos bora certo ' +
+    'blz show legal entendi como qual quanto onde quando porque valeu'
   ).split(' '),
 );
 
