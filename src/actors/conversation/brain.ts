@@ -89,7 +89,7 @@ const groqDecision = z.object({
     })
     .strict(),
   intent: z.enum(INTENTS),
-});
+}).strict();
 
 const JSON_SCHEMA = {
   type: 'object',

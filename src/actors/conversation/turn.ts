@@ -87,16 +87,18 @@ export function decideTurn(s: TurnState, d: Decision, settings: SimulationSettin
   const changed = new Set<Field>();
 
   for (const field of FIELDS) {
-    let value = d.extracted[field] ?? undefined;
-    // The scripted reading fills what a brain left out (a model that missed "em 24x").
-    if (value === undefined) value = reread[field];
-    if (value === undefined) continue;
-    if (NUMERIC.includes(field)) {
-      if (typeof value !== 'number' || !said.some((n) => Math.abs(n - (value as number)) < 0.005 || (field === 'term_months' && termSaid(reread, value as number)))) {
-        dropped.push({ field, value, why: 'not in the customer’s words' });
-        continue;
+    const proposed = d.extracted[field] ?? undefined;
+    let value: unknown = proposed;
+    if (NUMERIC.includes(field) && proposed !== undefined) {
+      const n = proposed;
+      if (typeof n !== 'number' || !(said.some((x) => Math.abs(x - n) < 0.005) || (field === 'term_months' && termSaid(reread, n)))) {
+        dropped.push({ field, value: proposed, why: 'not in the customer’s words' });
+        value = undefined;
       }
     }
+    // The scripted reading fills what a brain left out or got wrong (a model that missed "em 24x").
+    if (value === undefined) value = reread[field];
+    if (value === undefined) continue;
     const check = validateField(field, value);
     if (!check.ok) {
       refusals.push(check.reask);
