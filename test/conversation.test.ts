@@ -86,7 +86,7 @@ async function talk(phone: string, text: string): Promise<string> {
   const before = transport.to(phone).length;
   await inbox.deliver('livia', phone, { id: `wamid.${++ids}`, text });
   const sent = await until(`an answer to "${text}"`, () => transport.to(phone).length > before && transport.to(phone));
-  return sent.at(-1)!.text;
+  return sent[before]!.text;
 }
 
 const stage = async (phone: string) => stageOf((await system.inspect(CONVERSATION, phone))!.value);

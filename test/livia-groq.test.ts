@@ -227,7 +227,7 @@ describe('a whole dialogue with the Groq brain in an ActorSystem', () => {
       if (Date.now() > deadline) throw new Error(`no answer to "${text}"`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    return transport.to(phone).at(-1)!.text;
+    return transport.to(phone)[before]!.text;
   }
 
   it('reaches TRANSFERRED through faults, lies and an injection, quoting only the simulation', async () => {

@@ -11,7 +11,7 @@ import { formatBRL, pmt } from '../domain/simulation.ts';
 import { decideScripted, type BrainInput } from './conversation/brain.ts';
 import { OPT_OUT_CONFIRMATION, VOICE_FALLBACK, MEDIA_ACK } from './conversation/script.ts';
 import type { Decision } from './conversation/turn.ts';
-import { createConversationMachine, stageOf, type ConversationContext, type ConversationEvent, type ThinkParams } from './conversation.machine.ts';
+import { conversationContextSchema, createConversationMachine, stageOf, type ConversationContext, type ConversationEvent, type ThinkParams } from './conversation.machine.ts';
 
 const HOUR = 3_600_000;
 const settings = {
@@ -47,6 +47,9 @@ class Driver {
     const [next, actions] = transition(machine, this.s, event as ConversationEvent);
     this.s = next;
     this.actions = actions as Action[];
+    // Every context the machine reaches is one the actor's write accepts.
+    const valid = conversationContextSchema.safeParse(next.context);
+    if (!valid.success) throw new Error(`invalid context after ${event.type}: ${valid.error.message}`);
     for (const a of this.actions) {
       if (a.type === 'conversation.reply') this.replies.push(a.params.text);
       if (a.type === 'conversation.think') this.thinks.push(a.params);
@@ -86,6 +89,12 @@ function toTransferred(d: Driver): void {
 }
 
 describe('conversation machine', () => {
+  it('refuses an invalid context (the write runs this check before storing)', () => {
+    const d = new Driver();
+    expect(conversationContextSchema.safeParse({ ...d.ctx, data: { requested_amount: 0 } }).success).toBe(false);
+    expect(conversationContextSchema.safeParse({ ...d.ctx, phone: 'abc' }).success).toBe(false);
+  });
+
   it('starts idle in INTRO with nothing asked of the world', () => {
     const [s, actions] = initialTransition(machine, { phone: '+5511987654321' });
     expect(s.value).toEqual({ INTRO: 'idle' });
@@ -149,6 +158,8 @@ describe('conversation machine', () => {
     const d = new Driver();
     d.message('oi');
     d.message('aqui é a Carla');
+    // Each message of the burst restarts its window.
+    expect(d.actions.map((a) => a.type)).toEqual(expect.arrayContaining(['xstate.cancel', 'xstate.raise']));
     d.message('quero quitar dívidas');
     d.fire('BURST');
     expect(d.thinks).toHaveLength(1);

@@ -24,9 +24,10 @@
  * s1.value // => { INTRO: 'collecting' }
  */
 import { assign, setup, type ActionFunction } from 'xstate';
+import { z } from 'zod';
 import { nextBusinessMoment, type BusinessHours } from '../domain/business-hours.ts';
 import { isOptOut, type Field } from '../domain/extraction.ts';
-import { ACTIVE_STAGES, missingFields, type ActiveStage, type ConversationData } from '../domain/qualification.ts';
+import { ACTIVE_STAGES, conversationData, missingFields, type ActiveStage, type ConversationData } from '../domain/qualification.ts';
 import type { SimulationSettings } from '../domain/simulation.ts';
 import type { TranscriptLine } from './conversation/brain.ts';
 import {
@@ -94,6 +95,27 @@ export interface ConversationContext {
   /** When Lívia last spoke (epoch ms): follow-ups count from here. */
   quietSince: number | null;
 }
+
+const FIELD_NAMES = ['name', 'purpose', 'requested_amount', 'monthly_income', 'term_months'] as const;
+const line = z.object({ role: z.enum(['customer', 'livia', 'consultant']), text: z.string() });
+
+/** The context, checked whole before it is stored (the conversation actor's domain write parses it). */
+export const conversationContextSchema = z.object({
+  phone: z.string().regex(/^\+\d{8,15}$/),
+  data: conversationData,
+  window: z.array(line),
+  pending: z.array(z.string()),
+  seen: z.array(z.string()),
+  turn: z.number().int().min(0),
+  turnText: z.string(),
+  replies: z.number().int().min(0),
+  lastReply: z.object({ n: z.number().int().positive(), text: z.string().min(1), role: z.enum(['livia', 'consultant']), at: z.string() }).nullable(),
+  expecting: z.enum([...FIELD_NAMES, 'answer']).nullable(),
+  offer: z.object({ amount: z.number().positive(), termMonths: z.number().int().positive() }).nullable(),
+  resume: z.enum([...ACTIVE_STAGES, 'TRANSFERRED']),
+  takenBy: z.string().nullable(),
+  quietSince: z.number().nullable(),
+}) satisfies z.ZodType<ConversationContext>;
 
 export interface ThinkParams {
   phone: string;

@@ -21,6 +21,7 @@ import type { Brain } from './conversation/brain.ts';
 import {
   CONVERSATION_MACHINE_VERSION,
   createConversationMachine,
+  conversationContextSchema,
   type ConversationContext,
   type ConversationEvent,
   type ConversationMachine,
@@ -74,7 +75,8 @@ export function conversationWriteEvents(): string[] {
 }
 
 const write: DomainWrite = (tx, w) => {
-  const c = w.context as ConversationContext;
+  // An invalid context is never stored: the event fails alone and the actor stays as it was.
+  const c = conversationContextSchema.parse(w.context) as ConversationContext;
   const e = w.event as unknown as ConversationEvent;
   const message = e.type === 'message.received' ? { waId: e.id, text: e.text, kind: e.kind satisfies InboundKind } : undefined;
   const reply: ConversationReply | null = c.lastReply;
