@@ -73,3 +73,8 @@ export async function transcriptOf(sql: Queryable, phone: string): Promise<Trans
     where c.phone = ${phone}
     order by m.id`;
 }
+
+/** The lead a conversation was handed off as. */
+export async function linkConversationLead(sql: Queryable, phone: string, leadId: string): Promise<void> {
+  await sql`update conversations set lead_id = ${leadId}, updated_at = now() where phone = ${phone}`;
+}
