@@ -343,3 +343,21 @@ describe('conversation machine', () => {
     expect(d.replies).toHaveLength(count);
   });
 });
+
+describe('with no burst window', () => {
+  const quick = createConversationMachine({ ...settings, burstMs: 0 });
+  it('a message starts its turn at once, and a message during a turn starts the next one right after', () => {
+    let [s] = initialTransition(quick, { phone: '+5511987654321' });
+    let actions: Action[];
+    [s, actions] = transition(quick, s, { type: 'message.received', id: 'a', text: 'oi, aqui é a Carla', kind: 'text', at: at(1) }) as [AnyMachineSnapshot, Action[]];
+    expect(s.value).toEqual({ INTRO: 'thinking' });
+    expect(actions.some((a) => a.type === 'xstate.raise')).toBe(false);
+    const first = actions.find((a) => a.type === 'conversation.think')!.params as ThinkParams;
+    [s] = transition(quick, s, { type: 'message.received', id: 'b', text: 'é pra viajar', kind: 'text', at: at(2) }) as [AnyMachineSnapshot, Action[]];
+    [s, actions] = transition(quick, s, { type: 'brain.decided', turn: first.turn, decision: decideScripted(first), at: at(3) }) as [AnyMachineSnapshot, Action[]];
+    expect(s.value).toEqual({ INTRO: 'thinking' });
+    const second = actions.find((a) => a.type === 'conversation.think')?.params as ThinkParams;
+    expect(second).toMatchObject({ turn: first.turn + 1, text: 'é pra viajar' });
+    expect(actions.filter((a) => a.type === 'conversation.reply')).toHaveLength(1);
+  });
+});

@@ -7,7 +7,8 @@
  *   idle ──message──▶ collecting ──after BURST──▶ thinking ──brain.decided──▶ waiting (or collecting)
  *   waiting ──after FOLLOW_UP_1──▶ nudged ──after FOLLOW_UP_2──▶ ABANDONED
  * A burst of messages inside BURST is one turn. While thinking, new messages wait for the next turn,
- * so one turn gets one answer.
+ * so one turn gets one answer. With a burst window of 0 there is no `collecting` step: a message
+ * goes straight to `thinking` (no timer to arm and fire).
  *
  * The brain does I/O, so it never runs here: `thinking` names the `conversation.think` effect, whose
  * handler calls the brain and sends the result back as `brain.decided` (durable through the effect
@@ -169,6 +170,8 @@ export function createConversationMachine(settings: ConversationSettings) {
     window: push(c.window, { role: o.role ?? 'livia', text }),
     ...(o.quiet === false ? {} : { quietSince: Date.parse(at) }),
   });
+  /** Where a message that starts a turn goes. */
+  const gather = settings.burstMs > 0 ? 'collecting' : 'thinking';
   const due = (c: ConversationContext, i: 0 | 1) => nextBusinessMoment((c.quietSince ?? 0) + settings.followUpMs[i], settings.hours);
 
   const machine = setup({
@@ -260,7 +263,9 @@ export function createConversationMachine(settings: ConversationSettings) {
       ...ACTIVE_STAGES.flatMap((to) =>
         [false, true].map((more) => ({
           guard: { type: 'turnLeadsTo' as const, params: { from: stage, to, more } },
-          target: `#conversation.${to}.${more ? 'collecting' : 'waiting'}`,
+          target: `#conversation.${to}.${more ? gather : 'waiting'}`,
+          // Thinking again (no burst window) is a new turn: its entry must run again.
+          reenter: true,
           actions: applyTurn,
         })),
       ),
@@ -271,7 +276,7 @@ export function createConversationMachine(settings: ConversationSettings) {
       initial: 'idle',
       entry: assign({ resume: stage }),
       on: {
-        'message.received': [{ guard: 'duplicate' as const }, optOut, unreadable, { target: `.collecting`, actions: [record, queue] }],
+        'message.received': [{ guard: 'duplicate' as const }, optOut, unreadable, { target: `.${gather}`, actions: [record, queue] }],
         'conversation.takeover': takeover,
       },
       states: {
@@ -320,7 +325,7 @@ export function createConversationMachine(settings: ConversationSettings) {
     };
   }
 
-  const backTo = (sub: 'idle' | 'collecting', extra: never[] = []) => [
+  const backTo = (sub: 'idle' | 'collecting' | 'thinking', extra: never[] = []) => [
     ...ACTIVE_STAGES.map((stage) => ({ guard: { type: 'resumesAt' as const, params: { stage } }, target: `#conversation.${stage}.${sub}`, actions: extra })),
     { guard: { type: 'resumesAt' as const, params: { stage: 'TRANSFERRED' as const } }, target: '#conversation.TRANSFERRED', actions: extra },
   ] as never[];
@@ -381,7 +386,7 @@ export function createConversationMachine(settings: ConversationSettings) {
       ABANDONED: {
         on: {
           // The customer came back: the conversation picks up where it stopped.
-          'message.received': [{ guard: 'duplicate' }, optOut, unreadable, ...backTo('collecting', [record, queue])],
+          'message.received': [{ guard: 'duplicate' }, optOut, unreadable, ...backTo(gather, [record, queue])],
           'conversation.takeover': takeover,
         },
       },
