@@ -361,3 +361,12 @@ describe('with no burst window', () => {
     expect(actions.filter((a) => a.type === 'conversation.reply')).toHaveLength(1);
   });
 });
+
+describe('as /api/machines shows it', () => {
+  it('serializes to JSON with every stage and its guards named', () => {
+    const json = JSON.stringify(machine.toJSON());
+    for (const stage of ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED', 'HUMAN', 'ABANDONED', 'OPTED_OUT']) expect(json).toContain(`"${stage}"`);
+    expect(json).toContain('turnLeadsTo');
+    expect(json).toContain('FOLLOW_UP_1');
+  });
+});
