@@ -221,4 +221,16 @@ describe('typing presence', () => {
     expect(typingMs('oi', { msPerChar: 40, maxMs: 3000 })).toBe(80);
     expect(typingMs('x'.repeat(500), { msPerChar: 40, maxMs: 3000 })).toBe(3000);
   });
+
+  it('the reply effect shows typing first, then sends with the effect id as the key', async () => {
+    const t = new FakeLiviaTransport();
+    const def = conversationActor({ settings, brain: scriptedBrain, transport: t, send: async () => {}, typing: { msPerChar: 1, maxMs: 30 } });
+    const spec = def.effects!['conversation.reply'] as { run: (p: unknown, ctx: unknown) => Promise<void> };
+    const ctx = { effectId: 'e-1', actorType: CONVERSATION, actorId: '+5511987650009', seq: 1, attempt: 1, signal: new AbortController().signal };
+    const p = { phone: '+5511987650009', n: 1, text: 'x'.repeat(100), role: 'livia', at: new Date().toISOString() };
+    await spec.run(p, ctx);
+    await spec.run(p, { ...ctx, attempt: 2 });
+    expect(t.typed).toEqual([{ phone: '+5511987650009', ms: 30 }, { phone: '+5511987650009', ms: 30 }]);
+    expect(t.sent).toEqual([{ phone: '+5511987650009', text: 'x'.repeat(100), role: 'livia', n: 1, key: 'e-1' }]);
+  });
 });

@@ -342,6 +342,16 @@ describe('conversation machine', () => {
     d.message('obrigada!');
     expect(d.replies).toHaveLength(count);
   });
+
+  it('a take-over and give-back in TRANSFERRED does not hand the customer off twice', () => {
+    const d = new Driver();
+    toTransferred(d);
+    expect(d.handoffs).toHaveLength(1);
+    d.send({ type: 'conversation.takeover', by: 'u1', at: at(70) });
+    d.send({ type: 'conversation.release', by: 'u1', at: at(80) });
+    expect(d.stage).toBe('TRANSFERRED');
+    expect(d.handoffs).toHaveLength(1);
+  });
 });
 
 describe('with no burst window', () => {

@@ -238,6 +238,14 @@ export function createConversationMachine(settings: ConversationSettings) {
     guard: 'unreadable' as const,
     actions: [record, ...say((_, e) => (received(e).kind === 'voice' ? VOICE_FALLBACK : MEDIA_ACK), { quiet: false })],
   } as never;
+  const handoff = {
+    type: 'conversation.handoff' as const,
+    params: ({ context }: { context: Ctx }): HandoffParams => ({
+      phone: context.phone,
+      data: context.data,
+      summary: context.window.map((l) => `${l.role === 'customer' ? 'Cliente' : l.role === 'livia' ? 'Lívia' : 'Consultor'}: ${l.text}`).join('\n'),
+    }),
+  } as never;
   const takeover = {
     target: '#conversation.HUMAN',
     actions: assign({ takenBy: ({ event }: { event: Ev }) => (event as Extract<Ev, { type: 'conversation.takeover' }>).by, pending: [] as string[] }),
@@ -269,8 +277,13 @@ export function createConversationMachine(settings: ConversationSettings) {
           actions: applyTurn,
         })),
       ),
-      { guard: { type: 'turnLeadsTo' as const, params: { from: stage, to: 'TRANSFERRED' as const, more: false } }, target: '#conversation.TRANSFERRED', actions: applyTurn },
-      { guard: { type: 'turnLeadsTo' as const, params: { from: stage, to: 'TRANSFERRED' as const, more: true } }, target: '#conversation.TRANSFERRED', actions: applyTurn },
+      // The hand-off is asked for on the way in, not on entry: a give-back after a take-over in
+      // TRANSFERRED enters it again and must not hand the customer off twice.
+      ...[false, true].map((more) => ({
+        guard: { type: 'turnLeadsTo' as const, params: { from: stage, to: 'TRANSFERRED' as const, more } },
+        target: '#conversation.TRANSFERRED',
+        actions: [...applyTurn, handoff],
+      })),
     ];
     return {
       initial: 'idle',
@@ -355,17 +368,7 @@ export function createConversationMachine(settings: ConversationSettings) {
       SIMULATION: talking('SIMULATION') as never,
       CONVERSION: talking('CONVERSION') as never,
       TRANSFERRED: {
-        entry: [
-          assign({ resume: 'TRANSFERRED' as const }),
-          {
-            type: 'conversation.handoff',
-            params: ({ context }) => ({
-              phone: context.phone,
-              data: context.data,
-              summary: context.window.map((l) => `${l.role === 'customer' ? 'Cliente' : 'Lívia'}: ${l.text}`).join('\n'),
-            }),
-          },
-        ],
+        entry: assign({ resume: 'TRANSFERRED' as const }),
         on: {
           'message.received': [{ guard: 'duplicate' }, optOut, { actions: record }],
           'handoff.completed': { actions: say((_, e) => consultantText((e as Extract<Ev, { type: 'handoff.completed' }>).consultantName ?? 'da nossa equipe'), { quiet: false }) },
