@@ -129,6 +129,22 @@ describe('conversation machine', () => {
     expect(d.replies).toHaveLength(7);
   });
 
+  it('everything in one message: the machine goes as far as the data allows, straight to the quote', () => {
+    const d = new Driver();
+    const r = d.say('Oi, sou a Carla, quero 10 mil pra reformar a casa, ganho 5 mil, em 12x');
+    expect(d.stage).toBe('SIMULATION');
+    expect(r).toContain(`12 parcelas de ${formatBRL(pmt(10_000, 12, 0.02))}`);
+  });
+
+  it('no offer fits the income: a yes is not an acceptance', () => {
+    const d = new Driver();
+    for (const t of ['aqui é a Carla', 'pra quitar dívidas', '900 mil', 'ganho 300 reais', 'em 3 meses']) d.say(t);
+    expect(d.stage).toBe('SIMULATION');
+    expect(d.say('sim')).toMatch(/não consigo uma proposta/);
+    expect(d.stage).toBe('SIMULATION');
+    expect(d.ctx.data.offer_accepted).toBe(false);
+  });
+
   it('does not move on while data is missing, whatever is said', () => {
     const d = new Driver();
     d.say('oi');

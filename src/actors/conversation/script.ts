@@ -15,6 +15,8 @@ export const CONSENT_QUESTION =
   'Você autoriza que um consultor entre em contato com você por este número? Responda "sim" ou "não".';
 
 export const OFFER_DECLINED = 'Sem problemas! Quer simular outro valor ou outro prazo? Por exemplo: "20 mil em 36 meses".';
+export const NO_OFFER =
+  'Com a sua renda, não consigo uma proposta nesse valor. Quer simular um valor menor ou um prazo maior? Por exemplo: "10 mil em 48 meses".';
 export const CONSENT_DECLINED = 'Tudo bem, respeito a sua decisão. Se mudar de ideia, é só responder "sim" por aqui.';
 export const ASK_OFFER = 'Quer seguir com essa proposta? Responda "sim" ou, se preferir, me diga outro valor ou prazo.';
 

@@ -27,7 +27,7 @@ import {
   type Stage,
 } from '../../domain/qualification.ts';
 import { describeSimulation, simulate, type SimulationSettings } from '../../domain/simulation.ts';
-import { askFor, ASK_OFFER, CONSENT_DECLINED, CONSENT_QUESTION, firstName, GREETING, handoffText, OFFER_DECLINED } from './script.ts';
+import { askFor, ASK_OFFER, CONSENT_DECLINED, CONSENT_QUESTION, firstName, GREETING, handoffText, NO_OFFER, OFFER_DECLINED } from './script.ts';
 
 export const INTENTS = ['answer', 'accept', 'decline', 'question', 'opt_out', 'human', 'other'] as const;
 export type Intent = (typeof INTENTS)[number];
@@ -153,7 +153,8 @@ export function decideTurn(s: TurnState, d: Decision, settings: SimulationSettin
       };
       return { ...out('CONVERSION', CONSENT_QUESTION), data: accepted };
     }
-    if (answer === 'no' || answer === 'yes') return out('SIMULATION', OFFER_DECLINED);
+    if (answer === 'yes') return out('SIMULATION', NO_OFFER);
+    if (answer === 'no') return out('SIMULATION', OFFER_DECLINED);
     if (d.brain === 'groq' && isSafeReply(d.reply)) return out('SIMULATION', `${d.reply.trim()} ${ASK_OFFER}`);
     return out('SIMULATION', ASK_OFFER);
   }
