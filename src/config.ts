@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseHours, type BusinessHours } from './domain/business-hours.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -49,6 +50,19 @@ const envSchema = z.object({
   DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   INTAKE_MAX_PENDING: z.coerce.number().int().min(1).max(1_000_000).default(2000),
+  LIVIA_MONTHLY_RATE: z.coerce.number().min(0).max(0.2).default(0.0199),
+  LIVIA_MAX_INCOME_SHARE: z.coerce.number().gt(0).max(1).default(0.3),
+  LIVIA_HOURS: z.string().default('08:00-20:00'),
+  LIVIA_TIMEZONE: z.string().default('America/Sao_Paulo'),
+  LIVIA_FOLLOW_UP_MINUTES: z
+    .string()
+    .regex(/^\s*\d+(\.\d+)?\s*,\s*\d+(\.\d+)?\s*$/, 'must be two numbers of minutes, e.g. 60,1440')
+    .default('60,1440'),
+  LIVIA_BURST_MS: z.coerce.number().int().min(0).max(60_000).default(1500),
+  LIVIA_TYPING_MS_PER_CHAR: z.coerce.number().min(0).max(1000).default(35),
+  LIVIA_TYPING_MAX_MS: z.coerce.number().int().min(0).max(30_000).default(3000),
+  LIVIA_BRAIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(8000),
+  GROQ_TRANSCRIPTION_MODEL: z.string().min(1).default('whisper-large-v3-turbo'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -93,6 +107,17 @@ export interface Config {
   dbStatementTimeoutMs: number;
   /** Webhook intakes queued or in flight at most; past it webhooks are answered 503. */
   intakeMaxPending: number;
+  /** Lívia, the qualification agent (issue 12). */
+  livia: {
+    monthlyRate: number;
+    maxIncomeShare: number;
+    hours: BusinessHours;
+    followUpMs: readonly [number, number];
+    burstMs: number;
+    typing: { msPerChar: number; maxMs: number };
+    brainTimeoutMs: number;
+    transcriptionModel: string;
+  };
 }
 
 /** Invalid configuration; its message names every offending variable. */
@@ -123,6 +148,17 @@ export async function loadConfig(
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  let hours: BusinessHours;
+  try {
+    hours = parseHours(e.LIVIA_HOURS, e.LIVIA_TIMEZONE);
+  } catch (err) {
+    const which = err instanceof RangeError ? `LIVIA_TIMEZONE: unknown time zone "${e.LIVIA_TIMEZONE}"` : `LIVIA_HOURS: ${(err as Error).message}`;
+    throw new ConfigError(`invalid configuration:\n  ${which}`);
+  }
+  const [firstFollowUp, lastFollowUp] = e.LIVIA_FOLLOW_UP_MINUTES.split(',').map((m) => Number(m) * 60_000) as [number, number];
+  if (!(firstFollowUp > 0 && lastFollowUp > firstFollowUp)) {
+    throw new ConfigError('invalid configuration:\n  LIVIA_FOLLOW_UP_MINUTES: the second follow-up must come after the first, both after 0');
+  }
   const isProduction = e.NODE_ENV === 'production';
   if (isProduction) {
     const missing = (['JWT_SECRET', 'WEBHOOK_SECRET'] as const).filter((k) => !e[k]);
@@ -170,6 +206,16 @@ export async function loadConfig(
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     intakeMaxPending: e.INTAKE_MAX_PENDING,
+    livia: {
+      monthlyRate: e.LIVIA_MONTHLY_RATE,
+      maxIncomeShare: e.LIVIA_MAX_INCOME_SHARE,
+      hours,
+      followUpMs: [firstFollowUp, lastFollowUp],
+      burstMs: e.LIVIA_BURST_MS,
+      typing: { msPerChar: e.LIVIA_TYPING_MS_PER_CHAR, maxMs: e.LIVIA_TYPING_MAX_MS },
+      brainTimeoutMs: e.LIVIA_BRAIN_TIMEOUT_MS,
+      transcriptionModel: e.GROQ_TRANSCRIPTION_MODEL,
+    },
   };
 }
 

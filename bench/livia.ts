@@ -1,0 +1,152 @@
+/**
+ * Lívia under load (`BENCH_ONLY=livia npm run bench`): N conversations at once (default 1,000;
+ * BENCH_LIVIA_CONVERSATIONS), each playing a whole dialogue to TRANSFERRED with the scripted brain,
+ * no typing delay and no burst window, through a real ActorSystem on PostgreSQL.
+ *
+ * - turns per second, against a baseline of bare actor events per second (a one-field counter, no
+ *   effects) at the same number in flight, same database, same run;
+ * - turn latency, from the customer's message stored (deliver() resolved) to the reply handed to
+ *   the transport by the send effect; baseline: the latency of one bare actor event at the same load;
+ * - heap per live conversation (measured with --expose-gc when available), against the heap of a
+ *   plain object of the same snapshot.
+ */
+import { fileURLToPath } from 'node:url';
+import { assign, setup } from 'xstate';
+import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
+import { noTranscriber, scriptedBrain } from '../src/actors/conversation/brain.ts';
+import type { ConversationEvent } from '../src/actors/conversation.machine.ts';
+import { ActorSystem } from '../src/actors/runtime.ts';
+import { createSql } from '../src/db/client.ts';
+import { startJobs, stopJobs } from '../src/db/jobs.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { parseHours } from '../src/domain/business-hours.ts';
+import { createLogger } from '../src/log.ts';
+import { ConversationInbox } from '../src/services/conversation-inbox.ts';
+import { progress, row, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+const DIALOGUE = ['Oi, aqui é a Carla', 'quero reformar a casa', 'uns 30 mil', 'ganho 5 mil', 'em 24x', 'sim', 'pode sim'];
+
+const counter = setup({ types: { context: {} as { n: number }, events: {} as { type: 'inc' } } }).createMachine({
+  id: 'bench-counter',
+  context: { n: 0 },
+  on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
+});
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+export async function runLivia(opts: BenchOptions, db: { url: string }): Promise<BenchResult> {
+  const N = Number(process.env.BENCH_LIVIA_CONVERSATIONS ?? (opts.quick ? 200 : 1000));
+  const log = createLogger('warn');
+  const sql = createSql(db.url, { max: 20, applicationName: 'livia-bench' });
+  await migrate(sql, MIGRATIONS_DIR);
+  await sql`truncate conversation_messages, conversations, actor_outbox, actor_timers, actor_journal, actor_snapshots`;
+  const boss = await startJobs({ url: db.url, log, queues: [] });
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const waiting = new Map<string, (at: number) => void>();
+  const system = new ActorSystem({ sql, boss, log, idleMs: 3_600_000 });
+  system.register({ type: 'bench-counter', version: 1, machine: counter });
+  system.register(
+    conversationActor({
+      settings: { monthlyRate: 0.0199, maxIncomeShare: 0.3, followUpMs: [3_600_000, 86_400_000], burstMs: 0, hours: parseHours('00:00-24:00', 'America/Sao_Paulo') },
+      brain: scriptedBrain,
+      transport: {
+        send: async (m) => {
+          waiting.get(`${m.phone}#${m.n}`)?.(performance.now());
+        },
+      },
+      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
+    }),
+  );
+  await system.start();
+  const inbox = new ConversationInbox({ system, transcriber: noTranscriber });
+  try {
+    // Baseline: bare actor events, N in flight, one per actor, the same number of rounds.
+    progress(`livia: baseline, ${N} bare actor events in flight`);
+    const bare: number[] = [];
+    let t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        for (let r = 0; r < DIALOGUE.length; r++) {
+          const s = performance.now();
+          await system.send('bench-counter', `b${i}`, { type: 'inc' });
+          bare.push(performance.now() - s);
+        }
+      }),
+    );
+    const bareSeconds = (performance.now() - t0) / 1000;
+    const bareStats = summarize(bare);
+
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    progress(`livia: ${N} conversations, ${DIALOGUE.length} turns each`);
+    const latencies: number[] = [];
+    t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        const phone = `+55119${String(80_000_000 + i).padStart(8, '0')}`;
+        for (const [turn, text] of DIALOGUE.entries()) {
+          const replied = new Promise<number>((resolve) => waiting.set(`${phone}#${turn + 1}`, resolve));
+          await inbox.deliver('livia', phone, { id: `bench.${i}.${turn}`, text });
+          const stored = performance.now();
+          const sentAt = await replied;
+          waiting.delete(`${phone}#${turn + 1}`);
+          latencies.push(sentAt - stored);
+        }
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    gc();
+    const heapPerConversation = (process.memoryUsage().heapUsed - heapBefore) / N;
+    const turnStats = summarize(latencies);
+    const [transferred] = await sql<{ n: number }[]>`select count(*)::int as n from conversations where stage = 'TRANSFERRED'`;
+    if (transferred!.n !== N) notes.push(`livia: only ${transferred!.n} of ${N} conversations reached TRANSFERRED`);
+
+    // A plain object of one conversation's snapshot: what the live actor's heap is compared with.
+    const sample = (await system.inspect(CONVERSATION, '+5511980000000'))!;
+    gc();
+    const plainBefore = process.memoryUsage().heapUsed;
+    const copies = Array.from({ length: N }, () => structuredClone({ value: sample.value, context: sample.context }));
+    gc();
+    const plainPer = (process.memoryUsage().heapUsed - plainBefore) / N;
+    void copies.length;
+
+    // One conversation at a time: the turn's own latency, without queueing behind the others.
+    progress('livia: one conversation at a time');
+    const serial: number[] = [];
+    const bareSerial: number[] = [];
+    const serialN = opts.quick ? 5 : 15;
+    for (let i = 0; i < serialN; i++) {
+      const phone = `+55119${String(90_000_000 + i).padStart(8, '0')}`;
+      for (const [turn, text] of DIALOGUE.entries()) {
+        const replied = new Promise<number>((resolve) => waiting.set(`${phone}#${turn + 1}`, resolve));
+        await inbox.deliver('livia', phone, { id: `serial.${i}.${turn}`, text });
+        const stored = performance.now();
+        serial.push((await replied) - stored);
+        waiting.delete(`${phone}#${turn + 1}`);
+        const s = performance.now();
+        await system.send('bench-counter', 'serial', { type: 'inc' });
+        bareSerial.push(performance.now() - s);
+      }
+    }
+    const serialStats = summarize(serial);
+    const bareSerialStats = summarize(bareSerial);
+
+    const turns = N * DIALOGUE.length;
+    rows.push(
+      row({ bench: 'livia', metric: `turns/s, ${N} conversations at once`, value: turns / seconds, unit: 'turns/s', baseline: { label: 'bare actor events/s, same in flight', value: (N * DIALOGUE.length) / bareSeconds } }),
+      row({ bench: 'livia', metric: 'turn latency p50 (message stored → reply handed to send)', value: turnStats.p50, unit: 'ms', baseline: { label: 'bare actor event p50', value: bareStats.p50 } }),
+      row({ bench: 'livia', metric: 'turn latency p99', value: turnStats.p99, unit: 'ms', baseline: { label: 'bare actor event p99', value: bareStats.p99 }, goal: '< 50 ms' }),
+      row({ bench: 'livia', metric: 'turn latency p50, one conversation at a time', value: serialStats.p50, unit: 'ms', baseline: { label: 'bare actor event p50, one at a time', value: bareSerialStats.p50 } }),
+      row({ bench: 'livia', metric: 'turn latency p99, one conversation at a time', value: serialStats.p99, unit: 'ms', baseline: { label: 'bare actor event p99, one at a time', value: bareSerialStats.p99 }, goal: '< 50 ms' }),
+      row({ bench: 'livia', metric: 'heap per live conversation', value: heapPerConversation, unit: 'B', baseline: { label: 'plain object of its snapshot', value: plainPer } }),
+    );
+    notes.push(`livia: ${N} conversations × ${DIALOGUE.length} turns in ${seconds.toFixed(1)} s; scripted brain, burst window 0 (still a durable timer per turn), no typing delay`);
+    return { name: 'livia', rows, notes, details: { conversations: N, turnLatency: turnStats, bareLatency: bareStats, serialTurnLatency: serialStats, bareSerialLatency: bareSerialStats, effects: system.effectStats } };
+  } finally {
+    await system.stop();
+    await stopJobs(boss).catch(() => {});
+    await sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Lívia's conversations and their transcripts (`conversations`, `conversation_messages`). The
+ * conversation actor calls `recordConversationEvent` as the domain write of its events, in the
+ * event's transaction: the row follows the actor's stage and data, the customer's message is
+ * stored once (by its WhatsApp id), and Lívia's reply once (by its number).
+ *
+ * @example
+ * await recordConversationEvent(tx, { phone, stage: 'QUALIFICATION', data, message, reply });
+ * const rows = await transcriptOf(sql, phone);
+ */
+import type { Queryable } from './client.ts';
+
+export interface ConversationRow {
+  id: string;
+  phone: string;
+  stage: string;
+  data: Record<string, unknown>;
+  lead_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface TranscriptRow {
+  role: 'customer' | 'livia' | 'consultant';
+  text: string;
+  kind: string;
+  reply_n: number | null;
+  wa_message_id: string | null;
+  created_at: Date;
+}
+
+export interface ConversationWrite {
+  phone: string;
+  stage: string;
+  data: Record<string, unknown>;
+  /** The customer's message this event carried. */
+  message?: { waId: string; text: string; kind: string } | undefined;
+  /** Lívia's (or a consultant's) latest reply; stored once per number. */
+  reply?: { n: number; text: string; role: 'livia' | 'consultant' } | null | undefined;
+}
+
+export async function recordConversationEvent(sql: Queryable, w: ConversationWrite): Promise<void> {
+  const [row] = await sql<{ id: string }[]>`
+    insert into conversations (phone, stage, data)
+    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)})
+    on conflict (phone) do update set stage = excluded.stage, data = excluded.data, updated_at = now()
+    returning id`;
+  const id = row!.id;
+  if (w.message) {
+    await sql`
+      insert into conversation_messages (conversation_id, role, text, wa_message_id, kind)
+      values (${id}, 'customer', ${w.message.text}, ${w.message.waId}, ${w.message.kind})
+      on conflict (wa_message_id) where wa_message_id is not null do nothing`;
+  }
+  if (w.reply) {
+    await sql`
+      insert into conversation_messages (conversation_id, role, text, reply_n)
+      values (${id}, ${w.reply.role}, ${w.reply.text}, ${w.reply.n})
+      on conflict (conversation_id, reply_n) where reply_n is not null do nothing`;
+  }
+}
+
+export async function conversationByPhone(sql: Queryable, phone: string): Promise<ConversationRow | undefined> {
+  const [row] = await sql<ConversationRow[]>`select * from conversations where phone = ${phone}`;
+  return row;
+}
+
+/** The transcript, oldest first. */
+export async function transcriptOf(sql: Queryable, phone: string): Promise<TranscriptRow[]> {
+  return sql<TranscriptRow[]>`
+    select m.role, m.text, m.kind, m.reply_n, m.wa_message_id, m.created_at
+    from conversation_messages m join conversations c on c.id = m.conversation_id
+    where c.phone = ${phone}
+    order by m.id`;
+}
+
+/** The lead a conversation was handed off as. */
+export async function linkConversationLead(sql: Queryable, phone: string, leadId: string): Promise<void> {
+  await sql`update conversations set lead_id = ${leadId}, updated_at = now() where phone = ${phone}`;
+}
