@@ -102,18 +102,25 @@ describe('kill -9 mid-burst', () => {
         else await new Promise((res) => setTimeout(res, 5));
       }
     })();
-    const burst = Array.from({ length: N }, async (_, i) => {
-      try {
-        const res = await sendLead(first.url, { name: `Crash ${i}`, email: `crash${i}@x.test`, external_id: `crash-${i}`, requested_amount: 1000 * (i + 1) });
-        if (res.status === 202) {
-          acked.set(i, ((await res.json()) as { id: string }).id);
-          // The watcher's query can lag behind a fast burst: past a third of it, kill regardless.
-          if (acked.size >= N / 3) kill();
-        } else if (res.status !== 200) throw new Error(`unexpected ${res.status}`);
-      } catch (err) {
-        if (!killed) throw err; // connection errors are expected only after the kill
+    // 32 senders in flight, not all 300 at once: with everything in flight, group commit could
+    // answer the whole burst in the moment between the decision to kill and the process dying.
+    let next = 0;
+    const sender = async () => {
+      while (!killed && next < N) {
+        const i = next++;
+        try {
+          const res = await sendLead(first.url, { name: `Crash ${i}`, email: `crash${i}@x.test`, external_id: `crash-${i}`, requested_amount: 1000 * (i + 1) });
+          if (res.status === 202) {
+            acked.set(i, ((await res.json()) as { id: string }).id);
+            // The watcher's query can lag behind a fast burst: past a third of it, kill regardless.
+            if (acked.size >= N / 3) kill();
+          } else if (res.status !== 200) throw new Error(`unexpected ${res.status}`);
+        } catch (err) {
+          if (!killed) throw err; // connection errors are expected only after the kill
+        }
       }
-    });
+    };
+    const burst = Array.from({ length: 32 }, sender);
     await Promise.all(burst);
     // Should the whole burst be answered before the watcher fires, kill now all the same.
     kill();
