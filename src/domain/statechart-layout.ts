@@ -1,7 +1,7 @@
 /**
  * Places a statechart (./statechart.ts) with elkjs, in absolute coordinates ready for SVG: a box per
  * state (compound and parallel states contain their children), a polyline per transition with its
- * label placed by ELK. Uses elkjs's bundled build, which runs without web workers: the web app
+ * label placed by ELK (beside its head, one line for the event and one a guard). Uses elkjs's bundled build, which runs without web workers: the web app
  * calls it on the server, in the page's loader, so the chart is drawn before any JavaScript runs.
  *
  * @example
@@ -75,7 +75,16 @@ export async function layoutStatechart(chart: Statechart): Promise<DrawnChart> {
     id: e.id,
     sources: [e.source],
     targets: [e.target],
-    labels: [{ text: e.label, width: textWidth(e.label), height: LINE_HEIGHT }],
+    labels: [
+      {
+        text: e.label,
+        width: Math.max(...e.lines.map(textWidth)),
+        height: LINE_HEIGHT * e.lines.length,
+        // Beside the arrow's head, not in the middle: centre labels become nodes of the layering
+        // and, with this many transitions, spread the chart five times wider.
+        layoutOptions: { 'elk.edgeLabels.placement': 'HEAD' },
+      },
+    ],
   }));
 
   const graph: ElkNode = {
@@ -134,7 +143,7 @@ export async function layoutStatechart(chart: Statechart): Promise<DrawnChart> {
     drawnEdges.push({
       ...e,
       points,
-      labelBox: { x: label?.x ?? 0, y: label?.y ?? 0, width: label?.width ?? textWidth(e.label), height: label?.height ?? LINE_HEIGHT },
+      labelBox: { x: label?.x ?? 0, y: label?.y ?? 0, width: label?.width ?? 0, height: label?.height ?? LINE_HEIGHT * e.lines.length },
     });
   }
   return { width: Math.ceil(laid.width ?? 0), height: Math.ceil(laid.height ?? 0), states, edges: drawnEdges };

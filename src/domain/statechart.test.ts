@@ -66,10 +66,13 @@ describe('toStatechart', () => {
     expect(burst).toMatchObject({ target: 'conversation.INTRO.thinking', delay: 'BURST', label: 'after BURST' });
     expect(chart.edges.find((e) => e.source === 'conversation.QUALIFICATION.nudged')).toMatchObject({ target: 'conversation.ABANDONED', label: 'after FOLLOW_UP_2' });
     const toSimulation = chart.edges.find((e) => e.source === 'conversation.QUALIFICATION.thinking' && e.target === 'conversation.SIMULATION.waiting');
-    expect(toSimulation?.label).toBe('brain.decided [turnLeadsTo(from: QUALIFICATION, to: SIMULATION)]');
+    expect(toSimulation?.label).toBe('brain.decided [turnLeadsTo(QUALIFICATION, SIMULATION)]');
+    expect(toSimulation?.lines).toEqual(['brain.decided', '[turnLeadsTo(QUALIFICATION, SIMULATION)]']);
+    const handOff = chart.edges.find((e) => e.source === 'conversation.CONVERSION.thinking' && e.target === 'conversation.TRANSFERRED');
+    expect(handOff?.lines).toEqual(['brain.decided', '[turnLeadsTo(CONVERSION, TRANSFERRED)]', '[turnLeadsTo(CONVERSION, TRANSFERRED, more)]']);
     expect(states.find((s) => s.id === 'conversation.INTRO')?.internal).toContain('message.received [duplicate]');
     expect(chart.edges.find((e) => e.source === 'conversation.HUMAN' && e.target === 'conversation.QUALIFICATION.idle')?.label).toBe(
-      'conversation.release [resumesAt(stage: QUALIFICATION)]',
+      'conversation.release [resumesAt(QUALIFICATION)]',
     );
   });
 
@@ -113,7 +116,10 @@ describe('layoutStatechart', () => {
         expect(s.x + s.width).toBeLessThanOrEqual(parent.x + parent.width + 0.5);
         expect(s.y + s.height).toBeLessThanOrEqual(parent.y + parent.height + 0.5);
       }
-      for (const e of drawn.edges) expect(e.points.length, e.label).toBeGreaterThanOrEqual(2);
+      for (const e of drawn.edges) {
+        expect(e.points.length, e.label).toBeGreaterThanOrEqual(2);
+        expect(e.labelBox.width, e.label).toBeGreaterThan(0);
+      }
       expect(drawn.width).toBeGreaterThan(0);
     }
   });

@@ -9,6 +9,7 @@
  * @example
  * const chart = toStatechart(machine.toJSON());
  * chart.edges.find((e) => e.source === 'conversation.INTRO.collecting') // => { label: 'after BURST', target: 'conversation.INTRO.thinking', … }
+ * chart.edges.find((e) => e.source === 'conversation.QUALIFICATION.thinking')?.lines // => ['brain.decided', '[turnLeadsTo(QUALIFICATION, INTRO)]']
  */
 
 /** The parts of XState's state node definition the chart reads. */
@@ -51,6 +52,8 @@ export interface ChartEdge {
   guards: string[];
   /** What the chart prints beside the arrow: the event (or `after DELAY`) and its guards. */
   label: string;
+  /** The label as drawn: the event on the first line, then one guard a line. */
+  lines: string[];
 }
 
 export interface Statechart {
@@ -60,15 +63,16 @@ export interface Statechart {
 
 const AFTER = 'xstate.after.';
 
-/** `{ type: 'turnLeadsTo', params: { to: 'SIMULATION', more: true } }` → `turnLeadsTo(to: SIMULATION, more)`. */
+/** `{ type: 'turnLeadsTo', params: { to: 'SIMULATION', more: true } }` → `turnLeadsTo(SIMULATION, more)`. */
 export function guardLabel(guard: TransitionJson['guard']): string | undefined {
   if (guard === undefined) return undefined;
   if (typeof guard === 'string') return guard;
   const params = guard.params && typeof guard.params === 'object' ? Object.entries(guard.params as Record<string, unknown>) : [];
   if (params.length === 0) return guard.type;
+  // Values only (names for flags that are on), to keep labels short enough to lay out.
   const shown = params
     .filter(([, v]) => v !== false && v !== undefined && v !== null)
-    .map(([k, v]) => (v === true ? k : `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`));
+    .map(([k, v]) => (v === true ? k : typeof v === 'object' ? JSON.stringify(v) : String(v)));
   return `${guard.type}(${shown.join(', ')})`;
 }
 
@@ -114,6 +118,7 @@ export function toStatechart(machine: StateNodeJson): Statechart {
           ...(t.delay !== undefined || t.eventType.startsWith(AFTER) ? { delay: event.slice('after '.length) } : {}),
           guards: guard ? [guard] : [],
           label: event,
+          lines: [],
         });
       }
     }
@@ -128,7 +133,11 @@ export function toStatechart(machine: StateNodeJson): Statechart {
   };
 
   const root = visit(machine, true);
-  const edges = [...merged.values()].map((e) => ({ ...e, label: e.guards.length > 0 ? `${e.label} [${e.guards.join(' | ')}]` : e.label }));
+  const edges = [...merged.values()].map((e) => ({
+    ...e,
+    label: e.guards.length > 0 ? `${e.label} [${e.guards.join(' | ')}]` : e.label,
+    lines: [e.label, ...e.guards.map((g) => `[${g}]`)],
+  }));
   return { root, edges };
 }
 
