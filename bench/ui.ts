@@ -2,7 +2,8 @@
  * Issue 10: the web app in headless Chromium (Debian's /usr/bin/chromium via playwright-core),
  * against our server in a child process with BENCH_UI_LEADS leads (default 2,000).
  *
- *  (a) `/` (the Kanban) loaded cold, as a manager who sees every lead: the JavaScript transferred
+ *  (a) `/` (the Kanban) loaded cold, as a manager who sees every lead (and `/machines` with a
+ *      consultant's actor chosen, issue 13): the JavaScript transferred
  *      before any interaction (bytes on the wire, as Chromium's network log counts them, until the
  *      network has been quiet for 1 s) and the time to interactive (navigation start → the end of
  *      the last long task, or DOMContentLoaded when there is none). Median of BENCH_UI_LOADS cold
@@ -61,17 +62,24 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
     await seed(url.href, server.url, token, leads);
     progress(`ui: ${leads} leads seeded`);
 
+    // The state-machine studio with a consultant's actor chosen (the chart, the live panel, the scrubber).
+    const actors = (await (await fetch(`${server.url}/api/actors?type=consultant&limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string }[];
+    const studioPath = `/machines?type=consultant&id=${encodeURIComponent(actors[0]?.id ?? '')}`;
+
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     const board: Load[] = [];
     const loginPage: Load[] = [];
+    const studio: Load[] = [];
     for (let i = 0; i < loads; i++) {
       loginPage.push(await coldLoad(browser, server.url, '/login', admin, false));
       board.push(await coldLoad(browser, server.url, '/', admin, true));
+      studio.push(await coldLoad(browser, server.url, studioPath, admin, true));
     }
     const median = (xs: number[]) => summarize(xs).p50;
     const b = { js: median(board.map((l) => l.jsBytes)), tti: median(board.map((l) => l.ttiMs)), dcl: median(board.map((l) => l.dclMs)), all: median(board.map((l) => l.allBytes)) };
     const l = { js: median(loginPage.map((x) => x.jsBytes)), tti: median(loginPage.map((x) => x.ttiMs)) };
-    progress(`ui: board JS ${(b.js / 1024).toFixed(1)} KB, TTI ${b.tti.toFixed(0)} ms`);
+    const m = { js: median(studio.map((x) => x.jsBytes)), all: median(studio.map((x) => x.allBytes)), tti: median(studio.map((x) => x.ttiMs)) };
+    progress(`ui: board JS ${(b.js / 1024).toFixed(1)} KB, TTI ${b.tti.toFixed(0)} ms; /machines JS ${(m.js / 1024).toFixed(1)} KB`);
 
     const latency = await liveMoves(browser, server.url, admin, token, moves);
     const move = summarize(latency.move);
@@ -84,13 +92,16 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
         row({ bench: 'ui', metric: '/ all bytes before first interaction (HTML, CSS, JS)', value: b.all / 1024, unit: 'KB' }),
         row({ bench: 'ui', metric: '/ time to interactive', value: b.tti, unit: 'ms', baseline: { label: '/login', value: l.tti } }),
         row({ bench: 'ui', metric: '/ DOMContentLoaded', value: b.dcl, unit: 'ms' }),
+        row({ bench: 'ui', metric: '/machines JS before first interaction (an actor chosen)', value: m.js / 1024, unit: 'KB', baseline: { label: '/login', value: l.js / 1024 }, goal: '< 60 KB' }),
+        row({ bench: 'ui', metric: '/machines all bytes before first interaction (HTML with the SVG chart, CSS, JS)', value: m.all / 1024, unit: 'KB' }),
+        row({ bench: 'ui', metric: '/machines time to interactive', value: m.tti, unit: 'ms', baseline: { label: '/login', value: l.tti } }),
         row({ bench: 'ui', metric: 'server change → card moved p50', value: move.p50, unit: 'ms', baseline: { label: 'PATCH round trip p50', value: rtt.p50 }, goal: '< 1000 ms' }),
         row({ bench: 'ui', metric: 'server change → card moved p99', value: move.p99, unit: 'ms', baseline: { label: 'PATCH round trip p99', value: rtt.p99 }, goal: '< 1000 ms' }),
       ],
       notes: [
-        `ui: ${leads} leads; ${loads} cold loads each of / and /login (medians); JS = bytes on the wire (Chromium encodedDataLength) of scripts until the network was quiet for 1 s, with no input; ${moves} live moves timed in the page from the PATCH's start to the card in its new column`,
+        `ui: ${leads} leads; ${loads} cold loads each of /, /machines (a consultant's actor chosen) and /login (medians); JS = bytes on the wire (Chromium encodedDataLength) of scripts until the network was quiet for 1 s, with no input; ${moves} live moves timed in the page from the PATCH's start to the card in its new column`,
       ],
-      details: { leads, loads, moves, board, loginPage, move, rtt },
+      details: { leads, loads, moves, board, loginPage, studio, move, rtt },
     };
   } finally {
     await browser?.close().catch(() => {});
