@@ -157,6 +157,10 @@ describe('/machines', { timeout: 90_000 }, () => {
     await lit(page, 'consultant.presence.offline').waitFor();
     await lit(page, 'consultant.status.active').waitFor();
     expect(await lit(page, 'consultant.presence.online').count()).toBe(0);
+    // Lit on the server already: the HTML itself carries it.
+    const html = await (await page.context().request.get(page.url())).text();
+    expect(html).toMatch(/data-state-id="consultant\.presence\.offline"[^>]*data-active/);
+    expect(html).not.toMatch(/data-state-id="consultant\.presence\.online"[^>]*data-active/);
     await live(page);
 
     // Paula opens the app: her socket connects and her actor goes online.
@@ -217,6 +221,29 @@ describe('/machines', { timeout: 90_000 }, () => {
     await page.getByTestId('dead-effects').waitFor({ state: 'detached' });
     expect((await detail(CONVERSATION, phone)).dead_effects).toEqual([]);
     expect(errors).toEqual([]);
+  });
+
+  it('every page is in the navigation of the roles that may see it, and a forbidden page says so', async () => {
+    const navOf = async (page: Page) => page.locator('nav[aria-label="Principal"] a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    const m = await signedIn(manager.email, manager.password);
+    expect(await navOf(m.page)).toEqual(['/', '/analytics', '/admin/consultants', '/machines']);
+    for (const href of ['/analytics', '/admin/consultants', '/machines']) {
+      await m.page.locator(`nav[aria-label="Principal"] a[href="${href}"]`).click();
+      await m.page.waitForURL(`${s.url}${href}`);
+      expect(await m.page.locator('main h1').first().textContent()).not.toBe('');
+      expect(await m.page.locator('main [role="alert"]').count(), href).toBe(0);
+    }
+    const c = await signedIn(paula.email, paula.password);
+    expect(await navOf(c.page)).toEqual(['/']);
+    for (const [href, text] of [
+      ['/analytics', 'Somente gestores e administradores podem ver as análises'],
+      ['/admin/consultants', 'Somente gestores e administradores podem ver a equipe'],
+      ['/machines', 'Somente gestores e administradores podem ver as máquinas de estado'],
+    ] as const) {
+      await c.page.goto(`${s.url}${href}`);
+      expect(await c.page.locator('main').textContent(), href).toContain(text);
+    }
+    expect([...m.errors, ...c.errors].filter((e) => !/status of 403/.test(e))).toEqual([]);
   });
 
   it('a manager has no retry button; a consultant is told the page is not for them', async () => {
