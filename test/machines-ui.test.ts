@@ -36,6 +36,8 @@ const contexts: BrowserContext[] = [];
 const sockets: Socket[] = [];
 /** The WhatsApp side of the conversation actor: down until a test brings it back. */
 const whatsapp = { up: false, sent: [] as string[] };
+/** The actor type of the conversation actor this file drives. */
+let TYPE = CONVERSATION;
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -44,8 +46,10 @@ beforeAll(async () => {
     chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }),
   ]);
   const { system, config } = s.server;
-  // Lívia's conversation actor through the runtime (main registers it with the WhatsApp part).
-  if (!system.definitions().some((d) => d.type === CONVERSATION)) {
+  // Lívia's conversation actor through the runtime, with a transport this file controls: under its
+  // own type when the server already runs one (the WhatsApp part registers it).
+  if (system.definitions().some((d) => d.type === CONVERSATION)) TYPE = 'conversation-studio';
+  {
     const def = conversationActor({
       settings: liviaSettings(config),
       brain: scriptedBrain,
@@ -55,12 +59,12 @@ beforeAll(async () => {
           whatsapp.sent.push(m.text);
         },
       },
-      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
+      send: (phone, e: ConversationEvent) => system.send(TYPE, phone, e),
     });
     // One attempt, so the reply is dead-lettered at once.
     const reply = def.effects!['conversation.reply'] as EffectSpec;
     def.effects!['conversation.reply'] = { ...reply, attempts: 1 };
-    system.register(def);
+    system.register({ ...def, type: TYPE });
   }
   admin = await s.login();
   manager = await createUser(s, admin, { name: 'Marina Gestora', role: 'MANAGER' });
@@ -123,8 +127,8 @@ describe('/machines', { timeout: 90_000 }, () => {
     const { page, errors } = await signedIn(manager.email, manager.password);
     await page.getByRole('link', { name: 'Máquinas' }).click();
     await page.waitForURL(/\/machines$/);
-    await page.getByTestId('machine-tab').filter({ hasText: 'conversation' }).click();
-    await page.waitForURL(/type=conversation/);
+    await page.getByTestId('machine-tab').filter({ hasText: new RegExp(`^${TYPE}$`) }).click();
+    await page.waitForURL(new RegExp(`type=${TYPE}$`));
     for (const stage of STAGES) await expect(state(page, `conversation.${stage}`).count(), stage).resolves.toBe(1);
     for (const sub of ['idle', 'collecting', 'thinking', 'waiting', 'nudged']) await expect(state(page, `conversation.QUALIFICATION.${sub}`).count()).resolves.toBe(1);
     const labels = await page.locator('.sc-edge').evaluateAll((edges) => edges.map((e) => (e as SVGGElement).dataset.label ?? ''));
@@ -141,7 +145,7 @@ describe('/machines', { timeout: 90_000 }, () => {
     expect(await page.locator('[data-state-id="conversation.INTRO"] .sc-internal').allTextContents()).toContain('message.received [duplicate]');
 
     // Server-rendered: the same chart is in the HTML itself.
-    const html = await (await page.context().request.get(machinesUrl('conversation'))).text();
+    const html = await (await page.context().request.get(machinesUrl(TYPE))).text();
     expect(html).toContain('data-state-id="conversation.OPTED_OUT"');
     expect(html).toContain('after FOLLOW_UP_2');
     await checkPage(page, 'conversation-chart');
@@ -192,9 +196,9 @@ describe('/machines', { timeout: 90_000 }, () => {
 
   it("shows a conversation's armed timer and its dead-lettered reply, which an admin retries", async () => {
     const phone = '+5511987650001';
-    await s.server.system.send(CONVERSATION, phone, { type: 'message.received', id: 'w-1', text: 'oi', kind: 'text', at: new Date().toISOString() });
+    await s.server.system.send(TYPE, phone, { type: 'message.received', id: 'w-1', text: 'oi', kind: 'text', at: new Date().toISOString() });
     const d = await waitFor('a dead reply and an armed follow-up', async () => {
-      const x = await detail(CONVERSATION, phone);
+      const x = await detail(TYPE, phone);
       return x.dead_effects.length > 0 && x.timers.length > 0 ? x : undefined;
     });
     expect(d.state).toBe('INTRO.waiting');
@@ -202,7 +206,7 @@ describe('/machines', { timeout: 90_000 }, () => {
     expect(d.dead_effects[0]!.type).toBe('conversation.reply');
 
     const { page, errors } = await signedIn(s.admin.email, s.admin.password);
-    await page.goto(machinesUrl(CONVERSATION, phone));
+    await page.goto(machinesUrl(TYPE, phone));
     await lit(page, 'conversation.INTRO.waiting').waitFor();
     await lit(page, 'conversation.INTRO').waitFor();
     const timer = page.getByTestId('timers').locator('li');
@@ -219,7 +223,7 @@ describe('/machines', { timeout: 90_000 }, () => {
     expect(await answer.textContent()).toContain('INTRO.waiting');
     await waitFor('the reply sent', async () => whatsapp.sent.length > 0);
     await page.getByTestId('dead-effects').waitFor({ state: 'detached' });
-    expect((await detail(CONVERSATION, phone)).dead_effects).toEqual([]);
+    expect((await detail(TYPE, phone)).dead_effects).toEqual([]);
     expect(errors).toEqual([]);
   });
 
@@ -248,7 +252,7 @@ describe('/machines', { timeout: 90_000 }, () => {
 
   it('a manager has no retry button; a consultant is told the page is not for them', async () => {
     const m = await signedIn(manager.email, manager.password);
-    await m.page.goto(machinesUrl(CONVERSATION, '+5511987650002'));
+    await m.page.goto(machinesUrl(TYPE, '+5511987650002'));
     expect(await m.page.getByTestId('actor-message').textContent()).toContain('não encontrado');
     expect(await m.page.getByTestId('retry-effect').count()).toBe(0);
 

@@ -102,6 +102,8 @@ export const useMachines = routeLoader$(async (ev) => {
     kind: 'ok' as const,
     machines: ids,
     machine: machine.id,
+    // State ids start with the machine's own id, which need not be the actor type's name.
+    root: machine.definition.id,
     chart,
     q,
     actors,
@@ -137,7 +139,7 @@ export default component$(() => {
       </section>
     );
   }
-  const initialLit = v.actor ? activeStateIds(v.machine, v.actor.state) : [];
+  const initialLit = v.actor ? activeStateIds(v.root, v.actor.state) : [];
   return (
     <div class="stack machines">
       <div class="board-head">
@@ -199,7 +201,7 @@ export default component$(() => {
               {v.actorMessage}
             </p>
           )}
-          {v.actor && <ActorPanel actor={v.actor} machine={v.machine} />}
+          {v.actor && <ActorPanel actor={v.actor} machine={v.machine} root={v.root} />}
           <ChartCard machine={v.machine}>
             <Statechart chart={v.chart} machine={v.machine} active={initialLit} />
           </ChartCard>
@@ -240,7 +242,7 @@ interface PanelState {
   retry: Record<string, string>;
 }
 
-const ActorPanel = component$<{ actor: ActorDetail; machine: string }>(({ actor, machine }) => {
+const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: string }>(({ actor, machine, root }) => {
   const session = useSession();
   const admin = session.value.user?.role === 'ADMIN';
   const store = useStore<PanelState>({
@@ -299,7 +301,7 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string }>(({ actor,
     const pos = track(() => store.pos);
     const events = track(() => store.events);
     const shown = live ? state : (events[pos]?.state ?? null);
-    const lit = new Set(activeStateIds(machine, shown));
+    const lit = new Set(activeStateIds(root, shown));
     for (const g of document.querySelectorAll<SVGGElement>(`[data-machine="${machine}"] [data-state-id]`)) {
       if (lit.has(g.dataset.stateId ?? '')) g.setAttribute('data-active', '');
       else g.removeAttribute('data-active');
