@@ -173,6 +173,9 @@ describe('/machines', { timeout: 90_000 }, () => {
     await lit(page, 'consultant.presence.online').waitFor();
     expect(await lit(page, 'consultant.presence.offline').count()).toBe(0);
     await page.locator('[data-testid="event-list"] li', { hasText: 'presence.connected' }).waitFor();
+    // The arrow the event took is marked too.
+    await page.locator('.sc-edge[data-taken][data-event="presence.connected"][data-edge-source="consultant.presence.offline"]').waitFor();
+    expect(await page.locator('.sc-edge[data-taken]').count()).toBe(1);
     expect(await page.getByTestId('actor-shown-state').textContent()).toContain('presence.online.available');
 
     // Back one event with the keyboard: the state before she connected.

@@ -300,11 +300,20 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
     const state = track(() => store.state);
     const pos = track(() => store.pos);
     const events = track(() => store.events);
+    const at = live ? events.length - 1 : pos;
     const shown = live ? state : (events[pos]?.state ?? null);
     const lit = new Set(activeStateIds(root, shown));
     for (const g of document.querySelectorAll<SVGGElement>(`[data-machine="${machine}"] [data-state-id]`)) {
       if (lit.has(g.dataset.stateId ?? '')) g.setAttribute('data-active', '');
       else g.removeAttribute('data-active');
+    }
+    // The transition the event took: its event, from a state lit before it to one lit after it.
+    const event = events[at];
+    const before = new Set(activeStateIds(root, events[at - 1]?.state));
+    for (const g of document.querySelectorAll<SVGGElement>(`[data-machine="${machine}"] .sc-edge`)) {
+      const taken = !!event && g.dataset.event === event.type && before.has(g.dataset.edgeSource ?? '') && lit.has(g.dataset.edgeTarget ?? '');
+      if (taken) g.setAttribute('data-taken', '');
+      else g.removeAttribute('data-taken');
     }
     const chart = document.querySelector<SVGSVGElement>(`[data-machine="${machine}"]`);
     if (chart) chart.dataset.shown = shown ?? '';
