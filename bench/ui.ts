@@ -2,7 +2,8 @@
  * Issue 10: the web app in headless Chromium (Debian's /usr/bin/chromium via playwright-core),
  * against our server in a child process with BENCH_UI_LEADS leads (default 2,000).
  *
- *  (a) `/` (the Kanban) loaded cold, as a manager who sees every lead: the JavaScript transferred
+ *  (a) `/` (the Kanban) loaded cold, as a manager who sees every lead (and `/machines` with a
+ *      consultant's actor chosen, issue 13): the JavaScript transferred
  *      before any interaction (bytes on the wire, as Chromium's network log counts them, until the
  *      network has been quiet for 1 s) and the time to interactive (navigation start → the end of
  *      the last long task, or DOMContentLoaded when there is none). Median of BENCH_UI_LOADS cold
@@ -17,6 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { io as connectSocket } from 'socket.io-client';
 import postgres from 'postgres';
 import { forkServer, type ChildServer } from './http.ts';
 import { liviaEnv, progress, row, summarize, type BenchOptions, type BenchResult } from './lib/common.ts';
@@ -61,21 +63,31 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
     await seed(url.href, server.url, token, leads);
     progress(`ui: ${leads} leads seeded`);
 
+    // The state-machine studio with a consultant's actor chosen (the chart, the live panel, the scrubber).
+    const consultant = await login(server.url, { email: 'c0@bench.test', password: 'bench-password-1' }, true);
+    const studioPath = `/machines?type=consultant&id=${encodeURIComponent(consultant.id)}`;
+
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     const board: Load[] = [];
     const loginPage: Load[] = [];
+    const studio: Load[] = [];
     for (let i = 0; i < loads; i++) {
       loginPage.push(await coldLoad(browser, server.url, '/login', admin, false));
       board.push(await coldLoad(browser, server.url, '/', admin, true));
+      studio.push(await coldLoad(browser, server.url, studioPath, admin, true));
     }
     const median = (xs: number[]) => summarize(xs).p50;
     const b = { js: median(board.map((l) => l.jsBytes)), tti: median(board.map((l) => l.ttiMs)), dcl: median(board.map((l) => l.dclMs)), all: median(board.map((l) => l.allBytes)) };
     const l = { js: median(loginPage.map((x) => x.jsBytes)), tti: median(loginPage.map((x) => x.ttiMs)) };
-    progress(`ui: board JS ${(b.js / 1024).toFixed(1)} KB, TTI ${b.tti.toFixed(0)} ms`);
+    const m = { js: median(studio.map((x) => x.jsBytes)), all: median(studio.map((x) => x.allBytes)), tti: median(studio.map((x) => x.ttiMs)) };
+    progress(`ui: board JS ${(b.js / 1024).toFixed(1)} KB, TTI ${b.tti.toFixed(0)} ms; /machines JS ${(m.js / 1024).toFixed(1)} KB`);
 
     const latency = await liveMoves(browser, server.url, admin, token, moves);
     const move = summarize(latency.move);
     const rtt = summarize(latency.rtt);
+    const studioLatency = await studioLit(browser, server.url, admin, studioPath, consultant.token, moves);
+    const lit = summarize(studioLatency.lit);
+    const ack = summarize(studioLatency.connect);
 
     return {
       name: 'ui',
@@ -84,13 +96,18 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
         row({ bench: 'ui', metric: '/ all bytes before first interaction (HTML, CSS, JS)', value: b.all / 1024, unit: 'KB' }),
         row({ bench: 'ui', metric: '/ time to interactive', value: b.tti, unit: 'ms', baseline: { label: '/login', value: l.tti } }),
         row({ bench: 'ui', metric: '/ DOMContentLoaded', value: b.dcl, unit: 'ms' }),
+        row({ bench: 'ui', metric: '/machines JS before first interaction (an actor chosen)', value: m.js / 1024, unit: 'KB', baseline: { label: '/login', value: l.js / 1024 }, goal: '< 60 KB' }),
+        row({ bench: 'ui', metric: '/machines all bytes before first interaction (HTML with the SVG chart, CSS, JS)', value: m.all / 1024, unit: 'KB' }),
+        row({ bench: 'ui', metric: '/machines time to interactive', value: m.tti, unit: 'ms', baseline: { label: '/login', value: l.tti } }),
+        row({ bench: 'ui', metric: '/machines: consultant socket connects → state lit p50', value: lit.p50, unit: 'ms', baseline: { label: 'socket connect p50', value: ack.p50 }, goal: '< 1000 ms' }),
+        row({ bench: 'ui', metric: '/machines: consultant socket connects → state lit p99', value: lit.p99, unit: 'ms', baseline: { label: 'socket connect p99', value: ack.p99 }, goal: '< 1000 ms' }),
         row({ bench: 'ui', metric: 'server change → card moved p50', value: move.p50, unit: 'ms', baseline: { label: 'PATCH round trip p50', value: rtt.p50 }, goal: '< 1000 ms' }),
         row({ bench: 'ui', metric: 'server change → card moved p99', value: move.p99, unit: 'ms', baseline: { label: 'PATCH round trip p99', value: rtt.p99 }, goal: '< 1000 ms' }),
       ],
       notes: [
-        `ui: ${leads} leads; ${loads} cold loads each of / and /login (medians); JS = bytes on the wire (Chromium encodedDataLength) of scripts until the network was quiet for 1 s, with no input; ${moves} live moves timed in the page from the PATCH's start to the card in its new column`,
+        `ui: ${leads} leads; ${loads} cold loads each of /, /machines (a consultant's actor chosen) and /login (medians); JS = bytes on the wire (Chromium encodedDataLength) of scripts until the network was quiet for 1 s, with no input; ${moves} live moves timed in the page from the PATCH's start to the card in its new column; ${moves} consultant socket connects (then disconnects) timed from the connect call to presence.online lit on the open /machines (Date.now on both sides, one machine)`,
       ],
-      details: { leads, loads, moves, board, loginPage, move, rtt },
+      details: { leads, loads, moves, board, loginPage, studio, move, rtt, lit, ack },
     };
   } finally {
     await browser?.close().catch(() => {});
@@ -101,10 +118,61 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
   }
 }
 
-async function login(base: string, admin: { email: string; password: string }): Promise<string> {
-  const res = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
+async function login(base: string, who: { email: string; password: string }): Promise<string>;
+async function login(base: string, who: { email: string; password: string }, withUser: true): Promise<{ token: string; id: string }>;
+async function login(base: string, who: { email: string; password: string }, withUser = false) {
+  const res = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(who) });
   if (res.status !== 200) throw new Error(`login: ${res.status}`);
-  return ((await res.json()) as { token: string }).token;
+  const body = (await res.json()) as { token: string; user: { id: string } };
+  return withUser ? { token: body.token, id: body.user.id } : body.token;
+}
+
+/**
+ * `/machines` open on a consultant's actor; the consultant's socket connects (presence online) and
+ * disconnects, `times` times. Timed from the connect call (Node) to the online state lit in the page
+ * (a MutationObserver), both on Date.now: the same machine's clock.
+ */
+async function studioLit(browser: Browser, base: string, admin: { email: string; password: string }, path: string, consultantToken: string, times: number) {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  try {
+    const page = await context.newPage();
+    await signIn(page, base, admin);
+    await page.goto(`${base}${path}`);
+    await page.waitForFunction(() => document.documentElement.dataset.live === 'socket');
+    const online = '[data-state-id="consultant.presence.online"]';
+    const offline = '[data-state-id="consultant.presence.offline"][data-active]';
+    await page.waitForSelector(offline);
+    const lit: number[] = [];
+    const connect: number[] = [];
+    for (let i = 0; i < times; i++) {
+      const seen = page.evaluate((selector) => {
+        return new Promise<number>((resolve) => {
+          const el = document.querySelector(selector)!;
+          if (el.hasAttribute('data-active')) return resolve(Date.now());
+          const obs = new MutationObserver(() => {
+            if (el.hasAttribute('data-active')) {
+              obs.disconnect();
+              resolve(Date.now());
+            }
+          });
+          obs.observe(el, { attributes: true, attributeFilter: ['data-active'] });
+        });
+      }, online);
+      const t0 = Date.now();
+      const socket = connectSocket(base, { auth: { token: consultantToken }, transports: ['websocket'], reconnection: false, forceNew: true });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      connect.push(Date.now() - t0);
+      lit.push((await seen) - t0);
+      socket.close();
+      await page.waitForSelector(offline);
+    }
+    return { lit, connect };
+  } finally {
+    await context.close();
+  }
 }
 
 /** Consultants through the API, leads straight into the table (spread over statuses and consultants). */

@@ -120,6 +120,14 @@ describe('after delays are durable timers', () => {
       return rows.length > 0 && rows.every((r) => r.state === 'completed');
     });
 
+  it('shows an armed timer with its due time in the actor detail', async () => {
+    const before = Date.now();
+    await system.send('alarm', 'inspected', { type: 'arm', delayMs: 600_000 });
+    const detail = await actorDetail(sql, system, 'alarm', 'inspected', 10);
+    expect(detail?.timers).toEqual([{ key: RING, event: RING, due_at: expect.any(String) }]);
+    expect(Date.parse(detail!.timers[0]!.due_at)).toBeGreaterThanOrEqual(before + 600_000 - 1000);
+  });
+
   it('fires once while the actor is live', async () => {
     await system.send('alarm', 'live', { type: 'arm', delayMs: 200 });
     const [timer] = await sql<{ key: string }[]>`select key from actor_timers where actor_id = 'live'`;

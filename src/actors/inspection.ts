@@ -1,13 +1,13 @@
 /**
  * What the inspection API shows of an actor: its current view, its recent history with the state
- * after each event (so the visualizer can step back), and its dead-lettered effects.
+ * after each event (so the visualizer can step back), its dead-lettered effects and armed timers.
  *
  * @example
  * const detail = await actorDetail(sql, system, 'consultant', id, 50);
  * detail?.events[0] // => { seq: 0, type: 'xstate.init', at: '2026-…', state: 'presence.offline,status.active' }
  */
 import { deadEffectsOf } from '../db/actor-effects.ts';
-import { listSnapshots, recentJournal } from '../db/actors.ts';
+import { armedTimersOf, listSnapshots, recentJournal } from '../db/actors.ts';
 import type { Sql } from '../db/client.ts';
 import type { ActorSystem } from './runtime.ts';
 import type { ActorView } from './types.ts';
@@ -15,6 +15,8 @@ import type { ActorView } from './types.ts';
 export interface ActorDetail extends ActorView {
   events: { seq: number; type: string; at: string; state: string | null }[];
   dead_effects: { id: string; seq: number; type: string; attempts: number; last_error: string | null; dead_at: string }[];
+  /** Durable timers armed now (an `after` delay waiting to fire), soonest first. */
+  timers: { key: string; event: string; due_at: string }[];
 }
 
 export async function actorDetail(sql: Sql, system: ActorSystem, type: string, id: string, limit: number): Promise<ActorDetail | undefined> {
@@ -22,11 +24,14 @@ export async function actorDetail(sql: Sql, system: ActorSystem, type: string, i
   const events = await recentJournal(sql, type, id, limit);
   const view = await system.inspect(type, id);
   if (!view) return undefined;
-  const dead = await deadEffectsOf(sql, type, id);
+  const [dead, timers] = await Promise.all([deadEffectsOf(sql, type, id), armedTimersOf(sql, type, id)]);
   return {
     ...view,
     events: events.map((e) => ({ seq: e.seq, type: e.event.type, at: e.created_at.toISOString(), state: e.state })),
     dead_effects: dead.map((d) => ({ ...d, dead_at: d.dead_at.toISOString() })),
+    timers: timers
+      .sort((a, b) => a.due_at.getTime() - b.due_at.getTime())
+      .map((t) => ({ key: t.key, event: (t.event as { type?: string } | null)?.type ?? t.key, due_at: t.due_at.toISOString() })),
   };
 }
 

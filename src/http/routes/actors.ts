@@ -29,6 +29,7 @@ const ActorDetailSchema = z
     dead_effects: z.array(
       z.object({ id: z.string(), seq: z.number().int(), type: z.string(), attempts: z.number().int(), last_error: z.string().nullable(), dead_at: z.string() }),
     ),
+    timers: z.array(z.object({ key: z.string(), event: z.string(), due_at: z.string() })),
   })
   .openapi('ActorDetail');
 const ActorStateSchema = z
@@ -82,7 +83,7 @@ export function actorRoutes(deps: { sql: Sql; system: ActorSystem }) {
       security: bearer,
       request: { params: actorParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }) },
       responses: {
-        200: json(ActorDetailSchema, 'The actor, its last events with the state after each, its dead-lettered effects'),
+        200: json(ActorDetailSchema, 'The actor, its last events with the state after each, its dead-lettered effects, its armed timers'),
         401: errors[401],
         403: errors[403],
         404: errors[404],

@@ -1,7 +1,8 @@
 /**
  * The live connection of a signed-in page (browser only, loaded after the page is visible).
  * Socket.io authenticates with the session cookie; its events are re-dispatched on `window` as
- * `livia-lead`, `livia-lead-removed` (reassigned away from me) and `livia-notification` CustomEvents, so each page listens to what it shows.
+ * `livia-lead`, `livia-lead-removed` (reassigned away from me), `livia-notification` and `livia-actor`
+ * (an actor watched with `watchActor`) CustomEvents, so each page listens to what it shows.
  * When Socket.io cannot connect (a proxy blocking WebSocket and polling alike), notifications
  * keep arriving over Server-Sent Events.
  *
@@ -9,7 +10,7 @@
  * const stop = connectLive();
  * window.addEventListener('livia-lead', (e) => console.log((e as CustomEvent<LeadEvent>).detail));
  */
-import { io } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import type { Lead, Notification } from './model';
 import { sessionEnded } from './session';
 
@@ -18,11 +19,44 @@ export interface LeadEvent {
   lead: Lead;
 }
 
+/** An actor's live snapshot (`actor:snapshot`, ADMIN and MANAGER only). */
+export interface ActorSnapshot {
+  type: string;
+  id: string;
+  state: string;
+  status: string;
+  value: unknown;
+  context: unknown;
+}
+
+/** The page's connection, shared by `watchActor`, and the actors watched (subscribed again on every connect). */
+let shared: Socket | undefined;
+const watched = new Map<string, { type: string; id: string }>();
+
+/**
+ * Streams an actor's snapshots as `livia-actor` events over the page's connection (started by the
+ * layout with `connectLive`, before or after this call).
+ *
+ * @example
+ * const stop = watchActor('consultant', id);
+ * window.addEventListener('livia-actor', (e) => console.log((e as CustomEvent<ActorSnapshot>).detail.state));
+ */
+export function watchActor(type: string, id: string): () => void {
+  const key = `${type}:${id}`;
+  watched.set(key, { type, id });
+  if (shared?.connected) shared.emit('actor:subscribe', { type, id });
+  return () => {
+    watched.delete(key);
+    if (shared?.connected) shared.emit('actor:unsubscribe', { type, id });
+  };
+}
+
 /** How long Socket.io gets to connect before notifications switch to SSE. */
 const FALLBACK_AFTER_MS = 4000;
 
 export function connectLive(): () => void {
   const socket = io({ path: '/socket.io', withCredentials: true, reconnectionDelayMax: 10_000 });
+  shared = socket;
   let events: EventSource | undefined;
   let fallbackTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(startSse, FALLBACK_AFTER_MS);
   const seen = new Set<number>();
@@ -40,7 +74,9 @@ export function connectLive(): () => void {
     setState('socket');
     clearTimeout(fallbackTimer);
     fallbackTimer = undefined;
+    for (const w of watched.values()) socket.emit('actor:subscribe', w);
   });
+  socket.on('actor:snapshot', (snapshot: ActorSnapshot) => window.dispatchEvent(new CustomEvent('livia-actor', { detail: snapshot })));
   socket.on('lead:created', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'created', lead } })));
   socket.on('lead:updated', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'updated', lead } })));
   socket.on('lead:removed', (payload: { id: string }) => window.dispatchEvent(new CustomEvent('livia-lead-removed', { detail: payload })));
@@ -71,6 +107,7 @@ export function connectLive(): () => void {
 
   return () => {
     clearTimeout(fallbackTimer);
+    if (shared === socket) shared = undefined;
     socket.close();
     events?.close();
   };

@@ -103,8 +103,13 @@ export default component$(() => {
               Equipe
             </Link>
           )}
+          {manager && (
+            <Link href="/machines" aria-current={path.startsWith('/machines') ? 'page' : undefined}>
+              Máquinas
+            </Link>
+          )}
           {/* Part 2 of the web app: places kept, honestly marked as not there yet. */}
-          {(['Chats', 'Conversas (Lívia)', 'Máquinas'] as const).map((label) => (
+          {(['Chats', 'Conversas (Lívia)'] as const).map((label) => (
             <span key={label} class="nav-soon" aria-disabled="true" data-testid="nav-soon">
               {label} <small>em breve</small>
             </span>
