@@ -11,6 +11,7 @@ import type { Sql } from '../src/db/client.ts';
 import type { NewLead } from '../src/db/leads.ts';
 import type { WAMessage, WhatsAppConnection } from '../src/actors/whatsapp/transport.ts';
 import { InboundHandler } from '../src/services/whatsapp/inbound.ts';
+import { advanceStatus, insertMessage } from '../src/db/whatsapp.ts';
 import type { InboundForConversation } from '../src/services/whatsapp/conversation-inbox.ts';
 import { createLogger } from '../src/log.ts';
 import { testSql } from './support/db.ts';
@@ -146,5 +147,15 @@ describe('inbound WhatsApp messages', () => {
     const [m] = await sql<{ status: string; size: string; kind: string }[]>`
       select d.status, d.size, m.kind from wa_media d join wa_messages m on m.id = d.message_id where m.wa_id = 'BIG1'`;
     expect(m).toMatchObject({ status: 'too_large', size: '50000000', kind: 'video' });
+  });
+
+  it('receipts move an outbound status forward only: a late delivered never undoes read', async () => {
+    const [chat] = await sql<{ id: string }[]>`select id from wa_chats where session = 'consultant' limit 1`;
+    await insertMessage(sql, { chatId: chat!.id, session: 'consultant', waId: 'OUT1', direction: 'out', kind: 'text', text: 'oi', status: 'pending', at: new Date() });
+    const steps: (string | undefined)[] = [];
+    for (const st of ['sent', 'read', 'delivered', 'sent'] as const) steps.push((await advanceStatus(sql, 'consultant', 'OUT1', st))?.status);
+    expect(steps).toEqual(['sent', 'read', undefined, undefined]);
+    // An inbound message is never moved by a receipt.
+    expect(await advanceStatus(sql, 'consultant', 'DUP1', 'read')).toBeUndefined();
   });
 });
