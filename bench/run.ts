@@ -5,7 +5,8 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors,pipeline,faults   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline,faults,whatsapp   which benchmarks (default: all)
+ *   BENCH_WA_SESSIONS          idle WhatsApp sessions of the memory run (default 500; quick 50)
  *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
  *   BENCH_CONNECTIONS          HTTP connections (default 50)
  *   BENCH_CONCURRENCY          in-flight actor sends and raw INSERTs (default 50)
@@ -28,6 +29,7 @@ import { runColdstart } from './coldstart.ts';
 import { runHttp } from './http.ts';
 import { runPipeline } from './pipeline.ts';
 import { runFaults } from './faults.ts';
+import { runWhatsApp } from './whatsapp.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
 import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
 
@@ -66,12 +68,13 @@ async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<vo
 }
 
 try {
-  if (opts.only.has('http') || opts.only.has('actors') || opts.only.has('pipeline')) db = await openBenchDatabase();
+  if (['http', 'actors', 'pipeline', 'whatsapp'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
   const database = db;
   if (database) {
     await attempt('http', () => runHttp(opts, database));
     await attempt('actors', () => runActors(opts, database));
     await attempt('pipeline', () => runPipeline(opts, database));
+    await attempt('whatsapp', () => runWhatsApp(opts, database));
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
   await attempt('coldstart', () => runColdstart(opts));

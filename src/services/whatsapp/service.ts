@@ -97,6 +97,7 @@ interface Live {
   generation: number;
   conn: WhatsAppConnection | undefined;
   chain: Promise<void>;
+  receipts: Promise<void>;
   waiters: Set<() => void>;
 }
 
@@ -237,7 +238,7 @@ export class WhatsAppService {
   #entry(session: string): Live {
     let l = this.#live.get(session);
     if (!l) {
-      l = { generation: 0, conn: undefined, chain: Promise.resolve(), waiters: new Set() };
+      l = { generation: 0, conn: undefined, chain: Promise.resolve(), receipts: Promise.resolve(), waiters: new Set() };
       this.#live.set(session, l);
     }
     return l;
@@ -328,9 +329,12 @@ export class WhatsAppService {
       case 'messages.upsert':
         this.inbound.upsert(session, payload as WhatsAppEventMap['messages.upsert']);
         break;
-      case 'messages.update':
-        void this.#receipts(session, payload as WhatsAppEventMap['messages.update']).catch((err) => this.d.log.error({ err, session }, 'WhatsApp receipts failed'));
+      case 'messages.update': {
+        // In arrival order per session: a DELIVERY_ACK never overtakes its SERVER_ACK.
+        const updates = payload as WhatsAppEventMap['messages.update'];
+        l.receipts = l.receipts.then(() => this.#receipts(session, updates).catch((err) => this.d.log.error({ err, session }, 'WhatsApp receipts failed')));
         break;
+      }
       case 'lid-mapping.update': {
         const m = payload as WhatsAppEventMap['lid-mapping.update'];
         void saveLidMapping(this.d.sql, m.lid, m.pn).catch((err) => this.d.log.warn({ err }, 'saving a LID mapping failed'));
