@@ -58,6 +58,7 @@ beforeAll(async () => {
     changed: (_chat, m) => void pushed.push(`changed:${m.wa_id}`),
     chatChanged: () => {},
   });
+  handler.open();
 });
 
 describe('inbound WhatsApp messages', () => {

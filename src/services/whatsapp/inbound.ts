@@ -65,12 +65,20 @@ export interface InboundCounters {
 export class InboundHandler {
   readonly counters: InboundCounters = { stored: 0, duplicates: 0, ignored: 0, failed: 0 };
   readonly #chains = new Map<string, Promise<void>>();
+  #open!: () => void;
+  /** Sockets may open (and deliver what came while offline) before the lead pipeline exists. */
+  readonly #opened = new Promise<void>((r) => (this.#open = r));
 
   constructor(private readonly d: InboundDeps) {}
 
+  /** Starts handling; what arrived before waits, in order, until then. */
+  open(): void {
+    this.#open();
+  }
+
   /** Queues an upsert behind the session's earlier ones (arrival order per session). */
   upsert(session: string, u: WhatsAppEventMap['messages.upsert']): Promise<void> {
-    const prev = this.#chains.get(session) ?? Promise.resolve();
+    const prev = this.#chains.get(session) ?? this.#opened;
     const next = prev.then(async () => {
       for (const msg of u.messages) {
         try {

@@ -149,14 +149,16 @@ export class WhatsAppService {
         stopped: (ctx) => this.#stopped_(ctx),
       }),
     );
+    // Before the system starts: sessions restored by it change state before start() is called.
+    this.#unsubscribe = this.d.system.onChange((v) => {
+      if (v.type === WHATSAPP_SESSION) this.#changed(v);
+    });
   }
 
   /** Rebuilds the chat index, then brings every session to life (its start hook opens its socket). */
   async start(): Promise<void> {
     this.index.trigger.loaded({ chats: await listChatSummaries(this.d.sql) });
-    this.#unsubscribe = this.d.system.onChange((v) => {
-      if (v.type === WHATSAPP_SESSION) this.#changed(v);
-    });
+    this.inbound.open();
     for (const s of this.d.sessions) {
       await this.d.system.send(WHATSAPP_SESSION, s, { type: 'session.boot' });
       if (!this.d.driver) {
