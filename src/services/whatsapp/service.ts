@@ -316,7 +316,8 @@ export class WhatsAppService {
         }
         if (u.connection === 'close') {
           const err = u.lastDisconnect?.error as { output?: { statusCode?: number }; data?: { tag?: string; attrs?: { type?: string } }; message?: string } | undefined;
-          l.conn = undefined;
+          // The socket stays referenced until the state's reconcile ends it (end() is how a driver
+          // drops its timers and its intentional-stop flag, even for a socket already closed).
           this.#toActor(session, {
             type: 'conn.close',
             statusCode: err?.output?.statusCode ?? null,
