@@ -55,6 +55,9 @@ export default component$(() => {
         <a href="/" class="brand">
           Lívia
         </a>
+        <a href="/chats" data-testid="nav-chats">
+          WhatsApp
+        </a>
         <div class="account">
           {session.user ? (
             <>
