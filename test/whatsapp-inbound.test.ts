@@ -11,7 +11,7 @@ import type { Sql } from '../src/db/client.ts';
 import type { NewLead } from '../src/db/leads.ts';
 import type { WAMessage, WhatsAppConnection } from '../src/actors/whatsapp/transport.ts';
 import { InboundHandler } from '../src/services/whatsapp/inbound.ts';
-import { advanceStatus, insertMessage } from '../src/db/whatsapp.ts';
+import { advanceStatus, insertMessage, sentContent } from '../src/db/whatsapp.ts';
 import type { InboundForConversation } from '../src/services/whatsapp/conversation-inbox.ts';
 import { createLogger } from '../src/log.ts';
 import { testSql } from './support/db.ts';
@@ -152,7 +152,20 @@ describe('inbound WhatsApp messages', () => {
 
   it('receipts move an outbound status forward only: a late delivered never undoes read', async () => {
     const [chat] = await sql<{ id: string }[]>`select id from wa_chats where session = 'consultant' limit 1`;
-    await insertMessage(sql, { chatId: chat!.id, session: 'consultant', waId: 'OUT1', direction: 'out', kind: 'text', text: 'oi', status: 'pending', at: new Date() });
+    await insertMessage(sql, {
+      chatId: chat!.id,
+      session: 'consultant',
+      waId: 'OUT1',
+      direction: 'out',
+      kind: 'text',
+      text: 'oi',
+      status: 'pending',
+      content: { extendedTextMessage: { text: 'oi' } },
+      at: new Date(),
+    });
+    // Baileys' getMessage (a recipient's retry request) is answered from this table.
+    expect(await sentContent(sql, 'consultant', 'OUT1')).toEqual({ extendedTextMessage: { text: 'oi' } });
+    expect(await sentContent(sql, 'consultant', 'DUP1')).toBeUndefined();
     const steps: (string | undefined)[] = [];
     for (const st of ['sent', 'read', 'delivered', 'sent'] as const) steps.push((await advanceStatus(sql, 'consultant', 'OUT1', st))?.status);
     expect(steps).toEqual(['sent', 'read', undefined, undefined]);

@@ -25,6 +25,7 @@ interface FakeSocket {
 
 const sockets: FakeSocket[] = [];
 const cleared: string[] = [];
+const presences: string[] = [];
 const pushed: { event: string; payload: { name: string; status: string; qr?: string } }[] = [];
 let sql: Sql;
 let boss: PgBoss;
@@ -41,6 +42,7 @@ const driver: WhatsAppDriver = {
       logout: async () => void (s.ended = true),
       me: () => ({ id: '5511900000000:3@s.whatsapp.net' }),
       requestPairingCode: async (digits: string) => `CODE${digits.slice(-4)}`,
+      sendPresenceUpdate: async (p: string, jid: string) => void presences.push(`${p} ${jid}`),
     } as unknown as WhatsAppConnection;
   },
   clearCredentials: async (session) => void cleared.push(session),
@@ -96,6 +98,12 @@ describe('WhatsApp session actor with a scripted driver', () => {
     last().emit('connection.update', { connection: 'open' });
     await waitFor('open', async () => (await status()) === 'open');
     expect((await wa.sessionView('consultant')).phone).toBe('+5511900000000');
+  });
+
+  it('typing presence for the agent: composing, then paused', async () => {
+    await wa.typing('consultant', '5511987654321@s.whatsapp.net', true);
+    await wa.typing('consultant', '5511987654321@s.whatsapp.net', false);
+    expect(presences).toEqual(['composing 5511987654321@s.whatsapp.net', 'paused 5511987654321@s.whatsapp.net']);
   });
 
   it('428: reconnecting, then a new socket after the backoff, the old one ended first', async () => {
