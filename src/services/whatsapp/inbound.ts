@@ -146,7 +146,15 @@ export class InboundHandler {
     this.counters.stored++;
 
     if (n.media) await this.#media(session, msg, row, n.media);
-    const linked = n.fromMe ? chat : await this.#route(session, chat, row, n, peer.phone);
+    // Stored and kept whatever happens next: a routing failure (the pipeline refusing under load) is
+    // logged, and the customer's next message routes the chat again (it is still unlinked).
+    const linked = n.fromMe
+      ? chat
+      : await this.#route(session, chat, row, n, peer.phone).catch((err: unknown) => {
+          this.counters.failed++;
+          this.d.log.error({ err, session, chatId: chat.id, waId: row.wa_id }, 'routing a stored WhatsApp message failed');
+          return chat;
+        });
     const summary = (await chatById(sql, linked.id))!;
     this.d.chatChanged(summary);
     this.d.stored(summary, await this.#withMedia(row));
