@@ -195,7 +195,7 @@ export class WhatsAppService {
   }
 
   /** /ready: each session's real state. */
-  async readiness(): Promise<{ status: 'ok' | 'down' | 'starting'; driver: string; sessions: Record<string, string>; conversations: unknown }> {
+  async readiness(): Promise<{ status: 'ok' | 'down' | 'starting'; driver: string; sessions: Record<string, string>; conversations: unknown; inbound: unknown }> {
     const views = await this.sessionViews();
     const sessions = Object.fromEntries(views.map((v) => [v.name, v.status]));
     const down = views.some((v) => v.status === 'failed' || v.status === 'loggedOut' || v.status === 'replaced');
@@ -204,6 +204,7 @@ export class WhatsAppService {
       driver: this.d.driver?.name ?? 'unavailable',
       sessions,
       conversations: this.d.conversations.describe(),
+      inbound: { ...this.inbound.counters },
     };
   }
 
