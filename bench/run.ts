@@ -5,10 +5,11 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,faults,ui   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui   which benchmarks (default: all)
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
  *   BENCH_LIVIA_CONVERSATIONS  conversations at once of the livia run (default 1000; quick 200)
+ *   BENCH_WA_SESSIONS          idle WhatsApp sessions of the memory run (default 500; quick 50)
  *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
  *   BENCH_CONNECTIONS          HTTP connections (default 50)
  *   BENCH_CONCURRENCY          in-flight actor sends and raw INSERTs (default 50)
@@ -33,6 +34,7 @@ import { runPipeline } from './pipeline.ts';
 import { runFaults } from './faults.ts';
 import { runUi } from './ui.ts';
 import { runLivia } from './livia.ts';
+import { runWhatsApp } from './whatsapp.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
 import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
 
@@ -71,13 +73,14 @@ async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<vo
 }
 
 try {
-  if (['http', 'actors', 'pipeline', 'livia', 'ui'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
+  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
   const database = db;
   if (database) {
     await attempt('http', () => runHttp(opts, database));
     await attempt('actors', () => runActors(opts, database));
     await attempt('pipeline', () => runPipeline(opts, database));
     await attempt('livia', () => runLivia(opts, database));
+    await attempt('whatsapp', () => runWhatsApp(opts, database));
     await attempt('ui', () => runUi(opts, database));
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.

@@ -36,6 +36,9 @@ const envSchema = z.object({
   GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
   WHATSAPP_DRIVER: z.enum(['baileys', 'simulator']).default('baileys'),
   WHATSAPP_SESSIONS_DIR: z.string().min(1).default('baileys_sessions'),
+  WHATSAPP_SESSIONS: z.string().regex(/^[a-z][a-z0-9_-]{0,31}(,[a-z][a-z0-9_-]{0,31})*$/, 'comma-separated session names').default('consultant,livia'),
+  WHATSAPP_MEDIA_MAX_MB: z.coerce.number().positive().max(100).default(16),
+  WHATSAPP_SEND_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
   ASSIGNMENT_REQUIRES_PRESENCE: bool.default(false),
   FRONTEND_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -85,6 +88,7 @@ export interface Config {
   groq: { apiKey: string | undefined; baseUrl: string | undefined; model: string };
   whatsappDriver: 'baileys' | 'simulator';
   whatsappSessionsDir: string;
+  whatsapp: { sessions: string[]; mediaMaxBytes: number; sendPerMinute: number };
   assignmentRequiresPresence: boolean;
   frontendUrl: string | undefined;
   logLevel: string;
@@ -192,6 +196,11 @@ export async function loadConfig(
     groq: { apiKey: e.GROQ_API_KEY, baseUrl: e.GROQ_BASE_URL, model: e.GROQ_MODEL },
     whatsappDriver: e.WHATSAPP_DRIVER,
     whatsappSessionsDir: resolve(e.WHATSAPP_SESSIONS_DIR),
+    whatsapp: {
+      sessions: [...new Set(e.WHATSAPP_SESSIONS.split(','))],
+      mediaMaxBytes: Math.round(e.WHATSAPP_MEDIA_MAX_MB * 1024 * 1024),
+      sendPerMinute: e.WHATSAPP_SEND_PER_MINUTE,
+    },
     assignmentRequiresPresence: e.ASSIGNMENT_REQUIRES_PRESENCE,
     frontendUrl: e.FRONTEND_URL,
     logLevel: e.LOG_LEVEL,

@@ -446,7 +446,7 @@ describe('the web app', { timeout: 90_000 }, () => {
 
   it('the pages for part 2 are marked as not yet available, and the board works at tablet width', async () => {
     const { page, errors } = await signedIn(ana.email, ana.password, { viewport: { width: 768, height: 1024 } });
-    expect(await page.getByTestId('nav-soon').allTextContents()).toEqual(['Chats em breve', 'Conversas (Lívia) em breve']);
+    expect(await page.getByTestId('nav-soon').allTextContents()).toEqual(['Conversas (Lívia) em breve']);
     await checkPage(page, 'kanban-tablet');
     expect(errors).toEqual([]);
   });

@@ -45,8 +45,14 @@ export function buildPipeline(d: {
     }
   };
   const events: PipelineEvents = {
-    leadCreated: (l) => hub.io?.to(leadRooms(l)).emit('lead:created', leadView(l)),
-    leadUpdated: (l) => hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l)),
+    leadCreated: (l) => {
+      hub.whatsapp?.leadChanged(l);
+      hub.io?.to(leadRooms(l)).emit('lead:created', leadView(l));
+    },
+    leadUpdated: (l) => {
+      hub.whatsapp?.leadChanged(l);
+      hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l));
+    },
     // Only the id: the consultant it was taken from may no longer see the lead itself.
     leadRemoved: (id, consultantId) => hub.io?.to(userRoom(consultantId)).emit('lead:removed', { id }),
     notification: (n) => {

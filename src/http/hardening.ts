@@ -48,7 +48,9 @@ export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): { clientLi
             defaultSrc: ["'self'"],
             scriptSrc: ["'self'", NONCE],
             styleSrc: ["'self'", "'unsafe-inline'"],
-            imgSrc: ["'self'", 'data:'],
+            // blob: the inbox shows WhatsApp media fetched with the bearer token (images, voice notes).
+            imgSrc: ["'self'", 'data:', 'blob:'],
+            mediaSrc: ["'self'", 'blob:'],
             connectSrc: ["'self'", ...(deps.frontendUrl ? [deps.frontendUrl] : [])],
             frameAncestors: ["'none'"],
             objectSrc: ["'none'"],

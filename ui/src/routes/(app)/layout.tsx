@@ -108,8 +108,11 @@ export default component$(() => {
               Máquinas
             </Link>
           )}
+          <Link href="/chats" data-testid="nav-chats" aria-current={path.startsWith('/chats') ? 'page' : undefined}>
+            Chats
+          </Link>
           {/* Part 2 of the web app: places kept, honestly marked as not there yet. */}
-          {(['Chats', 'Conversas (Lívia)'] as const).map((label) => (
+          {(['Conversas (Lívia)'] as const).map((label) => (
             <span key={label} class="nav-soon" aria-disabled="true" data-testid="nav-soon">
               {label} <small>em breve</small>
             </span>
