@@ -35,6 +35,11 @@ const envSchema = z.object({
   GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
   WHATSAPP_DRIVER: z.enum(['baileys', 'simulator']).default('baileys'),
   WHATSAPP_SESSIONS_DIR: z.string().min(1).default('baileys_sessions'),
+  WHATSAPP_AUTH_STORE: z.enum(['file', 'postgres']).default('file'),
+  WHATSAPP_WA_VERSION: z
+    .string()
+    .regex(/^(latest|bundled|\d+\.\d+\.\d+)$/, 'must be latest, bundled or a version like 2.3000.1234567890')
+    .default('latest'),
   ASSIGNMENT_REQUIRES_PRESENCE: bool.default(false),
   FRONTEND_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -71,6 +76,10 @@ export interface Config {
   groq: { apiKey: string | undefined; baseUrl: string | undefined; model: string };
   whatsappDriver: 'baileys' | 'simulator';
   whatsappSessionsDir: string;
+  /** Where Baileys auth state lives: files under whatsappSessionsDir, or our database. */
+  whatsappAuthStore: 'file' | 'postgres';
+  /** WhatsApp Web version: fetched (bundled as fallback), Baileys' bundled one, or this one. */
+  whatsappWaVersion: 'latest' | 'bundled' | [number, number, number];
   assignmentRequiresPresence: boolean;
   frontendUrl: string | undefined;
   logLevel: string;
@@ -156,6 +165,11 @@ export async function loadConfig(
     groq: { apiKey: e.GROQ_API_KEY, baseUrl: e.GROQ_BASE_URL, model: e.GROQ_MODEL },
     whatsappDriver: e.WHATSAPP_DRIVER,
     whatsappSessionsDir: resolve(e.WHATSAPP_SESSIONS_DIR),
+    whatsappAuthStore: e.WHATSAPP_AUTH_STORE,
+    whatsappWaVersion:
+      e.WHATSAPP_WA_VERSION === 'latest' || e.WHATSAPP_WA_VERSION === 'bundled'
+        ? e.WHATSAPP_WA_VERSION
+        : (e.WHATSAPP_WA_VERSION.split('.').map(Number) as [number, number, number]),
     assignmentRequiresPresence: e.ASSIGNMENT_REQUIRES_PRESENCE,
     frontendUrl: e.FRONTEND_URL,
     logLevel: e.LOG_LEVEL,

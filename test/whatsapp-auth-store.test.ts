@@ -180,14 +180,15 @@ describe('file auth store on disk', () => {
       { type: 'session', id: 'old', value: null },
     ];
     await writeFile(join(root, 'journal.json'), JSON.stringify(journal));
-    await writeFile(join(root, 'creds.json.123.abcd.tmp'), '{"half');
+    await writeFile(join(root, 'creds.json.999999999.abcd.tmp'), '{"half'); // its writer (no such pid) is gone
+    await writeFile(join(root, `creds.json.${process.pid}.abcd.tmp`), '{"in flight'); // a write of this process
     const keys = (await createFileAuthStore({ dir, session }).open()).state.keys;
     const got = await keys.get('session', ['a', 'old']);
     expect(got.a!.toString()).toBe('A');
     expect(got.old).toBeUndefined();
     const names = await readdir(root);
     expect(names).not.toContain('journal.json');
-    expect(names.filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(names.filter((f) => f.endsWith('.tmp'))).toEqual([`creds.json.${process.pid}.abcd.tmp`]);
   });
 
   it('stores ids with separators and long ids as safe file names', async () => {

@@ -119,8 +119,8 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
 }
 
 /**
- * Temporary files of writes a crash cut short (their rename never happened) and trash of a wipe a
- * crash interrupted are garbage.
+ * Temporary files of writes a crash cut short (their rename never happened: the process that
+ * named them is gone) and trash of a wipe a crash interrupted are garbage.
  */
 async function removeLeftovers(root: string): Promise<void> {
   const parent = dirname(root);
@@ -131,8 +131,19 @@ async function removeLeftovers(root: string): Promise<void> {
   const dirs = [root, ...(await readdir(join(root, 'keys'))).map((t) => join(root, 'keys', t))];
   for (const dir of dirs) {
     for (const name of await readdir(dir)) {
-      if (name.endsWith('.tmp')) await rm(join(dir, name), { force: true });
+      const pid = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1];
+      // A live process's temporary file is a write in flight (another store of this process).
+      if (pid && !processAlive(Number(pid))) await rm(join(dir, name), { force: true });
     }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
