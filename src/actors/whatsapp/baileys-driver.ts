@@ -97,6 +97,8 @@ export interface BaileysDriverOptions {
   watchdog?: Partial<WatchdogOptions>;
   /** How long an intentional end waits for Baileys' close before the WebSocket is terminated. */
   endTimeoutMs?: number;
+  /** Extra socket settings, applied last (tests point `waWebSocketUrl` at a local server). */
+  socketConfig?: Partial<UserFacingSocketConfig>;
 }
 
 /** A pairing code cannot be asked for now; `reason` says why. */
@@ -187,6 +189,7 @@ export function createBaileysDriver(opts: BaileysDriverOptions): WhatsAppDriver 
       getMessage,
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      ...opts.socketConfig,
     });
 
     let stopping = false; // an end we asked for: its close is not reported
