@@ -198,7 +198,19 @@ describe('Baileys driver', () => {
     expect(t.sockets.alive()).toBe(1);
   });
 
-  it('watchdog: a socket that answers its ping, or keeps receiving frames, is left alone', async () => {
+  it('watchdog: a socket whose frames keep coming but whose ping goes unanswered is recreated', async () => {
+    const t = setup({ watchdog: { stallMs: 30, pingTimeoutMs: 30, checkEveryMs: 10 } });
+    await t.connect();
+    const sock = t.sockets.last();
+    sock.ping = 'hang';
+    sock.open();
+    const feeding = setInterval(() => sock.frame(), 5); // keepalive pongs and such: not proof of delivery
+    await vi.waitFor(() => expect(t.closes()).toHaveLength(1), { timeout: 5000 });
+    clearInterval(feeding);
+    expect(classifyDisconnect(t.closes()[0]!.payload as never).statusCode).toBe(408);
+  });
+
+  it('watchdog: a socket that answers its ping, or keeps receiving messages, is left alone', async () => {
     const t = setup({ watchdog: { stallMs: 30, pingTimeoutMs: 30, checkEveryMs: 10 } });
     await t.connect();
     const sock = t.sockets.last();
@@ -211,7 +223,7 @@ describe('Baileys driver', () => {
     const b = busy.sockets.last();
     b.ping = 'hang';
     b.open();
-    const feeding = setInterval(() => b.frame(), 20);
+    const feeding = setInterval(() => b.emit('messages.upsert', { type: 'notify', messages: [] }), 20);
     await new Promise((r) => setTimeout(r, 600));
     clearInterval(feeding);
     expect(b.queries).toEqual([]);

@@ -7,10 +7,12 @@
  *   previous socket (and waits for its close) before it makes the next one;
  * - an intentional stop (`end()`, `logout()`, a newer `connect()`) is flagged, because Baileys'
  *   `sock.end()` closes without a status code; after it the connection emits nothing;
- * - a watchdog: the built-in keepalive only notices dead TCP, while a socket can stay "open" and
- *   stop receiving. When no frame or upsert has come in for `stallMs`, a ping query is sent with a
- *   timeout; if it fails the socket is torn down and reported as a close 408 `{reason: 'watchdog'}`,
- *   which the machine reconnects like any 408;
+ * - a watchdog: Baileys' keepalive ends a socket only when no frame at all arrives, and it merely
+ *   logs a ping that goes unanswered, so a socket can stay "open" (frames trickling in) and stop
+ *   receiving messages. Whenever `stallMs` pass without a message (upsert or receipt) and without a
+ *   ping answered, the driver sends its own ping query with a timeout; if it fails the socket is
+ *   torn down and reported as a close 408 `{reason: 'watchdog'}`, which the machine reconnects like
+ *   any 408. A socket with no frame at all is left to Baileys' own keepalive (a 408 too);
  * - a realistic browser (`Browsers.macOS('Chrome')`) and a configurable WhatsApp Web version
  *   (`WHATSAPP_WA_VERSION`: `latest` fetches it once with the bundled one as fallback and again
  *   after a 405; `bundled`; or `2.3000.1234567890`);
@@ -76,7 +78,7 @@ export type MediaDownloader = typeof downloadMediaMessage;
 export type WaVersionSetting = 'latest' | 'bundled' | WAVersion;
 
 export interface WatchdogOptions {
-  /** Silence (no frame, no upsert) after which the socket is pinged. */
+  /** Time without a message (upsert, receipt) or an answered ping after which the socket is pinged. */
   stallMs: number;
   /** How long the ping may take before the socket counts as stalled. */
   pingTimeoutMs: number;
@@ -196,7 +198,8 @@ export function createBaileysDriver(opts: BaileysDriverOptions): WhatsAppDriver 
     let isClosed = false;
     let isOpen = false;
     let handshake = false; // a QR came: the handshake is done and the device is unregistered
-    let lastInbound = Date.now();
+    let lastProof = Date.now(); // the last time the socket proved it delivers: a message, a receipt, a ping answer
+    let lastFrame = Date.now();
     let pinging = false;
     let timer: NodeJS.Timeout | undefined;
     let markClosed!: () => void;
@@ -210,14 +213,13 @@ export function createBaileysDriver(opts: BaileysDriverOptions): WhatsAppDriver 
         log.error({ err, event }, 'whatsapp: event handler failed');
       }
     };
-    const touch = () => (lastInbound = Date.now());
+    const touch = () => (lastProof = Date.now());
 
     sock.ev.on('creds.update', () => {
       auth.saveCreds().catch((err: unknown) => log.error({ err }, 'whatsapp: saving credentials failed'));
     });
-    sock.ws.on('frame', touch);
+    sock.ws.on('frame', () => (lastFrame = Date.now()));
     sock.ev.on('connection.update', (update) => {
-      touch();
       if (update.qr) handshake = true;
       if (update.connection === 'open') {
         isOpen = true;
@@ -240,7 +242,10 @@ export function createBaileysDriver(opts: BaileysDriverOptions): WhatsAppDriver 
       touch();
       forward('messages.upsert', upsert);
     });
-    sock.ev.on('messages.update', (updates) => forward('messages.update', updates));
+    sock.ev.on('messages.update', (updates) => {
+      touch();
+      forward('messages.update', updates);
+    });
     sock.ev.on('lid-mapping.update', (mapping) => forward('lid-mapping.update', mapping));
 
     function startWatchdog() {
@@ -252,7 +257,7 @@ export function createBaileysDriver(opts: BaileysDriverOptions): WhatsAppDriver 
 
     async function check() {
       if (!isOpen || pinging || stopping || isClosed) return;
-      if (Date.now() - lastInbound < watchdog.stallMs) return;
+      if (Date.now() - lastProof < watchdog.stallMs) return;
       pinging = true;
       try {
         await sock.query(
@@ -262,7 +267,10 @@ export function createBaileysDriver(opts: BaileysDriverOptions): WhatsAppDriver 
         touch();
       } catch (err) {
         if (!isOpen || stopping || isClosed) return;
-        log.warn({ err, silentMs: Date.now() - lastInbound }, 'whatsapp: socket stalled (no frames, ping failed), recreating it');
+        log.warn(
+          { err, sinceProofMs: Date.now() - lastProof, sinceFrameMs: Date.now() - lastFrame },
+          'whatsapp: socket stalled (no messages, ping unanswered), recreating it',
+        );
         await teardown(closeError(408, 'watchdog: no frames and no answer to a ping', { reason: 'watchdog' }));
       } finally {
         pinging = false;
