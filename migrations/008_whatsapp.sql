@@ -45,7 +45,8 @@ create index wa_messages_chat_at on wa_messages (chat_id, at desc, id desc);
 
 create table wa_media (
   id          uuid primary key default gen_random_uuid(),
-  message_id  uuid not null unique references wa_messages (id) on delete cascade,
+  -- null while an upload waits for the send that carries it.
+  message_id  uuid unique references wa_messages (id) on delete cascade,
   type        text not null,
   mime        text not null,
   file_name   text,

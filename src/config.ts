@@ -40,6 +40,9 @@ const envSchema = z.object({
     .string()
     .regex(/^(latest|bundled|\d+\.\d+\.\d+)$/, 'must be latest, bundled or a version like 2.3000.1234567890')
     .default('latest'),
+  WHATSAPP_SESSIONS: z.string().regex(/^[a-z][a-z0-9_-]{0,31}(,[a-z][a-z0-9_-]{0,31})*$/, 'comma-separated session names').default('consultant,livia'),
+  WHATSAPP_MEDIA_MAX_MB: z.coerce.number().positive().max(100).default(16),
+  WHATSAPP_SEND_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
   ASSIGNMENT_REQUIRES_PRESENCE: bool.default(false),
   FRONTEND_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -80,6 +83,7 @@ export interface Config {
   whatsappAuthStore: 'file' | 'postgres';
   /** WhatsApp Web version: fetched (bundled as fallback), Baileys' bundled one, or this one. */
   whatsappWaVersion: 'latest' | 'bundled' | [number, number, number];
+  whatsapp: { sessions: string[]; mediaMaxBytes: number; sendPerMinute: number };
   assignmentRequiresPresence: boolean;
   frontendUrl: string | undefined;
   logLevel: string;
@@ -170,6 +174,11 @@ export async function loadConfig(
       e.WHATSAPP_WA_VERSION === 'latest' || e.WHATSAPP_WA_VERSION === 'bundled'
         ? e.WHATSAPP_WA_VERSION
         : (e.WHATSAPP_WA_VERSION.split('.').map(Number) as [number, number, number]),
+    whatsapp: {
+      sessions: [...new Set(e.WHATSAPP_SESSIONS.split(','))],
+      mediaMaxBytes: Math.round(e.WHATSAPP_MEDIA_MAX_MB * 1024 * 1024),
+      sendPerMinute: e.WHATSAPP_SEND_PER_MINUTE,
+    },
     assignmentRequiresPresence: e.ASSIGNMENT_REQUIRES_PRESENCE,
     frontendUrl: e.FRONTEND_URL,
     logLevel: e.LOG_LEVEL,

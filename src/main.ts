@@ -42,6 +42,9 @@ import { startRealtime } from './boot/realtime.ts';
 import { startSessions } from './boot/sessions.ts';
 import { runUntilSignal } from './boot/signals.ts';
 import { Teardown } from './boot/teardown.ts';
+import { createWhatsApp, loadWhatsAppDriver } from './boot/whatsapp.ts';
+import type { WhatsAppService } from './services/whatsapp/service.ts';
+import type { SimulatorDriver } from './actors/whatsapp/simulator-driver.ts';
 
 export interface RunningServer {
   url: string;
@@ -51,6 +54,7 @@ export interface RunningServer {
   boss: PgBoss;
   io: SocketServer;
   system: ActorSystem;
+  whatsapp: WhatsAppService;
   sessions: Sessions;
   app: OpenAPIHono<AppEnv>;
   log: Logger;
@@ -77,7 +81,12 @@ export async function startServer(env: Env): Promise<RunningServer> {
     if (firstAdmin) log.info({ email: firstAdmin.email, generatedPassword: !!firstAdmin.generatedPassword }, 'created the first administrator');
 
     const { sessions, auth } = await startSessions({ sql, config, log, teardown });
-    const system = await startActors({ sql, boss, log, config, hub, teardown });
+    const waDriver = await loadWhatsAppDriver({ config, sql, log });
+    let whatsapp!: WhatsAppService;
+    const system = await startActors({
+      sql, boss, log, config, hub, teardown,
+      beforeStart: (system) => (whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown })),
+    });
     const metrics = createMetrics({
       pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
       connections: () => ({ socket: sessions.live.count('socket'), sse: sessions.live.count('sse') }),
@@ -86,6 +95,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const bus = new NotificationBus();
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
     await resetPresence(sql, system);
+    await whatsapp.start();
     registerActorMetrics(metrics.registry, { sql, system });
 
     const app = createApp({
@@ -109,7 +119,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
       leads,
       bus,
       web: await loadWeb(config.uiDir, log),
-      checks: readinessChecks({ sql, boss, system, config, monitor }),
+      checks: readinessChecks({ sql, boss, system, config, monitor, whatsapp }),
+      whatsapp,
+      simulator: waDriver.driver?.name === 'simulator' ? (waDriver.driver as SimulatorDriver) : undefined,
       databaseAvailable: () => monitor.isUp,
       requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
       liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
@@ -133,7 +145,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
         await teardown.run();
         log.info('stopped');
       })());
-    return { url: `http://127.0.0.1:${port}`, port, config, sql, boss, io, system, sessions, app, log, databaseUrl, stop };
+    return { url: `http://127.0.0.1:${port}`, port, config, sql, boss, io, system, whatsapp, sessions, app, log, databaseUrl, stop };
   } catch (err) {
     await teardown.run();
     throw err;

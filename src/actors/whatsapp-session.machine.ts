@@ -174,6 +174,12 @@ export const whatsappSessionMachine = setup({
     live: {
       initial: 'connecting',
       on: {
+        // Handled here, whatever the child: a socket restored as 'open' that asks to pair is pairing.
+        'conn.qr': { target: '.pairing', actions: assign({ qr: ({ event }) => event.qr, since: ({ context, event }) => context.since ?? event.at }) },
+        'conn.open': {
+          target: '.open',
+          actions: assign({ attempt: 0, qr: null, reason: null, lastStatusCode: null, me: ({ event }) => event.me, since: ({ event }) => event.at }),
+        },
         'conn.close': [
           {
             guard: 'loggedOut',
@@ -202,29 +208,9 @@ export const whatsappSessionMachine = setup({
         ],
       },
       states: {
-        connecting: {
-          on: {
-            'conn.qr': { target: 'pairing', actions: assign({ qr: ({ event }) => event.qr, since: ({ event }) => event.at }) },
-            'conn.open': { target: 'open' },
-          },
-        },
-        pairing: {
-          on: {
-            // A new QR every ~20 s while nobody scans: same state, the QR is pushed again.
-            'conn.qr': { actions: assign({ qr: ({ event }) => event.qr }) },
-            'conn.open': { target: 'open' },
-          },
-        },
-        open: {
-          entry: assign({
-            attempt: 0,
-            qr: null,
-            reason: null,
-            lastStatusCode: null,
-            me: ({ event, context }) => (event.type === 'conn.open' ? event.me : context.me),
-            since: ({ event, context }) => (event.type === 'conn.open' ? event.at : context.since),
-          }),
-        },
+        connecting: {},
+        pairing: {},
+        open: {},
       },
     },
     reconnecting: {

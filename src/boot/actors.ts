@@ -13,7 +13,16 @@ import type { Logger } from '../log.ts';
 import type { Hub } from './hub.ts';
 import type { Teardown } from './teardown.ts';
 
-export async function startActors(d: { sql: Sql; boss: PgBoss; log: Logger; config: Config; hub: Hub; teardown: Teardown }): Promise<ActorSystem> {
+export async function startActors(d: {
+  sql: Sql;
+  boss: PgBoss;
+  log: Logger;
+  config: Config;
+  hub: Hub;
+  teardown: Teardown;
+  /** Registers other actor types (they must be known before start). */
+  beforeStart?: (system: ActorSystem) => void;
+}): Promise<ActorSystem> {
   const system = new ActorSystem({ sql: d.sql, boss: d.boss, log: d.log, idleMs: d.config.actorIdleMs, pruning: { journalDays: d.config.actorJournalDays } });
   system.register(
     consultantActor({
@@ -24,6 +33,7 @@ export async function startActors(d: { sql: Sql; boss: PgBoss; log: Logger; conf
       eligibilityChanged: () => void d.hub.pipeline?.requestAssignment(),
     }),
   );
+  d.beforeStart?.(system);
   await system.start();
   d.teardown.push(() => system.stop());
   return system;

@@ -8,5 +8,7 @@ import type { LeadPipeline } from '../services/lead-pipeline.ts';
 export interface Hub {
   io?: SocketServer | undefined;
   pipeline?: LeadPipeline | undefined;
+  /** WhatsApp's chat index follows lead assignments (who may see a chat). */
+  whatsapp?: { leadChanged(lead: { id: string; consultant_id: string | null }): void } | undefined;
   shuttingDown: boolean;
 }

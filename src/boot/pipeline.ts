@@ -45,8 +45,14 @@ export function buildPipeline(d: {
     }
   };
   const events: PipelineEvents = {
-    leadCreated: (l) => hub.io?.to(leadRooms(l)).emit('lead:created', leadView(l)),
-    leadUpdated: (l) => hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l)),
+    leadCreated: (l) => {
+      hub.whatsapp?.leadChanged(l);
+      hub.io?.to(leadRooms(l)).emit('lead:created', leadView(l));
+    },
+    leadUpdated: (l) => {
+      hub.whatsapp?.leadChanged(l);
+      hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l));
+    },
     notification: (n) => {
       hub.io?.to(userRoom(n.recipient_id)).emit('notification', notificationView(n));
       d.bus.publish(n);

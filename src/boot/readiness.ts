@@ -7,8 +7,16 @@ import type { PgBoss } from '../db/jobs.ts';
 import type { DatabaseMonitor } from '../db/monitor.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import type { ReadinessChecks } from '../http/routes/ops.ts';
+import type { WhatsAppService } from '../services/whatsapp/service.ts';
 
-export function readinessChecks(d: { sql: Sql; boss: PgBoss; system: ActorSystem; config: Config; monitor: DatabaseMonitor }): ReadinessChecks {
+export function readinessChecks(d: {
+  sql: Sql;
+  boss: PgBoss;
+  system: ActorSystem;
+  config: Config;
+  monitor: DatabaseMonitor;
+  whatsapp?: Pick<WhatsAppService, 'readiness'>;
+}): ReadinessChecks {
   return {
     database: async () => {
       // Requests are refused while the monitor sees the database down: say so here too.
@@ -21,6 +29,7 @@ export function readinessChecks(d: { sql: Sql; boss: PgBoss; system: ActorSystem
       return { status: 'ok' };
     },
     actors: async () => ({ status: d.system.isRunning ? 'ok' : 'down', live: d.system.liveCount }),
-    whatsapp: async () => ({ status: 'disabled', driver: d.config.whatsappDriver }),
+    // Each session's real state; reported, not gating (the CRM works while a number pairs).
+    whatsapp: async () => (d.whatsapp ? d.whatsapp.readiness() : { status: 'disabled', driver: d.config.whatsappDriver }),
   };
 }

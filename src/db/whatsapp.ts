@@ -62,9 +62,9 @@ export interface MessageWithMedia extends MessageRow {
 
 export interface MediaRow {
   id: string;
-  message_id: string;
-  chat_id: string;
-  session: string;
+  message_id: string | null;
+  chat_id: string | null;
+  session: string | null;
   type: string;
   mime: string;
   file_name: string | null;
@@ -262,7 +262,7 @@ export async function sentContent(q: Queryable, session: string, waId: string): 
 
 export async function insertMedia(
   q: Queryable,
-  m: { messageId: string; type: string; mime: string; fileName: string | null; size: number | null; status: MediaRow['status']; failure?: string | null; data: Buffer | null },
+  m: { messageId: string | null; type: string; mime: string; fileName: string | null; size: number | null; status: MediaRow['status']; failure?: string | null; data: Buffer | null },
 ): Promise<string> {
   const [row] = await q<{ id: string }[]>`
     insert into wa_media (message_id, type, mime, file_name, size, status, failure, data)
@@ -274,7 +274,7 @@ export async function insertMedia(
 
 export async function mediaById(q: Queryable, id: string): Promise<MediaRow | undefined> {
   const [row] = await q<MediaRow[]>`
-    select d.*, m.chat_id, m.session from wa_media d join wa_messages m on m.id = d.message_id where d.id = ${id}`;
+    select d.*, m.chat_id, m.session from wa_media d left join wa_messages m on m.id = d.message_id where d.id = ${id}`;
   return row;
 }
 
@@ -302,4 +302,9 @@ export async function simulatorSentTo(q: Queryable, toJids: string[]): Promise<{
 /** Marks what was sent to these JIDs read; returns what changed. */
 export async function simulatorMarkRead(q: Queryable, toJids: string[]): Promise<{ session: string; wa_id: string; to_jid: string }[]> {
   return q`update wa_simulator_sent set read_at = now() where to_jid = any(${toJids}::text[]) and read_at is null returning session, wa_id, to_jid`;
+}
+
+/** Attaches an uploaded file (stored first, with no message) to the send that carries it. */
+export async function attachMedia(q: Queryable, mediaId: string, messageId: string): Promise<void> {
+  await q`update wa_media set message_id = ${messageId} where id = ${mediaId} and message_id is null`;
 }

@@ -32,6 +32,10 @@ import { leadRoutes } from './routes/leads.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { opsRoutes, type Liveness, type ReadinessChecks } from './routes/ops.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { whatsappRoutes } from './routes/whatsapp.ts';
+import { simulatorRoutes } from './routes/simulator.ts';
+import type { WhatsAppService } from '../services/whatsapp/service.ts';
+import type { SimulatorDriver } from '../actors/whatsapp/simulator-driver.ts';
 import type { AppEnv } from './types.ts';
 
 export { BODY_LIMIT_BYTES } from './hardening.ts';
@@ -58,6 +62,9 @@ export interface AppDeps extends HardeningDeps {
   liveness?: Liveness;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
   web?: Hono | undefined;
+  whatsapp?: WhatsAppService | undefined;
+  /** Set only when WHATSAPP_DRIVER=simulator (its routes answer 404 otherwise). */
+  simulator?: SimulatorDriver | undefined;
   /** Defaults to ROUTE_POLICIES; tests may pass another table. */
   policies?: PolicyTable;
 }
@@ -102,4 +109,8 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/notifications', notificationRoutes({ notifications, live: deps.sessions.live }));
   app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
+  if (deps.whatsapp) {
+    app.route('/api/whatsapp', whatsappRoutes({ whatsapp: deps.whatsapp }));
+    app.route('/api/simulator', simulatorRoutes({ simulator: deps.simulator, sessions: deps.whatsapp.sessions }));
+  }
 }

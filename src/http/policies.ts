@@ -45,6 +45,21 @@ export const ROUTE_POLICIES: PolicyTable = {
   'POST /api/actors/:type/:id/reset': roles('ADMIN'),
   'POST /api/actors/:type/:id/effects/:effectId/retry': roles('ADMIN'),
 
+  // WhatsApp: the inbox narrows chats, messages and media to a consultant's own leads.
+  'GET /api/whatsapp/sessions': signedIn,
+  'POST /api/whatsapp/sessions/:name/logout': roles('ADMIN'),
+  'POST /api/whatsapp/sessions/:name/reconnect': roles('ADMIN'),
+  'POST /api/whatsapp/sessions/:name/pairing-code': roles('ADMIN'),
+  'GET /api/whatsapp/chats': signedIn,
+  'GET /api/whatsapp/chats/:id/messages': signedIn,
+  'POST /api/whatsapp/chats/:id/messages': signedIn,
+  'POST /api/whatsapp/chats/:id/read': signedIn,
+  'GET /api/whatsapp/media/:id': signedIn,
+  // The simulator (404 unless WHATSAPP_DRIVER=simulator).
+  'POST /api/simulator/messages': roles('ADMIN'),
+  'GET /api/simulator/messages': roles('ADMIN'),
+  'POST /api/simulator/read': roles('ADMIN'),
+
   // The web app's files and pages; the pages call the API, which holds the data.
   'GET /*': anyone,
   'POST /*': anyone,

@@ -94,6 +94,7 @@ class SimConnection implements WhatsAppConnection {
     if (this.ended) throw new Error('Connection Closed');
     const message = toProto(content);
     const text = message.conversation ?? message.extendedTextMessage?.text ?? message.imageMessage?.caption ?? message.documentMessage?.caption ?? null;
+    const alreadyRead = false;
     const fresh = await simulatorRecordSend(this.world.sql, { session: this.session, waId: options.messageId, toJid: jid, text, content: message });
     const msg: WAMessage = {
       key: { remoteJid: jid, fromMe: true, id: options.messageId },
@@ -108,10 +109,9 @@ class SimConnection implements WhatsAppConnection {
         this.receipt(options.messageId, jid, STATUS.ERROR, ['463']);
         return;
       }
-      if (fresh) {
-        this.receipt(options.messageId, jid, STATUS.SERVER_ACK);
-        setTimeout(() => this.receipt(options.messageId, jid, STATUS.DELIVERY_ACK), 5).unref();
-      }
+      // A resend of an id already received is acknowledged again, but is not a second message.
+      this.receipt(options.messageId, jid, STATUS.SERVER_ACK);
+      if (fresh || !alreadyRead) setTimeout(() => this.receipt(options.messageId, jid, STATUS.DELIVERY_ACK), 5).unref();
     });
     return msg;
   }

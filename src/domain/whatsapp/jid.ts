@@ -26,7 +26,10 @@ export function canonicalPhone(input: string): string | null {
   const digits = input.replace(/\D/g, '');
   const br = BR.exec(digits);
   if (br && br[2]!.length === 8 && /^[6-9]/.test(br[2]!)) return normalizePhone(`+55${br[1]}9${br[2]}`) ?? `+55${br[1]}9${br[2]}`;
-  return normalizePhone(input.startsWith('+') ? input : `+${digits}`) ?? (digits.length >= 8 ? `+${digits}` : null);
+  // Without a plus: Brazilian by default (normalizePhone), then the digits as an international number.
+  return (
+    normalizePhone(input) ?? (input.trim().startsWith('+') ? undefined : normalizePhone(`+${digits}`)) ?? (digits.length >= 8 && digits.length <= 15 ? `+${digits}` : null)
+  );
 }
 
 /** The forms one customer's phone may be stored in: itself, and the Brazilian mobile with or without the 9. */
