@@ -40,6 +40,7 @@ const envSchema = z.object({
     .string()
     .regex(/^(latest|bundled|\d+\.\d+\.\d+)$/, 'must be latest, bundled or a version like 2.3000.1234567890')
     .default('latest'),
+  WHATSAPP_WS_URL: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL').optional(),
   WHATSAPP_SESSIONS: z.string().regex(/^[a-z][a-z0-9_-]{0,31}(,[a-z][a-z0-9_-]{0,31})*$/, 'comma-separated session names').default('consultant,livia'),
   WHATSAPP_MEDIA_MAX_MB: z.coerce.number().positive().max(100).default(16),
   WHATSAPP_SEND_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
@@ -83,6 +84,8 @@ export interface Config {
   whatsappAuthStore: 'file' | 'postgres';
   /** WhatsApp Web version: fetched (bundled as fallback), Baileys' bundled one, or this one. */
   whatsappWaVersion: 'latest' | 'bundled' | [number, number, number];
+  /** WhatsApp Web's WebSocket endpoint; unset: Baileys' own (tests point it at a local server). */
+  whatsappWsUrl: string | undefined;
   whatsapp: { sessions: string[]; mediaMaxBytes: number; sendPerMinute: number };
   assignmentRequiresPresence: boolean;
   frontendUrl: string | undefined;
@@ -174,6 +177,7 @@ export async function loadConfig(
       e.WHATSAPP_WA_VERSION === 'latest' || e.WHATSAPP_WA_VERSION === 'bundled'
         ? e.WHATSAPP_WA_VERSION
         : (e.WHATSAPP_WA_VERSION.split('.').map(Number) as [number, number, number]),
+    whatsappWsUrl: e.WHATSAPP_WS_URL,
     whatsapp: {
       sessions: [...new Set(e.WHATSAPP_SESSIONS.split(','))],
       mediaMaxBytes: Math.round(e.WHATSAPP_MEDIA_MAX_MB * 1024 * 1024),

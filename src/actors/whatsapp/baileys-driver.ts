@@ -427,5 +427,6 @@ export const createDriver: WhatsAppDriverFactory = ({ config, sql, log }) =>
   createBaileysDriver({
     log,
     waVersion: config.whatsappWaVersion,
+    ...(config.whatsappWsUrl ? { socketConfig: { waWebSocketUrl: config.whatsappWsUrl } } : {}),
     authStore: (session) => createAuthStore({ kind: config.whatsappAuthStore, dir: config.whatsappSessionsDir, sql, session }),
   });
