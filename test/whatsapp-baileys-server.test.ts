@@ -4,13 +4,14 @@
  * `WHATSAPP_WS_URL` at a local WebSocket server standing where WhatsApp would be. That server
  * accepts the upgrade and never completes the handshake, so what is proven here is the socket
  * lifecycle through the durable actors: one socket per session, a dropped connection reconnected
- * after a backoff, a pairing code refused before the handshake (409, not a 500), logout with no
- * reconnect, and reconnect on request.
+ * after a backoff, a pairing code refused before the handshake (409, not a 500), logout wiping the
+ * stored credentials with no reconnect, and reconnect on request.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createPostgresAuthStore } from '../src/actors/whatsapp/auth-store-postgres.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 let ws: Server;
@@ -74,8 +75,21 @@ describe('server with the Baileys driver', () => {
     expect(open()).toHaveLength(1);
   });
 
-  it('logout ends the socket and does not reconnect; reconnect opens a new socket', async () => {
+  it('logout ends the socket, wipes the stored credentials and does not reconnect; reconnect opens a new socket', async () => {
+    // Credentials and keys as a paired session would have them in the postgres store.
+    const stored = await createPostgresAuthStore({ sql: s.server.sql, session: 'consultant' }).open();
+    stored.state.creds.me = { id: '5511999990000:12@s.whatsapp.net' };
+    stored.state.creds.account = { details: Buffer.from([1]) };
+    await stored.saveCreds();
+    await stored.state.keys.set({ session: { '5511988887777.0': Buffer.from('record') } });
+    expect(await createPostgresAuthStore({ sql: s.server.sql, session: 'consultant' }).isRegistered()).toBe(true);
+
     expect((await s.api('/api/whatsapp/sessions/consultant/logout', { method: 'POST', token: admin })).status).toBe(202);
+    await vi.waitFor(async () => expect(await createPostgresAuthStore({ sql: s.server.sql, session: 'consultant' }).isRegistered()).toBe(false), {
+      timeout: 10_000,
+    });
+    const [row] = await s.server.sql<{ keys: number }[]>`select count(*)::int as keys from whatsapp_auth_keys where session = 'consultant'`;
+    expect(row?.keys).toBe(0);
     await vi.waitFor(async () => expect((await status()).status).toBe('loggedOut'), { timeout: 10_000 });
     await vi.waitFor(() => expect(open()).toHaveLength(0), { timeout: 10_000 });
     const count = upgrades.length;
