@@ -219,7 +219,14 @@ function fileBackend(root: string): AuthBackend {
     async writeKeys(writes) {
       await init();
       await writeFileAtomic(journalFile, JSON.stringify(writes));
-      await apply(writes);
+      try {
+        await apply(writes);
+      } catch (err) {
+        // Committed but only partly applied (a full disk): the next operation's init() replays the
+        // journal before it reads or writes anything, as a restart would.
+        ready = undefined;
+        throw err;
+      }
     },
     async wipe() {
       // One rename takes creds and keys away together; a crash during the rm that follows
