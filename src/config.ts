@@ -36,6 +36,12 @@ const envSchema = z.object({
   GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
   WHATSAPP_DRIVER: z.enum(['baileys', 'simulator']).default('baileys'),
   WHATSAPP_SESSIONS_DIR: z.string().min(1).default('baileys_sessions'),
+  WHATSAPP_AUTH_STORE: z.enum(['file', 'postgres']).default('file'),
+  WHATSAPP_WA_VERSION: z
+    .string()
+    .regex(/^(latest|bundled|\d+\.\d+\.\d+)$/, 'must be latest, bundled or a version like 2.3000.1234567890')
+    .default('latest'),
+  WHATSAPP_WS_URL: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL').optional(),
   WHATSAPP_SESSIONS: z.string().regex(/^[a-z][a-z0-9_-]{0,31}(,[a-z][a-z0-9_-]{0,31})*$/, 'comma-separated session names').default('consultant,livia'),
   WHATSAPP_MEDIA_MAX_MB: z.coerce.number().positive().max(100).default(16),
   WHATSAPP_SEND_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
@@ -88,6 +94,12 @@ export interface Config {
   groq: { apiKey: string | undefined; baseUrl: string | undefined; model: string };
   whatsappDriver: 'baileys' | 'simulator';
   whatsappSessionsDir: string;
+  /** Where Baileys auth state lives: files under whatsappSessionsDir, or our database. */
+  whatsappAuthStore: 'file' | 'postgres';
+  /** WhatsApp Web version: fetched (bundled as fallback), Baileys' bundled one, or this one. */
+  whatsappWaVersion: 'latest' | 'bundled' | [number, number, number];
+  /** WhatsApp Web's WebSocket endpoint; unset: Baileys' own (tests point it at a local server). */
+  whatsappWsUrl: string | undefined;
   whatsapp: { sessions: string[]; mediaMaxBytes: number; sendPerMinute: number };
   assignmentRequiresPresence: boolean;
   frontendUrl: string | undefined;
@@ -196,6 +208,12 @@ export async function loadConfig(
     groq: { apiKey: e.GROQ_API_KEY, baseUrl: e.GROQ_BASE_URL, model: e.GROQ_MODEL },
     whatsappDriver: e.WHATSAPP_DRIVER,
     whatsappSessionsDir: resolve(e.WHATSAPP_SESSIONS_DIR),
+    whatsappAuthStore: e.WHATSAPP_AUTH_STORE,
+    whatsappWaVersion:
+      e.WHATSAPP_WA_VERSION === 'latest' || e.WHATSAPP_WA_VERSION === 'bundled'
+        ? e.WHATSAPP_WA_VERSION
+        : (e.WHATSAPP_WA_VERSION.split('.').map(Number) as [number, number, number]),
+    whatsappWsUrl: e.WHATSAPP_WS_URL,
     whatsapp: {
       sessions: [...new Set(e.WHATSAPP_SESSIONS.split(','))],
       mediaMaxBytes: Math.round(e.WHATSAPP_MEDIA_MAX_MB * 1024 * 1024),

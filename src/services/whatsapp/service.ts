@@ -233,7 +233,13 @@ export class WhatsAppService {
     if (!conn || (view.status !== 'pairing' && view.status !== 'connecting')) {
       throw new WhatsAppError('conflict', 'A sessão não está aguardando pareamento');
     }
-    return conn.requestPairingCode(phone.replace(/\D/g, ''));
+    return conn.requestPairingCode(phone.replace(/\D/g, '')).catch((err: Error & { reason?: string }) => {
+      // The Baileys driver's PairingCodeRefusedError (paired already, before the handshake, bad phone).
+      if (err.name !== 'PairingCodeRefusedError') throw err;
+      if (err.reason === 'invalid_phone') throw new WhatsAppError('invalid', 'Telefone inválido: informe DDI e DDD, só dígitos');
+      if (err.reason === 'registered') throw new WhatsAppError('conflict', 'A sessão já está pareada');
+      throw new WhatsAppError('conflict', 'A sessão ainda não está pronta para parear; tente de novo em instantes');
+    });
   }
 
   // ---- the socket follows the actor ----
