@@ -288,7 +288,7 @@ describe('the web app', { timeout: 90_000 }, () => {
     await page.goto(`${s.url}/leads/${l.id}`);
     await page.getByTestId('lead-page').waitFor();
     await waitFor('classified', async () => (await page.getByTestId('classification').textContent())?.includes('classificador'));
-    expect(await page.getByTestId('whatsapp-placeholder').textContent()).toContain('parte 2');
+    await waitFor('whatsapp section', async () => (await page.getByTestId('lead-whatsapp').textContent())?.includes('Nenhuma conversa'));
     await page.locator('[data-type="created"]').waitFor();
 
     await page.getByTestId('note-input').fill('Cliente pediu retorno amanhã às 10h');
@@ -444,9 +444,10 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(errors.filter((e) => !/status of 403/.test(e))).toEqual([]);
   });
 
-  it('the pages for part 2 are marked as not yet available, and the board works at tablet width', async () => {
+  it('the navigation leads to every page a consultant may see, and the board works at tablet width', async () => {
     const { page, errors } = await signedIn(ana.email, ana.password, { viewport: { width: 768, height: 1024 } });
-    expect(await page.getByTestId('nav-soon').allTextContents()).toEqual(['Conversas (Lívia) em breve']);
+    expect(await page.getByTestId('nav-soon').count()).toBe(0);
+    expect(await page.locator('nav[aria-label="Principal"] a').allTextContents()).toEqual(['Quadro', 'Chats', 'Conversas (Lívia)']);
     await checkPage(page, 'kanban-tablet');
     expect(errors).toEqual([]);
   });

@@ -62,6 +62,7 @@ export const ROUTE_POLICIES: PolicyTable = {
   'POST /api/simulator/messages': roles('ADMIN'),
   'GET /api/simulator/messages': roles('ADMIN'),
   'POST /api/simulator/read': roles('ADMIN'),
+  'POST /api/simulator/pairing': roles('ADMIN'),
 
   // The web app's files and pages; the pages call the API, which holds the data.
   'GET /*': anyone,

@@ -54,6 +54,8 @@ export interface SimulatorDriver extends WhatsAppDriver {
   sentTo(phone: string): Promise<{ session: string; to: string; text: string | null; at: string; id: string; read: boolean }[]>;
   /** The customer reads everything sent to that phone: READ receipts. */
   read(phone: string): Promise<number>;
+  /** The session's socket asks to be paired (a fresh QR), as a logged-out phone would; false without a socket. */
+  askPairing(session: string): boolean;
 }
 
 export const waMessageId = () => `3EB0${randomBytes(10).toString('hex').toUpperCase()}`;
@@ -83,6 +85,10 @@ class SimConnection implements WhatsAppConnection {
 
   deliver(msg: WAMessage): void {
     this.fire('messages.upsert', { messages: [msg], type: 'notify' });
+  }
+
+  askPairing(): void {
+    this.fire('connection.update', { qr: `sim-pairing-${randomBytes(12).toString('hex')}` });
   }
 
   receipt(waId: string, jid: string, status: number, stub?: string[]): void {
@@ -238,6 +244,12 @@ export function createDriver(deps: WhatsAppDriverDeps): SimulatorDriver {
     async sentTo(phone) {
       const rows = await simulatorSentTo(deps.sql, phoneJids(phone));
       return rows.map((r) => ({ session: r.session, to: phone, text: r.text, at: r.at.toISOString(), id: r.wa_id, read: !!r.read_at }));
+    },
+    askPairing(session) {
+      const conn = world.connections.get(session);
+      if (!conn || conn.ended) return false;
+      conn.askPairing();
+      return true;
     },
     async read(phone) {
       const rows = await simulatorMarkRead(deps.sql, phoneJids(phone));

@@ -88,5 +88,23 @@ export function simulatorRoutes(deps: { simulator: SimulatorDriver | undefined; 
     }),
     async (c) => c.json({ read: await sim().read(c.req.valid('json').to) }, 200),
   );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/pairing',
+      tags: ['simulator'],
+      security: bearer,
+      request: body(z.object({ session: z.string().min(1).max(32) }).strict()),
+      responses: { 202: json(z.object({ status: z.literal('accepted') }), 'The session now waits for pairing, with a QR'), 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
+    (c) => {
+      const s = sim();
+      const { session } = c.req.valid('json');
+      if (!deps.sessions.includes(session)) throw new ApiError(404, 'not_found', 'Sessão não encontrada');
+      if (!s.askPairing(session)) throw new ApiError(409, 'conflict', 'A sessão não está conectada');
+      return c.json({ status: 'accepted' as const }, 202);
+    },
+  );
   return r;
 }

@@ -1,8 +1,9 @@
 /**
  * The live connection of a signed-in page (browser only, loaded after the page is visible).
  * Socket.io authenticates with the session cookie; its events are re-dispatched on `window` as
- * `livia-lead`, `livia-lead-removed` (reassigned away from me), `livia-notification` and `livia-actor`
- * (an actor watched with `watchActor`) CustomEvents, so each page listens to what it shows.
+ * `livia-lead`, `livia-lead-removed` (reassigned away from me), `livia-notification`, `livia-actor`
+ * (an actor watched with `watchActor`), `livia-wa-session`, `livia-wa-message`, `livia-wa-status`
+ * (WhatsApp) and `livia-conversation` (Lívia's conversations) CustomEvents, so each page listens to what it shows.
  * When Socket.io cannot connect (a proxy blocking WebSocket and polling alike), notifications
  * keep arriving over Server-Sent Events.
  *
@@ -72,6 +73,7 @@ export function connectLive(): () => void {
 
   socket.on('connect', () => {
     setState('socket');
+    window.dispatchEvent(new CustomEvent('livia-connected'));
     clearTimeout(fallbackTimer);
     fallbackTimer = undefined;
     for (const w of watched.values()) socket.emit('actor:subscribe', w);
@@ -81,6 +83,11 @@ export function connectLive(): () => void {
   socket.on('lead:updated', (lead: Lead) => window.dispatchEvent(new CustomEvent('livia-lead', { detail: { kind: 'updated', lead } })));
   socket.on('lead:removed', (payload: { id: string }) => window.dispatchEvent(new CustomEvent('livia-lead-removed', { detail: payload })));
   socket.on('notification', emitNotification);
+  const relay = (event: string, name: string) => socket.on(event, (payload: unknown) => window.dispatchEvent(new CustomEvent(name, { detail: payload })));
+  relay('whatsapp:session', 'livia-wa-session');
+  relay('whatsapp:message', 'livia-wa-message');
+  relay('whatsapp:message:status', 'livia-wa-status');
+  relay('conversation:updated', 'livia-conversation');
   socket.on('connect_error', (err) => {
     if (err.message === 'unauthorized') void checkSession();
     else startSse();

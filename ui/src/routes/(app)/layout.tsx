@@ -25,6 +25,14 @@ export const useNotifications = routeLoader$(async (ev) => {
   return list.ok ? list.data : [];
 });
 
+/** Whether the WhatsApp simulator runs (its routes answer 404 otherwise); only admins may use it. */
+export const useSimulator = routeLoader$(async (ev) => {
+  const me = await ev.resolveValue(useSession);
+  if (me.user?.role !== 'ADMIN') return false;
+  const probe = await serverApi<unknown>(ev, '/api/simulator/messages?to=%2B550000000000');
+  return probe.ok;
+});
+
 interface Toast {
   id: number;
   text: string;
@@ -35,6 +43,7 @@ interface Toast {
 export default component$(() => {
   const session = useSession();
   const initial = useNotifications();
+  const simulator = useSimulator().value;
   const location = useLocation();
   const user = session.value.user;
   useContextProvider(SessionContext, { user });
@@ -111,12 +120,14 @@ export default component$(() => {
           <Link href="/chats" data-testid="nav-chats" aria-current={path.startsWith('/chats') ? 'page' : undefined}>
             Chats
           </Link>
-          {/* Part 2 of the web app: places kept, honestly marked as not there yet. */}
-          {(['Conversas (Lívia)'] as const).map((label) => (
-            <span key={label} class="nav-soon" aria-disabled="true" data-testid="nav-soon">
-              {label} <small>em breve</small>
-            </span>
-          ))}
+          <Link href="/conversations" data-testid="nav-conversations" aria-current={path.startsWith('/conversations') ? 'page' : undefined}>
+            Conversas (Lívia)
+          </Link>
+          {user?.role === 'ADMIN' && simulator && (
+            <Link href="/simulator" data-testid="nav-simulator" aria-current={path.startsWith('/simulator') ? 'page' : undefined}>
+              Simulador
+            </Link>
+          )}
         </nav>
         <div class="account">
           <div class="bell-wrap">

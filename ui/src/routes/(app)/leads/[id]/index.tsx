@@ -1,5 +1,6 @@
 import { $, component$, useContext, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { routeLoader$, useLocation, type DocumentHead } from '@builder.io/qwik-city';
+import { LeadThread } from '../../../../components/whatsapp/lead-thread';
 import { api } from '../../../../lib/api';
 import type { LeadEvent } from '../../../../lib/live';
 import {
@@ -242,10 +243,7 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
             </form>
           </section>
 
-          <section class="card placeholder" aria-labelledby="wa-title" data-testid="whatsapp-placeholder">
-            <h2 id="wa-title">Conversa no WhatsApp</h2>
-            <p>A conversa com este cliente aparecerá aqui na parte 2 do aplicativo. Ainda não está disponível.</p>
-          </section>
+          <LeadThread leadId={state.lead.id} />
         </div>
 
         <div class="stack">

@@ -1,0 +1,222 @@
+/**
+ * The live WhatsApp inbox `/chats`, the sessions panel and the lead page's thread, end to end: a real
+ * server on the simulator driver (API, Socket.io, Qwik City SSR, PostgreSQL) and Debian's Chromium
+ * through playwright-core, one browser for the file. Nothing polls fast here: the thread and the list
+ * move by the socket's pushes. Every page is checked for console errors and serious or critical
+ * axe-core violations.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createUser, waitFor, type Person } from './lead-helpers.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARTIFACTS = 'test-artifacts/chats';
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+const FIRST = '+5511987651001';
+const SECOND = '+5511987651002';
+
+type Chat = { id: string; phone: string; lead_id: string | null; last_message: { text: string | null; kind: string } | null };
+
+let s: TestServer;
+let browser: Browser;
+let admin: string;
+let paula: Person;
+let rui: Person;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  [s, browser] = await Promise.all([
+    startTestServer({ RATE_LIMIT_PER_MINUTE: '1000000' }),
+    chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+  ]);
+  admin = await s.login();
+  paula = await createUser(s, admin, { name: 'Paula Consultora', max_open_leads: 50 });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.stop();
+});
+
+afterEach(async () => {
+  for (const c of contexts.splice(0)) await c.close();
+});
+
+async function signedIn(email: string, password: string): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ locale: 'pt-BR', viewport: { width: 1280, height: 900 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${s.url}/login`);
+  await page.getByTestId('login-email').fill(email);
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+  await page.waitForURL(`${s.url}/`);
+  await page.getByTestId('current-user').waitFor();
+  return { page, errors };
+}
+
+async function checkPage(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  });
+  expect(violations, name).toEqual([]);
+}
+
+const chats = async (token: string) => (await (await s.api('/api/whatsapp/chats', { token })).json()) as Chat[];
+const inject = async (body: Record<string, unknown>) => expect((await s.api('/api/simulator/messages', { token: admin, body: { session: 'consultant', ...body } })).status).toBe(202);
+/** Waits until the page's socket is up (lib/live.ts marks it on <html>). */
+const live = (page: Page) => page.waitForFunction(() => document.documentElement.dataset.live === 'socket');
+
+describe('the WhatsApp inbox', { timeout: 120_000 }, () => {
+  it('a new chat arrives live; a reply sent with Enter moves its ticks to read; an image and a voice note show', async () => {
+    const { page, errors } = await signedIn(paula.email, paula.password);
+    await page.getByTestId('nav-chats').click();
+    await page.waitForURL(`${s.url}/chats`);
+    await page.locator('[data-session="consultant"][data-status="open"]').waitFor();
+    await live(page);
+
+    // The customer writes first: a lead is made, assigned to Paula (the only consultant), and the chat shows up without a reload.
+    await inject({ from: FIRST, text: 'Oi, quero um empréstimo', name: 'Davi Cliente' });
+    const chat = await waitFor('chat with a lead', async () => (await chats(admin)).find((c) => c.phone === FIRST && c.lead_id));
+    const row = page.locator(`[data-chat="${chat.id}"]`);
+    await row.waitFor();
+    expect(await row.getByTestId('unread').textContent()).toBe('1');
+    expect(await row.getByTestId('chat-lead').getAttribute('href')).toBe(`/leads/${chat.lead_id}`);
+
+    // Search narrows the list.
+    await page.getByTestId('chat-search').fill('ninguém com esse nome');
+    await row.waitFor({ state: 'detached' });
+    await page.getByTestId('chat-search').fill('davi');
+    await row.locator('button').first().click();
+    await page.locator('[data-kind="text"]', { hasText: 'quero um empréstimo' }).waitFor();
+    await waitFor('read by Paula', async () => (await chats(paula.token)).find((c) => c.id === chat.id && (c as unknown as { unread: number }).unread === 0));
+
+    await page.getByTestId('reply').fill('Olá, Davi! Já te ajudo.');
+    await page.getByTestId('reply').press('Enter');
+    const mine = page.locator('.bubble.out', { hasText: 'Já te ajudo' });
+    await mine.waitFor();
+    await page.locator('.bubble.out[data-status="delivered"]', { hasText: 'Já te ajudo' }).waitFor();
+    expect(await mine.getByTestId('tick').getAttribute('title')).toBe('entregue');
+    expect((await s.api('/api/simulator/read', { token: admin, body: { to: FIRST } })).status).toBe(200);
+    await page.locator('.bubble.out[data-status="read"]', { hasText: 'Já te ajudo' }).waitFor();
+    expect(await mine.getByTestId('tick').getAttribute('title')).toBe('lida');
+
+    // Media arrives live into the open thread.
+    await inject({ from: FIRST, text: 'olha a foto', media: { type: 'image', mime: 'image/png', base64: PNG } });
+    await inject({ from: FIRST, media: { type: 'voice', mime: 'audio/ogg; codecs=opus', base64: Buffer.from('OggS-fake-voice').toString('base64') } });
+    const img = page.locator('[data-kind="image"] img');
+    await img.waitFor();
+    expect(await img.getAttribute('src')).toMatch(/^blob:/);
+    await page.waitForFunction(() => (document.querySelector('[data-kind="image"] img') as HTMLImageElement | null)?.naturalWidth === 1);
+    expect(await page.locator('[data-kind="image"]').textContent()).toContain('olha a foto');
+    const audio = page.locator('[data-kind="voice"] audio');
+    await audio.waitFor();
+    expect(await audio.getAttribute('src')).toMatch(/^blob:/);
+
+    await checkPage(page, 'chats-thread');
+    expect(errors).toEqual([]);
+  });
+
+  it('a failed send shows its reason and can be sent again', async () => {
+    // A phone ending in 0463 answers with error 463 (the simulator's restricted account).
+    const restricted = '+5511987650463';
+    await inject({ from: restricted, text: 'oi', name: 'Conta Restrita' });
+    const chat = await waitFor('restricted chat', async () => (await chats(admin)).find((c) => c.phone === restricted && c.lead_id));
+    const { page, errors } = await signedIn(s.admin.email, s.admin.password);
+    await page.goto(`${s.url}/chats?chat=${chat.id}`);
+    await live(page);
+    await page.getByTestId('thread').waitFor();
+    await page.getByTestId('reply').fill('Tentativa');
+    await page.getByTestId('send').click();
+    const failed = page.locator('.bubble.out[data-status="failed"]', { hasText: 'Tentativa' });
+    await failed.waitFor();
+    expect(await failed.locator('.failure').textContent()).toMatch(/Falhou/);
+    await failed.getByTestId('retry').click();
+    await waitFor('two failed attempts', async () => (await page.locator('.bubble.out[data-status="failed"]', { hasText: 'Tentativa' }).count()) === 2);
+    expect(errors.filter((e) => !/status of 4\d\d/.test(e))).toEqual([]);
+  });
+
+  it("a consultant does not see another consultant's chat, and the lead page shows the same thread", async () => {
+    rui = await createUser(s, admin, { name: 'Rui Consultor', max_open_leads: 50 });
+    await inject({ from: SECOND, text: 'Bom dia, sou o Caio', name: 'Caio Cliente' });
+    const second = await waitFor('second chat with a lead', async () => (await chats(admin)).find((c) => c.phone === SECOND && c.lead_id));
+    const owner = (await (await s.api(`/api/leads/${second.lead_id}`, { token: admin })).json()) as { consultant_id: string };
+    const first = (await chats(admin)).find((c) => c.phone === FIRST)!;
+    // Paula had a lead open, Rui none: the new lead is Rui's.
+    expect(owner.consultant_id).toBe(rui.id);
+
+    const { page, errors } = await signedIn(rui.email, rui.password);
+    await page.goto(`${s.url}/chats`);
+    await page.locator(`[data-chat="${second.id}"]`).waitFor();
+    expect(await page.locator(`[data-chat="${first.id}"]`).count()).toBe(0);
+    // Paula's customer writes again: nothing of it reaches Rui's page.
+    await live(page);
+    await inject({ from: FIRST, text: 'mensagem só da Paula' });
+    await inject({ from: SECOND, text: 'mensagem do Rui' });
+    await page.locator(`[data-chat="${second.id}"]`, { hasText: 'mensagem do Rui' }).waitFor();
+    expect(await page.locator(`[data-chat="${first.id}"]`).count()).toBe(0);
+    expect(await page.locator('body').textContent()).not.toContain('mensagem só da Paula');
+    // Opening Paula's chat by its address shows nothing of it either.
+    await page.goto(`${s.url}/chats?chat=${first.id}`);
+    await page.getByTestId('chat-list').waitFor();
+    await page.locator(`[data-chat="${second.id}"]`).waitFor();
+    expect(await page.getByTestId('thread').count()).toBe(0);
+
+    // The lead page: the same thread, live.
+    await page.goto(`${s.url}/leads/${second.lead_id}`);
+    const thread = page.getByTestId('lead-whatsapp');
+    await thread.locator('[data-kind="text"]', { hasText: 'sou o Caio' }).waitFor();
+    await live(page);
+    await inject({ from: SECOND, text: 'chegou pelo socket' });
+    await thread.locator('[data-kind="text"]', { hasText: 'chegou pelo socket' }).waitFor();
+    await checkPage(page, 'lead-thread');
+    expect(errors).toEqual([]);
+  });
+
+  it('the pairing QR shows for admins while a session waits for pairing; reconnect brings it back', async () => {
+    const { page, errors } = await signedIn(s.admin.email, s.admin.password);
+    await page.goto(`${s.url}/chats`);
+    await page.locator('[data-session="livia"][data-status="open"]').waitFor();
+    await live(page);
+    expect((await s.api('/api/simulator/pairing', { token: admin, body: { session: 'livia' } })).status).toBe(202);
+    const pairing = page.locator('[data-session="livia"][data-status="pairing"]');
+    await pairing.waitFor();
+    const qr = pairing.getByTestId('qr');
+    await qr.waitFor();
+    expect(await qr.getAttribute('src')).toMatch(/^data:image\/png;base64,/);
+    const firstQr = await qr.getAttribute('src');
+    // The QR rotates: the new one replaces it.
+    expect((await s.api('/api/simulator/pairing', { token: admin, body: { session: 'livia' } })).status).toBe(202);
+    await waitFor('rotated QR', async () => (await qr.getAttribute('src')) !== firstQr);
+    await checkPage(page, 'sessions-pairing');
+
+    // A consultant sees the state, not the QR nor the actions.
+    const other = await signedIn(paula.email, paula.password);
+    await other.page.goto(`${s.url}/chats`);
+    await other.page.locator('[data-session="livia"][data-status="pairing"]').waitFor();
+    expect(await other.page.getByTestId('qr').count()).toBe(0);
+    expect(await other.page.getByTestId('reconnect').count()).toBe(0);
+
+    await pairing.getByTestId('reconnect').click();
+    await page.locator('[data-session="livia"][data-status="open"]').waitFor();
+    expect(await page.getByTestId('qr').count()).toBe(0);
+    expect(errors).toEqual([]);
+    expect(other.errors).toEqual([]);
+  });
+});
