@@ -24,3 +24,13 @@ create table customer_erasures (
   counts      jsonb not null,
   erased_at   timestamptz not null default now()
 );
+
+-- Lívia's funnel (analytics): the furthest stage of INTRO → TRANSFERRED a conversation reached
+-- (HUMAN, ABANDONED and OPTED_OUT are where it is, not how far it got), and when it was first
+-- transferred. Written by the conversation actor's domain write, with the stage.
+alter table conversations
+  add column furthest_stage text not null default 'INTRO'
+    check (furthest_stage in ('INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED')),
+  add column transferred_at timestamptz;
+update conversations set furthest_stage = stage where stage in ('QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED');
+update conversations set transferred_at = updated_at where stage = 'TRANSFERRED';

@@ -10,6 +10,9 @@
  */
 import type { Queryable } from './client.ts';
 
+/** The stages a conversation moves forward through (the funnel's steps). */
+export const PROGRESSION = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED'] as const;
+
 export interface ConversationRow {
   id: string;
   phone: string;
@@ -40,10 +43,20 @@ export interface ConversationWrite {
 }
 
 export async function recordConversationEvent(sql: Queryable, w: ConversationWrite): Promise<void> {
+  // How far along INTRO → TRANSFERRED it got (the funnel): only ever moves forward.
+  const progress = (PROGRESSION as readonly string[]).includes(w.stage) ? w.stage : null;
   const [row] = await sql<{ id: string }[]>`
-    insert into conversations (phone, stage, data)
-    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)})
-    on conflict (phone) do update set stage = excluded.stage, data = excluded.data, updated_at = now()
+    insert into conversations (phone, stage, data, furthest_stage, transferred_at)
+    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)}, ${progress ?? 'INTRO'}, ${w.stage === 'TRANSFERRED' ? sql`now()` : null})
+    on conflict (phone) do update set
+      stage = excluded.stage,
+      data = excluded.data,
+      updated_at = now(),
+      furthest_stage = case
+        when ${progress}::text is not null
+         and array_position(${PROGRESSION as unknown as string[]}::text[], ${progress}::text) > array_position(${PROGRESSION as unknown as string[]}::text[], conversations.furthest_stage)
+        then ${progress}::text else conversations.furthest_stage end,
+      transferred_at = coalesce(conversations.transferred_at, excluded.transferred_at)
     returning id`;
   const id = row!.id;
   if (w.message) {
