@@ -36,6 +36,7 @@ import { ensureFirstAdmin } from './services/first-admin.ts';
 import { firstStartBanner } from './startup-banner.ts';
 import { closer, listen, loadWeb } from './boot/http-server.ts';
 import type { Hub } from './boot/hub.ts';
+import { wireLivia } from './boot/livia.ts';
 import { buildPipeline } from './boot/pipeline.ts';
 import { readinessChecks } from './boot/readiness.ts';
 import { startRealtime } from './boot/realtime.ts';
@@ -85,7 +86,10 @@ export async function startServer(env: Env): Promise<RunningServer> {
     let whatsapp!: WhatsAppService;
     const system = await startActors({
       sql, boss, log, config, hub, teardown,
-      beforeStart: (system) => (whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown })),
+      beforeStart: (system) => {
+        const conversations = wireLivia({ config, sql, system, log, hub, whatsapp: () => whatsapp });
+        whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown, conversations });
+      },
     });
     const metrics = createMetrics({
       pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },

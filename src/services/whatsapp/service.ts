@@ -360,11 +360,20 @@ export class WhatsAppService {
     const chat = this.index.getSnapshot().context.chats.get(s.chatId) ?? (await chatById(this.d.sql, s.chatId));
     if (!chat) throw new WhatsAppError('not_found', 'Conversa não encontrada');
     const id = randomUUID();
-    const event: OutboundSend = { messageId: id, waId: waMessageId(), chatId: chat.id, jid: chat.jid, text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy, at: now() };
-    await this.d.system.send(WHATSAPP_SESSION, chat.session, { type: 'message.send', ...event });
+    await this.sendAs({ session: chat.session, chatId: chat.id, jid: chat.jid, messageId: id, waId: waMessageId(), text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy });
+    return { id, status: 'pending' };
+  }
+
+  /**
+   * A send under ids the caller chose (Lívia derives them from her reply's effect key, so a repeat
+   * names the same message). Recorded pending in the session actor's commit, sent by its effect.
+   */
+  async sendAs(s: { session: string; chatId: string; jid: string; messageId: string; waId: string; text: string | null; mediaId?: string | null; sentBy: string | null }): Promise<void> {
+    const { messageId: id, session } = s;
+    const event: OutboundSend = { messageId: id, waId: s.waId, chatId: s.chatId, jid: s.jid, text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy, at: now() };
+    await this.d.system.send(WHATSAPP_SESSION, session, { type: 'message.send', ...event });
     // Committed: the pending message is shown at once (receipts move it on).
     await this.#storedById(id).catch((err) => this.d.log.warn({ err }, 'pushing a pending message failed'));
-    return { id, status: 'pending' };
   }
 
   async #recordPending(tx: TransactionSql, session: string, e: OutboundSend): Promise<void> {
