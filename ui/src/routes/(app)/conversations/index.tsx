@@ -74,13 +74,14 @@ export default component$(() => {
     error: '',
     busy: false,
     loaded: false,
+    erased: [] as string[],
   });
   const dialog = useSignal<HTMLDialogElement>();
 
   const loadList = $(async () => {
     const r = await api<ConversationRow[]>(`/api/conversations${state.stage ? `?stage=${state.stage}` : ''}`);
     if (r.ok) {
-      state.list = r.data;
+      state.list = r.data.filter((x) => !state.erased.includes(x.id));
       state.loaded = true;
       state.error = '';
     } else state.error = r.message;
@@ -107,6 +108,7 @@ export default component$(() => {
     'livia-conversation',
     $(async (e: Event) => {
       const u = (e as CustomEvent<{ id: string; stage: string; data: Record<string, unknown>; lead_id: string | null }>).detail;
+      if (state.erased.includes(u.id)) return;
       const row = state.list.find((c) => c.id === u.id);
       if (row) state.list = [{ ...row, ...u, updated_at: new Date().toISOString() }, ...state.list.filter((c) => c.id !== u.id)].filter((c) => !state.stage || c.stage === state.stage);
       else await loadList();
@@ -170,10 +172,12 @@ export default component$(() => {
 
   const erase = $(async () => {
     if (!state.current) return;
-    const phone = state.current.phone;
+    const { phone, id } = state.current;
     dialog.value?.close();
     const r = await api(`/api/customers/${enc(phone)}`, { method: 'DELETE' });
     if (r.ok) {
+      state.erased = [...state.erased, id];
+      state.list = state.list.filter((x) => x.id !== id);
       state.current = null;
       state.selected = '';
       state.message = `Os dados de ${phone} foram apagados.`;

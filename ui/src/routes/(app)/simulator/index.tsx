@@ -88,9 +88,11 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
     const r = await api<WaMessage[]>(`/api/whatsapp/chats/${chat.id}/messages?limit=100`);
     if (r.ok) state.messages = r.data;
   });
+  // Read from the list (a phone that never wrote has no actor: no 404 to show); snapshots follow.
   const loadActor = $(async () => {
-    const r = await api<{ state: string }>(`/api/actors/${MACHINE}/${encodeURIComponent(e164(state.phone))}?limit=1`);
-    state.actorState = r.ok ? r.data.state : '';
+    const id = e164(state.phone);
+    const r = await api<{ id: string; state: string }[]>(`/api/actors?type=${MACHINE}&limit=1000`);
+    state.actorState = (r.ok && r.data.find((a) => a.id === id)?.state) || '';
   });
 
   // Watch the conversation actor of the phone typed; follow its snapshots.
