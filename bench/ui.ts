@@ -3,7 +3,7 @@
  * against our server in a child process with BENCH_UI_LEADS leads (default 2,000).
  *
  *  (a) `/` (the Kanban) loaded cold, as a manager who sees every lead (and `/machines` with a
- *      consultant's actor chosen, issue 13): the JavaScript transferred
+ *      consultant's actor chosen, and `/chats` with a 40-message chat open, issue 13): the JavaScript transferred
  *      before any interaction (bytes on the wire, as Chromium's network log counts them, until the
  *      network has been quiet for 1 s) and the time to interactive (navigation start → the end of
  *      the last long task, or DOMContentLoaded when there is none). Median of BENCH_UI_LOADS cold
@@ -67,7 +67,11 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
     const consultant = await login(server.url, { email: 'c0@bench.test', password: 'bench-password-1' }, true);
     const studioPath = `/machines?type=consultant&id=${encodeURIComponent(consultant.id)}`;
 
+    // The inbox with a chat open: 40 messages from a customer on the consultants' number (simulator).
+    const chatsPath = `/chats?chat=${await seedChat(server.url, token, 40)}`;
+
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const inbox: Load[] = [];
     const board: Load[] = [];
     const loginPage: Load[] = [];
     const studio: Load[] = [];
@@ -75,11 +79,14 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
       loginPage.push(await coldLoad(browser, server.url, '/login', admin, false));
       board.push(await coldLoad(browser, server.url, '/', admin, true));
       studio.push(await coldLoad(browser, server.url, studioPath, admin, true));
+      inbox.push(await coldLoad(browser, server.url, chatsPath, admin, true));
     }
     const median = (xs: number[]) => summarize(xs).p50;
     const b = { js: median(board.map((l) => l.jsBytes)), tti: median(board.map((l) => l.ttiMs)), dcl: median(board.map((l) => l.dclMs)), all: median(board.map((l) => l.allBytes)) };
     const l = { js: median(loginPage.map((x) => x.jsBytes)), tti: median(loginPage.map((x) => x.ttiMs)) };
     const m = { js: median(studio.map((x) => x.jsBytes)), all: median(studio.map((x) => x.allBytes)), tti: median(studio.map((x) => x.ttiMs)) };
+    const c = { js: median(inbox.map((x) => x.jsBytes)), all: median(inbox.map((x) => x.allBytes)), tti: median(inbox.map((x) => x.ttiMs)) };
+    progress(`ui: /chats JS ${(c.js / 1024).toFixed(1)} KB`);
     progress(`ui: board JS ${(b.js / 1024).toFixed(1)} KB, TTI ${b.tti.toFixed(0)} ms; /machines JS ${(m.js / 1024).toFixed(1)} KB`);
 
     const latency = await liveMoves(browser, server.url, admin, token, moves);
@@ -99,6 +106,9 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
         row({ bench: 'ui', metric: '/machines JS before first interaction (an actor chosen)', value: m.js / 1024, unit: 'KB', baseline: { label: '/login', value: l.js / 1024 }, goal: '< 60 KB' }),
         row({ bench: 'ui', metric: '/machines all bytes before first interaction (HTML with the SVG chart, CSS, JS)', value: m.all / 1024, unit: 'KB' }),
         row({ bench: 'ui', metric: '/machines time to interactive', value: m.tti, unit: 'ms', baseline: { label: '/login', value: l.tti } }),
+        row({ bench: 'ui', metric: '/chats JS before first interaction (a 40-message chat open)', value: c.js / 1024, unit: 'KB', baseline: { label: '/login', value: l.js / 1024 }, goal: '< 60 KB' }),
+        row({ bench: 'ui', metric: '/chats all bytes before first interaction (HTML, CSS, JS, API reads)', value: c.all / 1024, unit: 'KB' }),
+        row({ bench: 'ui', metric: '/chats time to interactive', value: c.tti, unit: 'ms', baseline: { label: '/login', value: l.tti } }),
         row({ bench: 'ui', metric: '/machines: consultant socket connects → state lit p50', value: lit.p50, unit: 'ms', baseline: { label: 'socket connect p50', value: ack.p50 }, goal: '< 1000 ms' }),
         row({ bench: 'ui', metric: '/machines: consultant socket connects → state lit p99', value: lit.p99, unit: 'ms', baseline: { label: 'socket connect p99', value: ack.p99 }, goal: '< 1000 ms' }),
         row({ bench: 'ui', metric: 'server change → card moved p50', value: move.p50, unit: 'ms', baseline: { label: 'PATCH round trip p50', value: rtt.p50 }, goal: '< 1000 ms' }),
@@ -107,7 +117,7 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
       notes: [
         `ui: ${leads} leads; ${loads} cold loads each of /, /machines (a consultant's actor chosen) and /login (medians); JS = bytes on the wire (Chromium encodedDataLength) of scripts until the network was quiet for 1 s, with no input; ${moves} live moves timed in the page from the PATCH's start to the card in its new column; ${moves} consultant socket connects (then disconnects) timed from the connect call to presence.online lit on the open /machines (Date.now on both sides, one machine)`,
       ],
-      details: { leads, loads, moves, board, loginPage, studio, move, rtt, lit, ack },
+      details: { leads, loads, moves, board, loginPage, studio, inbox, move, rtt, lit, ack },
     };
   } finally {
     await browser?.close().catch(() => {});
@@ -116,6 +126,23 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
     await adminSql.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
     await adminSql.end({ timeout: 5 });
   }
+}
+
+/** A customer writes `n` messages on the consultants' number (the simulator); the chat's id. */
+async function seedChat(base: string, token: string, n: number): Promise<string> {
+  const phone = '+5511987600001';
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${base}/api/simulator/messages`, { method: 'POST', headers, body: JSON.stringify({ session: 'consultant', from: phone, text: `Mensagem ${i + 1} do cliente`, name: 'Cliente Bench' }) });
+    if (res.status !== 202) throw new Error(`simulator: ${res.status}`);
+  }
+  for (let tries = 0; tries < 200; tries++) {
+    const chats = (await (await fetch(`${base}/api/whatsapp/chats`, { headers })).json()) as { id: string; phone: string | null; last_message: { text: string | null } | null }[];
+    const chat = chats.find((x) => x.phone === phone && x.last_message?.text === `Mensagem ${n} do cliente`);
+    if (chat) return chat.id;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the bench chat did not arrive');
 }
 
 async function login(base: string, who: { email: string; password: string }): Promise<string>;
