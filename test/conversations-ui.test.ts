@@ -162,7 +162,12 @@ describe("Lívia's pages", { timeout: 180_000 }, () => {
     await page.getByTestId('takeover').waitFor();
     expect(await article.getAttribute('data-stage')).not.toBe('HUMAN');
     expect(await page.getByTestId('conversation-reply').count()).toBe(0);
-    expect(errors).toEqual([]);
+
+    // The simulator is an admin's: not in a consultant's navigation, and its page says it is forbidden.
+    expect(await page.getByTestId('nav-simulator').count()).toBe(0);
+    await page.goto(`${s.url}/simulator`);
+    await page.getByTestId('simulator-forbidden').waitFor();
+    expect(errors.filter((e) => !/status of 403/.test(e))).toEqual([]);
   });
 
   it('LGPD: an admin exports a customer’s data as JSON and erases it after confirming', async () => {

@@ -128,7 +128,7 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
   return (
     <section class="thread" aria-label={title ?? 'Mensagens'} data-testid="thread" data-chat-id={chatId}>
       {state.loaded && state.messages.length === 0 && <p class="muted">Nenhuma mensagem ainda.</p>}
-      <ol class="messages" aria-live="polite">
+      <ol class="messages" aria-live="polite" aria-label="Mensagens" tabIndex={0}>
         {state.messages.map((m) => {
           const blob = m.media && state.media[m.media.id];
           const tick = TICKS[m.status];

@@ -306,7 +306,7 @@ export default component$(() => {
               )}
 
               <h3>Conversa</h3>
-              <ol class="messages transcript" aria-live="polite" data-testid="transcript">
+              <ol class="messages transcript" aria-live="polite" aria-label="Transcrição" tabIndex={0} data-testid="transcript">
                 {c.messages.map((m, i) => (
                   <li key={`${m.at}-${i}`} class={`bubble ${m.role === 'customer' ? 'in' : 'out'} role-${m.role}`} data-role={m.role}>
                     <small class="muted">{ROLE_LABELS[m.role] ?? m.role}</small>

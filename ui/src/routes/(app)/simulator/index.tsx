@@ -203,7 +203,7 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
       </div>
       <div class="simulator-body">
         <div class="card phone" data-testid="sim-chat">
-          <ol class="messages" aria-live="polite" aria-label="Conversa do cliente">
+          <ol class="messages" aria-live="polite" aria-label="Conversa do cliente" tabIndex={0}>
             {state.messages.length === 0 && <li class="muted">Escreva a primeira mensagem.</li>}
             {state.messages.map((m) => (
               // Seen from the customer's phone: what they sent is on the right.
@@ -244,7 +244,7 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
             O cliente lê as mensagens
           </button>
         </div>
-        <div class="card chart-card" aria-labelledby="chart-title">
+        <div class="card chart-card" role="region" aria-labelledby="chart-title" tabIndex={0}>
           <h2 id="chart-title">
             Conversa com a Lívia: <span data-testid="sim-state">{state.actorState || 'ainda não começou'}</span>
           </h2>
