@@ -13,7 +13,7 @@ import { TICKS, timeOf, type WaMessage, type WaStatus } from './model';
 export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, title }) => {
   const state = useStore({ messages: [] as WaMessage[], media: {} as Record<string, string>, draft: '', error: '', busy: false, loaded: false });
   const fileInput = useSignal<HTMLInputElement>();
-  const end = useSignal<HTMLElement>();
+  const list = useSignal<HTMLElement>();
 
   const loadMedia = $(async () => {
     for (const m of state.messages) {
@@ -57,7 +57,8 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
 
   useVisibleTask$(({ track }) => {
     track(() => state.messages.length);
-    end.value?.scrollIntoView({ block: 'end' });
+    // The newest message in view, inside the list's own scroll box (not the page).
+    if (list.value) list.value.scrollTop = list.value.scrollHeight;
   }, { strategy: 'document-ready' });
 
   useWindowEvent(
@@ -128,7 +129,7 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
   return (
     <section class="thread" aria-label={title ?? 'Mensagens'} data-testid="thread" data-chat-id={chatId}>
       {state.loaded && state.messages.length === 0 && <p class="muted">Nenhuma mensagem ainda.</p>}
-      <ol class="messages" aria-live="polite" aria-label="Mensagens" tabIndex={0}>
+      <ol ref={list} class="messages" aria-live="polite" aria-label="Mensagens" tabIndex={0}>
         {state.messages.map((m) => {
           const blob = m.media && state.media[m.media.id];
           const tick = TICKS[m.status];
@@ -180,7 +181,6 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
           );
         })}
       </ol>
-      <span ref={end} />
       {state.error && (
         <p class="error" role="alert">
           {state.error}

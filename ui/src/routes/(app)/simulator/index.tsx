@@ -75,6 +75,7 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
     busy: false,
   });
   const fileInput = useSignal<HTMLInputElement>();
+  const list = useSignal<HTMLElement>();
 
   const loadChat = $(async () => {
     const phone = e164(state.phone);
@@ -140,6 +141,14 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
     }),
   );
 
+  useVisibleTask$(
+    ({ track }) => {
+      track(() => state.messages.length);
+      if (list.value) list.value.scrollTop = list.value.scrollHeight;
+    },
+    { strategy: 'document-ready' },
+  );
+
   // Light the chart with the actor's state.
   useVisibleTask$(({ track }) => {
     const current = track(() => state.actorState);
@@ -150,6 +159,15 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
     }
     const svg = document.querySelector<SVGSVGElement>(`[data-machine="${MACHINE}"]`);
     if (svg) svg.dataset.shown = current;
+    // The innermost lit state in view inside the chart's scroll box (not the page).
+    const deepest = [...lit].sort((a, b) => b.split('.').length - a.split('.').length)[0];
+    const target = deepest ? document.querySelector<SVGGElement>(`[data-machine="${MACHINE}"] [data-state-id="${CSS.escape(deepest)}"]`) : null;
+    const box = target?.closest<HTMLElement>('.chart-card');
+    if (target && box) {
+      const t = target.getBoundingClientRect();
+      const b = box.getBoundingClientRect();
+      box.scrollTo({ left: box.scrollLeft + t.left - b.left - b.width / 2 + t.width / 2, top: box.scrollTop + t.top - b.top - b.height / 2 + t.height / 2 });
+    }
   }, { strategy: 'document-ready' });
 
   const inject = $(async (body: Record<string, unknown>) => {
@@ -203,7 +221,7 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
       </div>
       <div class="simulator-body">
         <div class="card phone" data-testid="sim-chat">
-          <ol class="messages" aria-live="polite" aria-label="Conversa do cliente" tabIndex={0}>
+          <ol ref={list} class="messages" aria-live="polite" aria-label="Conversa do cliente" tabIndex={0}>
             {state.messages.length === 0 && <li class="muted">Escreva a primeira mensagem.</li>}
             {state.messages.map((m) => (
               // Seen from the customer's phone: what they sent is on the right.
