@@ -129,6 +129,18 @@ describe('the WhatsApp inbox', { timeout: 120_000 }, () => {
     await audio.waitFor();
     expect(await audio.getAttribute('src')).toMatch(/^blob:/);
 
+    // A document to download.
+    await inject({ from: FIRST, media: { type: 'document', mime: 'application/pdf', base64: Buffer.from('%PDF-1.4 fake').toString('base64'), file_name: 'contracheque.pdf' } });
+    const doc = page.locator('[data-kind="document"]').getByTestId('document');
+    await doc.waitFor();
+    expect(await doc.getAttribute('download')).toBe('contracheque.pdf');
+    expect(await doc.getAttribute('href')).toMatch(/^blob:/);
+
+    // A file attached in the composer goes out.
+    await page.getByTestId('attach').setInputFiles({ name: 'proposta.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 proposta') });
+    await page.locator('.bubble.out[data-kind="document"]').waitFor();
+    await page.locator('.bubble.out[data-kind="document"][data-status="delivered"], .bubble.out[data-kind="document"][data-status="read"]').waitFor();
+
     await checkPage(page, 'chats-thread');
     expect(errors).toEqual([]);
   });
@@ -156,7 +168,10 @@ describe('the WhatsApp inbox', { timeout: 120_000 }, () => {
     rui = await createUser(s, admin, { name: 'Rui Consultor', max_open_leads: 50 });
     await inject({ from: SECOND, text: 'Bom dia, sou o Caio', name: 'Caio Cliente' });
     const second = await waitFor('second chat with a lead', async () => (await chats(admin)).find((c) => c.phone === SECOND && c.lead_id));
-    const owner = (await (await s.api(`/api/leads/${second.lead_id}`, { token: admin })).json()) as { consultant_id: string };
+    const owner = await waitFor('the second lead assigned', async () => {
+      const lead = (await (await s.api(`/api/leads/${second.lead_id}`, { token: admin })).json()) as { consultant_id: string | null };
+      return lead.consultant_id ? lead : undefined;
+    });
     const first = (await chats(admin)).find((c) => c.phone === FIRST)!;
     // Paula had a lead open, Rui none: the new lead is Rui's.
     expect(owner.consultant_id).toBe(rui.id);
@@ -204,6 +219,11 @@ describe('the WhatsApp inbox', { timeout: 120_000 }, () => {
     // The QR rotates: the new one replaces it.
     expect((await s.api('/api/simulator/pairing', { token: admin, body: { session: 'livia' } })).status).toBe(202);
     await waitFor('rotated QR', async () => (await qr.getAttribute('src')) !== firstQr);
+    // A pairing code by phone number.
+    await pairing.getByTestId('pairing-phone').fill('+55 11 98765-4321');
+    await pairing.getByTestId('pairing-phone').press('Enter');
+    await pairing.getByTestId('pairing-code').waitFor();
+    expect((await pairing.getByTestId('pairing-code').textContent())?.trim()).not.toBe('');
     await checkPage(page, 'sessions-pairing');
 
     // A consultant sees the state, not the QR nor the actions.

@@ -198,7 +198,7 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
           data-testid="reply"
         />
         <label class="button attach">
-          📎 <span class="sr-only">Anexar arquivo</span>
+          Anexar
           <input ref={fileInput} type="file" class="sr-only" aria-label="Anexar arquivo" data-testid="attach" onChange$={attach} />
         </label>
         <button type="submit" class="button primary" disabled={state.busy} data-testid="send">

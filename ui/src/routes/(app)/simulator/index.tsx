@@ -251,7 +251,7 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
               data-testid="sim-input"
             />
             <label class="button attach">
-              📎 <span class="sr-only">Enviar arquivo como o cliente</span>
+              Arquivo
               <input ref={fileInput} type="file" class="sr-only" accept="image/*,audio/*,application/pdf" onChange$={attach} aria-label="Enviar arquivo como o cliente" />
             </label>
             <button type="submit" class="button primary" disabled={state.busy} data-testid="sim-send">
