@@ -69,6 +69,21 @@ afterAll(() => {
 });
 
 describe('Lívia on the server', () => {
+  it('the new routes are in the OpenAPI document', async () => {
+    const doc = (await (await s.api('/api/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
+    for (const [path, method] of [
+      ['/api/conversations', 'get'],
+      ['/api/conversations/{id}', 'get'],
+      ['/api/conversations/{id}/takeover', 'post'],
+      ['/api/conversations/{id}/release', 'post'],
+      ['/api/conversations/{id}/messages', 'post'],
+      ['/api/customers/{phone}/export', 'get'],
+      ['/api/customers/{phone}', 'delete'],
+    ] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
+
   it('/ready: the ConversationInbox is Lívia, nothing unhandled', async () => {
     const ready = (await (await s.api('/ready')).json()) as { checks: { whatsapp: { conversations: { handler: string; unhandled?: number } } } };
     expect(ready.checks.whatsapp.conversations.handler).toBe('livia');
@@ -201,7 +216,18 @@ describe('Lívia on the server', () => {
     await expectApiError(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: rafael.token }), 403);
     await expectApiError(await s.api(`/api/customers/${encodeURIComponent(phone)}`, { method: 'DELETE', token: rafael.token }), 403);
 
-    const exported = await json<Record<string, any>>(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: admin }));
+    // A photo of the customer's document: media to erase with the rest.
+    const photo = await s.api('/api/simulator/messages', {
+      token: admin,
+      body: { session: 'livia', from: phone, text: 'meu RG', media: { type: 'image', mime: 'image/png', base64: Buffer.from('RG-DA-CARLA').toString('base64') } },
+    });
+    expect(photo.status).toBe(202);
+    const exported = await waitFor('the media in the export', async () => {
+      const x = await json<Record<string, any>>(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: admin }));
+      return x.whatsapp.media.length === 1 && x;
+    });
+    expect(exported.whatsapp.media[0]).toMatchObject({ type: 'image', mime: 'image/png', status: 'stored' });
+    const mediaId = exported.whatsapp.media[0].id as string;
     expect(exported.phone).toBe(phone);
     expect(exported.leads.map((l: { id: string }) => l.id)).toEqual([leadId]);
     expect(exported.interactions.length).toBeGreaterThan(0);
@@ -232,6 +258,11 @@ describe('Lívia on the server', () => {
       }
     }
     expect(found).toEqual([]);
+
+    expect(await s.server.sql`select 1 from wa_media where id = ${mediaId}`).toHaveLength(0);
+    const [blob] = await s.server.sql<{ n: number }[]>`select count(*)::int as n from wa_media where position(${Buffer.from('RG-DA-CARLA')}::bytea in data) > 0`;
+    expect(blob!.n).toBe(0);
+    await expectApiError(await s.api(`/api/whatsapp/media/${mediaId}`, { token: admin }), 404);
 
     // The lead stays, anonymized, for the counts; the erasure itself is recorded without the data.
     expect((await sql<{ n: number }[]>`select count(*)::int as n from leads`)[0]!.n).toBe(countsBefore[0]!.n);
