@@ -272,6 +272,9 @@ describe('Lívia on the server', () => {
     const erasures = await sql<{ counts: Record<string, number> }[]>`select counts from customer_erasures`;
     expect(erasures).toHaveLength(1);
     expect(erasures[0]!.counts.conversation_messages).toBeGreaterThan(0);
+    // Nor does the inbox's chat list (held in memory).
+    const chats = await json<{ phone: string | null }[]>(await s.api('/api/whatsapp/chats', { token: admin }));
+    expect(chats.some((c) => c.phone === phone)).toBe(false);
     // The export finds nothing now.
     const after = await json<Record<string, any>>(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: admin }));
     expect(after.leads).toEqual([]);

@@ -167,6 +167,11 @@ export class WhatsAppService {
     }
   }
 
+  /** Rebuilds the chat index from the database (after chats were erased under it: LGPD). */
+  async reloadIndex(): Promise<void> {
+    this.index.trigger.loaded({ chats: await listChatSummaries(this.d.sql) });
+  }
+
   /** Ends every socket (the actors' stop hooks do it too; this is for shutdown order). */
   async stop(): Promise<void> {
     this.#stopped = true;
