@@ -197,6 +197,15 @@ describe('Lívia on the server', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await wire(phone)).toHaveLength(n);
     await expectApiError(await s.api(`/api/conversations/${conv.id}/takeover`, { method: 'POST', token: admin }), 409);
+
+    // Silence on the other number too: the customer writes to the consultants' number, nobody may answer.
+    await s.api('/api/simulator/messages', { token: admin, body: { session: 'consultant', from: phone, text: 'oi, é do banco?' } });
+    const chat = await waitFor('the consultant chat', async () => {
+      const chats = await json<{ id: string; session: string; phone: string }[]>(await s.api('/api/whatsapp/chats?session=consultant', { token: admin }));
+      return chats.find((c) => c.phone === phone);
+    });
+    await expectApiError(await s.api(`/api/whatsapp/chats/${chat.id}/messages`, { token: admin, body: { text: 'Olá!' } }), 409);
+    expect((await wire(phone)).filter((m) => m.session === 'consultant')).toEqual([]);
   });
 
   it('a voice note without Groq: Lívia asks for the answer in writing; an image is acknowledged', { timeout: 30_000 }, async () => {

@@ -46,3 +46,9 @@ export async function undeliveredInbound(q: Queryable, session: string, since: D
       and not exists (select 1 from conversation_messages cm where cm.wa_message_id = m.wa_id)
     order by m.created_at, m.at`;
 }
+
+/** Whether the customer (any form of the phone) opted out of Lívia's conversation. */
+export async function optedOut(q: Queryable, phones: string[]): Promise<boolean> {
+  const [row] = await q<{ one: number }[]>`select 1 as one from conversations where phone = any(${phones}::text[]) and stage = 'OPTED_OUT' limit 1`;
+  return !!row;
+}
