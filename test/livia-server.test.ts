@@ -157,6 +157,8 @@ describe('Lívia on the server', () => {
       return x.length > before && x;
     });
     expect(w.at(-1)).toMatchObject({ session: 'livia', text: 'Oi Carla, aqui é o Rafael. Posso te ligar às 15h?' });
+    const [row] = await s.server.sql<{ sent_by: string | null }[]>`select sent_by from wa_messages where text = 'Oi Carla, aqui é o Rafael. Posso te ligar às 15h?'`;
+    expect(row!.sent_by).toBe(rafael.id);
 
     // The customer answers: stored, Lívia says nothing.
     const res = await s.api('/api/simulator/messages', { token: admin, body: { session: 'livia', from: phone, text: 'pode sim, às 15h' } });

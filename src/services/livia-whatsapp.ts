@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import type { ConversationTransport } from '../actors/conversation.ts';
 import type { InboundKind } from '../actors/conversation.machine.ts';
 import type { Sql } from '../db/client.ts';
+import { conversationByPhone } from '../db/conversations.ts';
 import { liviaChatByPhone, mediaOfMessage, outboundExists, undeliveredInbound } from '../db/livia-whatsapp.ts';
 import { jidFromPhone, phoneVariants } from '../domain/whatsapp/jid.ts';
 import type { Logger } from '../log.ts';
@@ -39,12 +40,14 @@ export function outboundIds(key: string): { messageId: string; waId: string } {
 export class LiviaWhatsAppTransport implements ConversationTransport {
   constructor(private readonly o: { sql: Sql; whatsapp: () => WhatsAppService; log?: Logger }) {}
 
-  async send(m: { phone: string; text: string; role: 'livia' | 'consultant'; n: number; key: string }): Promise<void> {
+  async send(m: { phone: string; text: string; role: 'livia' | 'consultant'; n: number; key: string; by?: string | undefined }): Promise<void> {
     const { messageId, waId } = outboundIds(m.key);
     // A repeat of an effect whose send was already recorded: the session actor sends it (once).
     if (await outboundExists(this.o.sql, LIVIA_SESSION, waId)) return;
+    // The customer's data was erased (LGPD) while this reply waited: it is not sent.
+    if (!(await conversationByPhone(this.o.sql, m.phone))) return;
     const chat = await liviaChatByPhone(this.o.sql, LIVIA_SESSION, { jid: jidFromPhone(m.phone), phone: m.phone, phones: phoneVariants(m.phone) });
-    await this.o.whatsapp().sendAs({ session: LIVIA_SESSION, chatId: chat.id, jid: chat.jid, messageId, waId, text: m.text, sentBy: null });
+    await this.o.whatsapp().sendAs({ session: LIVIA_SESSION, chatId: chat.id, jid: chat.jid, messageId, waId, text: m.text, sentBy: m.by ?? null });
   }
 
   async typing(phone: string, ms: number): Promise<void> {
