@@ -84,11 +84,12 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const { sessions, auth } = await startSessions({ sql, config, log, teardown });
     const waDriver = await loadWhatsAppDriver({ config, sql, log });
     let whatsapp!: WhatsAppService;
+    let livia!: ReturnType<typeof wireLivia>;
     const system = await startActors({
       sql, boss, log, config, hub, teardown,
       beforeStart: (system) => {
-        const conversations = wireLivia({ config, sql, system, log, hub, whatsapp: () => whatsapp });
-        whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown, conversations });
+        livia = wireLivia({ config, sql, system, log, hub, whatsapp: () => whatsapp });
+        whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown, conversations: livia });
       },
     });
     const metrics = createMetrics({
@@ -100,6 +101,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
     await resetPresence(sql, system);
     await whatsapp.start();
+    await livia.recover();
     registerActorMetrics(metrics.registry, { sql, system });
 
     const app = createApp({

@@ -69,6 +69,21 @@ afterAll(() => {
 });
 
 describe('Lívia on the server', () => {
+  it('the new routes are in the OpenAPI document', async () => {
+    const doc = (await (await s.api('/api/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
+    for (const [path, method] of [
+      ['/api/conversations', 'get'],
+      ['/api/conversations/{id}', 'get'],
+      ['/api/conversations/{id}/takeover', 'post'],
+      ['/api/conversations/{id}/release', 'post'],
+      ['/api/conversations/{id}/messages', 'post'],
+      ['/api/customers/{phone}/export', 'get'],
+      ['/api/customers/{phone}', 'delete'],
+    ] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
+
   it('/ready: the ConversationInbox is Lívia, nothing unhandled', async () => {
     const ready = (await (await s.api('/ready')).json()) as { checks: { whatsapp: { conversations: { handler: string; unhandled?: number } } } };
     expect(ready.checks.whatsapp.conversations.handler).toBe('livia');
@@ -142,6 +157,8 @@ describe('Lívia on the server', () => {
       return x.length > before && x;
     });
     expect(w.at(-1)).toMatchObject({ session: 'livia', text: 'Oi Carla, aqui é o Rafael. Posso te ligar às 15h?' });
+    const [row] = await s.server.sql<{ sent_by: string | null }[]>`select sent_by from wa_messages where text = 'Oi Carla, aqui é o Rafael. Posso te ligar às 15h?'`;
+    expect(row!.sent_by).toBe(rafael.id);
 
     // The customer answers: stored, Lívia says nothing.
     const res = await s.api('/api/simulator/messages', { token: admin, body: { session: 'livia', from: phone, text: 'pode sim, às 15h' } });
@@ -182,6 +199,15 @@ describe('Lívia on the server', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await wire(phone)).toHaveLength(n);
     await expectApiError(await s.api(`/api/conversations/${conv.id}/takeover`, { method: 'POST', token: admin }), 409);
+
+    // Silence on the other number too: the customer writes to the consultants' number, nobody may answer.
+    await s.api('/api/simulator/messages', { token: admin, body: { session: 'consultant', from: phone, text: 'oi, é do banco?' } });
+    const chat = await waitFor('the consultant chat', async () => {
+      const chats = await json<{ id: string; session: string; phone: string }[]>(await s.api('/api/whatsapp/chats?session=consultant', { token: admin }));
+      return chats.find((c) => c.phone === phone);
+    });
+    await expectApiError(await s.api(`/api/whatsapp/chats/${chat.id}/messages`, { token: admin, body: { text: 'Olá!' } }), 409);
+    expect((await wire(phone)).filter((m) => m.session === 'consultant')).toEqual([]);
   });
 
   it('a voice note without Groq: Lívia asks for the answer in writing; an image is acknowledged', { timeout: 30_000 }, async () => {
@@ -201,7 +227,18 @@ describe('Lívia on the server', () => {
     await expectApiError(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: rafael.token }), 403);
     await expectApiError(await s.api(`/api/customers/${encodeURIComponent(phone)}`, { method: 'DELETE', token: rafael.token }), 403);
 
-    const exported = await json<Record<string, any>>(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: admin }));
+    // A photo of the customer's document: media to erase with the rest.
+    const photo = await s.api('/api/simulator/messages', {
+      token: admin,
+      body: { session: 'livia', from: phone, text: 'meu RG', media: { type: 'image', mime: 'image/png', base64: Buffer.from('RG-DA-CARLA').toString('base64') } },
+    });
+    expect(photo.status).toBe(202);
+    const exported = await waitFor('the media in the export', async () => {
+      const x = await json<Record<string, any>>(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: admin }));
+      return x.whatsapp.media.length === 1 && x;
+    });
+    expect(exported.whatsapp.media[0]).toMatchObject({ type: 'image', mime: 'image/png', status: 'stored' });
+    const mediaId = exported.whatsapp.media[0].id as string;
     expect(exported.phone).toBe(phone);
     expect(exported.leads.map((l: { id: string }) => l.id)).toEqual([leadId]);
     expect(exported.interactions.length).toBeGreaterThan(0);
@@ -233,6 +270,11 @@ describe('Lívia on the server', () => {
     }
     expect(found).toEqual([]);
 
+    expect(await s.server.sql`select 1 from wa_media where id = ${mediaId}`).toHaveLength(0);
+    const [blob] = await s.server.sql<{ n: number }[]>`select count(*)::int as n from wa_media where position(${Buffer.from('RG-DA-CARLA')}::bytea in data) > 0`;
+    expect(blob!.n).toBe(0);
+    await expectApiError(await s.api(`/api/whatsapp/media/${mediaId}`, { token: admin }), 404);
+
     // The lead stays, anonymized, for the counts; the erasure itself is recorded without the data.
     expect((await sql<{ n: number }[]>`select count(*)::int as n from leads`)[0]!.n).toBe(countsBefore[0]!.n);
     const [lead] = await sql<{ name: string; phone: string | null; erased_at: Date | null; status: string }[]>`select name, phone, erased_at, status from leads where id = ${leadId}`;
@@ -241,6 +283,9 @@ describe('Lívia on the server', () => {
     const erasures = await sql<{ counts: Record<string, number> }[]>`select counts from customer_erasures`;
     expect(erasures).toHaveLength(1);
     expect(erasures[0]!.counts.conversation_messages).toBeGreaterThan(0);
+    // Nor does the inbox's chat list (held in memory).
+    const chats = await json<{ phone: string | null }[]>(await s.api('/api/whatsapp/chats', { token: admin }));
+    expect(chats.some((c) => c.phone === phone)).toBe(false);
     // The export finds nothing now.
     const after = await json<Record<string, any>>(await s.api(`/api/customers/${encodeURIComponent(phone)}/export`, { token: admin }));
     expect(after.leads).toEqual([]);

@@ -97,7 +97,9 @@ export async function eraseCustomer(tx: TransactionSql, k: CustomerKeys & { by: 
   count('actor_journal', await tx`delete from actor_journal where actor_type = ${CONVERSATION} and actor_id = any(${k.phones}::text[])`);
   count('actor_outbox', await tx`delete from actor_outbox where actor_type = ${CONVERSATION} and actor_id = any(${k.phones}::text[])`);
   count('actor_timers', await tx`delete from actor_timers where actor_type = ${CONVERSATION} and actor_id = any(${k.phones}::text[])`);
+  // The timers' pg-boss jobs (data: {timerId, type, id: the phone}), pending or archived.
   count('timer_jobs', await tx`delete from pgboss.job where name = ${TIMER_QUEUE} and data->>'type' = ${CONVERSATION} and data->>'id' = any(${k.phones}::text[])`);
+  count('timer_jobs', await tx`delete from pgboss.archive where name = ${TIMER_QUEUE} and data->>'type' = ${CONVERSATION} and data->>'id' = any(${k.phones}::text[])`);
 
   // Leads: anonymized, their audit trail scrubbed (the trigger lets this transaction alone do it).
   const leads = await tx<{ id: string }[]>`select id from leads where phone = any(${k.phones}::text[])`;

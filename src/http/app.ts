@@ -124,7 +124,7 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
   app.route('/api/conversations', conversationRoutes({ conversations: new ConversationService({ sql: deps.sql, system: deps.system }) }));
-  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({ sql: deps.sql, system: deps.system }) }));
+  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({ sql: deps.sql, system: deps.system, erased: async () => deps.whatsapp?.reloadIndex() }) }));
   if (deps.whatsapp) {
     app.route('/api/whatsapp', whatsappRoutes({ whatsapp: deps.whatsapp }));
     app.route('/api/simulator', simulatorRoutes({ simulator: deps.simulator, sessions: deps.whatsapp.sessions }));

@@ -16,7 +16,14 @@ import { canonicalPhone, jidFromPhone, phoneVariants } from '../domain/whatsapp/
 import { ServiceError } from './errors.ts';
 
 export class CustomerDataService {
-  constructor(private readonly d: { sql: Sql; system: { forget<T>(type: string, id: string, erase: () => Promise<T>): Promise<T> } }) {}
+  constructor(
+    private readonly d: {
+      sql: Sql;
+      system: { forget<T>(type: string, id: string, erase: () => Promise<T>): Promise<T> };
+      /** After an erasure: in-memory views of the erased rows (the WhatsApp chat index) are rebuilt. */
+      erased?: () => Promise<void>;
+    },
+  ) {}
 
   #keys(phone: string): CustomerKeys & { e164: string } {
     const e164 = canonicalPhone(phone);
@@ -37,6 +44,8 @@ export class CustomerDataService {
     const [first, ...rest] = k.phones;
     const forgetAll = (ids: string[]): Promise<Record<string, number>> =>
       ids.length === 0 ? erase() : this.d.system.forget(CONVERSATION, ids[0]!, () => forgetAll(ids.slice(1)));
-    return this.d.system.forget(CONVERSATION, first!, () => forgetAll(rest));
+    const counts = await this.d.system.forget(CONVERSATION, first!, () => forgetAll(rest));
+    await this.d.erased?.();
+    return counts;
   }
 }

@@ -20,7 +20,8 @@ import { createHash } from 'node:crypto';
 import type { ConversationTransport } from '../actors/conversation.ts';
 import type { InboundKind } from '../actors/conversation.machine.ts';
 import type { Sql } from '../db/client.ts';
-import { liviaChatByPhone, mediaOfMessage, outboundExists } from '../db/livia-whatsapp.ts';
+import { conversationByPhone } from '../db/conversations.ts';
+import { liviaChatByPhone, mediaOfMessage, outboundExists, undeliveredInbound } from '../db/livia-whatsapp.ts';
 import { jidFromPhone, phoneVariants } from '../domain/whatsapp/jid.ts';
 import type { Logger } from '../log.ts';
 import type { ConversationInbox as LiviaInbox } from './conversation-inbox.ts';
@@ -39,12 +40,14 @@ export function outboundIds(key: string): { messageId: string; waId: string } {
 export class LiviaWhatsAppTransport implements ConversationTransport {
   constructor(private readonly o: { sql: Sql; whatsapp: () => WhatsAppService; log?: Logger }) {}
 
-  async send(m: { phone: string; text: string; role: 'livia' | 'consultant'; n: number; key: string }): Promise<void> {
+  async send(m: { phone: string; text: string; role: 'livia' | 'consultant'; n: number; key: string; by?: string | undefined }): Promise<void> {
     const { messageId, waId } = outboundIds(m.key);
     // A repeat of an effect whose send was already recorded: the session actor sends it (once).
     if (await outboundExists(this.o.sql, LIVIA_SESSION, waId)) return;
+    // The customer's data was erased (LGPD) while this reply waited: it is not sent.
+    if (!(await conversationByPhone(this.o.sql, m.phone))) return;
     const chat = await liviaChatByPhone(this.o.sql, LIVIA_SESSION, { jid: jidFromPhone(m.phone), phone: m.phone, phones: phoneVariants(m.phone) });
-    await this.o.whatsapp().sendAs({ session: LIVIA_SESSION, chatId: chat.id, jid: chat.jid, messageId, waId, text: m.text, sentBy: null });
+    await this.o.whatsapp().sendAs({ session: LIVIA_SESSION, chatId: chat.id, jid: chat.jid, messageId, waId, text: m.text, sentBy: m.by ?? null });
   }
 
   async typing(phone: string, ms: number): Promise<void> {
@@ -85,6 +88,22 @@ export class LiviaConversationInbox implements ConversationInbox {
     }
     await this.o.inbox.deliver(LIVIA_SESSION, m.phone, { id: m.waId, text: m.text ?? undefined, media, at: m.at });
     this.#delivered++;
+  }
+
+  /**
+   * After a crash: the customer messages stored in the last `withinMs` that never reached their
+   * conversation are delivered now, oldest first (the actor ignores one it has seen). Older ones
+   * are left alone: answering a message hours late would be worse than not answering it.
+   */
+  async recover(withinMs = 60 * 60 * 1000): Promise<number> {
+    const rows = await undeliveredInbound(this.o.sql, LIVIA_SESSION, new Date(Date.now() - withinMs));
+    for (const r of rows) {
+      await this.deliver({ session: LIVIA_SESSION, chatId: r.chat_id, messageId: r.id, waId: r.wa_id, phone: r.phone, name: r.name, kind: r.kind, text: r.text, at: r.at }).catch((err) =>
+        this.o.log.error({ err, chatId: r.chat_id, waId: r.wa_id }, 'Lívia: redelivering a stored message failed'),
+      );
+    }
+    if (rows.length > 0) this.o.log.info({ count: rows.length }, 'Lívia: redelivered customer messages a crash left unanswered');
+    return rows.length;
   }
 
   describe() {

@@ -38,6 +38,8 @@ import { WHATSAPP_SESSION, whatsappSessionActor } from '../../actors/whatsapp-se
 import { sessionStatus, wantsSocket, type OutboundSend, type SessionStatus, type WhatsAppSessionContext } from '../../actors/whatsapp-session.machine.ts';
 import type { AnyMessageContent, WhatsAppConnection, WhatsAppDriver, WhatsAppEventMap, WhatsAppEventName } from '../../actors/whatsapp/transport.ts';
 import { waMessageId } from '../../actors/whatsapp/simulator-driver.ts';
+import { optedOut } from '../../db/livia-whatsapp.ts';
+import { phoneVariants } from '../../domain/whatsapp/jid.ts';
 import type { Logger } from '../../log.ts';
 import { ServiceError } from '../errors.ts';
 import { createChatIndex, maySee, visibleChats, type ChatEntry } from './chat-index.ts';
@@ -165,6 +167,11 @@ export class WhatsAppService {
         await this.d.system.send(WHATSAPP_SESSION, s, { type: 'driver.unavailable', message: this.d.driverError ?? 'driver not available', at: now() });
       }
     }
+  }
+
+  /** Rebuilds the chat index from the database (after chats were erased under it: LGPD). */
+  async reloadIndex(): Promise<void> {
+    this.index.trigger.loaded({ chats: await listChatSummaries(this.d.sql) });
   }
 
   /** Ends every socket (the actors' stop hooks do it too; this is for shutdown order). */
@@ -359,6 +366,10 @@ export class WhatsAppService {
   async send(s: { chatId: string; text: string | null; mediaId?: string | null; sentBy: string | null }): Promise<{ id: string; status: 'pending' }> {
     const chat = this.index.getSnapshot().context.chats.get(s.chatId) ?? (await chatById(this.d.sql, s.chatId));
     if (!chat) throw new WhatsAppError('not_found', 'Conversa não encontrada');
+    // A customer who told Lívia to stop hears from no number of ours (LGPD opt-out).
+    if (chat.phone && (await optedOut(this.d.sql, phoneVariants(chat.phone)))) {
+      throw new WhatsAppError('conflict', 'O cliente pediu para não receber mensagens');
+    }
     const id = randomUUID();
     await this.sendAs({ session: chat.session, chatId: chat.id, jid: chat.jid, messageId: id, waId: waMessageId(), text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy });
     return { id, status: 'pending' };
