@@ -204,6 +204,28 @@ describe('the WhatsApp inbox', { timeout: 120_000 }, () => {
     expect(errors).toEqual([]);
   });
 
+  it('quoted replies, edited and deleted messages are marked', async () => {
+    // The simulator has no replies, edits or deletions to send: the rows Baileys' events would leave.
+    const first = (await chats(admin)).find((c) => c.phone === FIRST)!;
+    const page1 = (await (await s.api(`/api/whatsapp/chats/${first.id}/messages?limit=200`, { token: admin })).json()) as { id: string; text: string | null; direction: string }[];
+    const byText = (t: string) => page1.find((m) => m.text === t)!.id;
+    const sql = s.server.sql;
+    await sql`update wa_messages set quoted_wa_id = 'QUOTED1', quoted_text = 'Oi, quero um empréstimo' where id = ${byText('Olá, Davi! Já te ajudo.')}`;
+    await sql`update wa_messages set edited_at = now(), text = 'Oi, quero um empréstimo pessoal' where id = ${byText('Oi, quero um empréstimo')}`;
+    await sql`update wa_messages set deleted_at = now() where id = ${byText('olha a foto')}`;
+
+    const { page, errors } = await signedIn(paula.email, paula.password);
+    await page.goto(`${s.url}/chats?chat=${first.id}`);
+    const quoted = page.locator('.bubble.out', { hasText: 'Já te ajudo' }).getByTestId('quoted');
+    await quoted.waitFor();
+    expect(await quoted.textContent()).toBe('Oi, quero um empréstimo');
+    await page.locator('.bubble.in', { hasText: 'empréstimo pessoal' }).getByTestId('edited').waitFor();
+    const deleted = page.locator(`[data-message="${byText('olha a foto')}"]`);
+    await deleted.getByTestId('deleted').waitFor();
+    expect(await deleted.textContent()).not.toContain('olha a foto');
+    expect(errors).toEqual([]);
+  });
+
   it('the pairing QR shows for admins while a session waits for pairing; reconnect brings it back', async () => {
     const { page, errors } = await signedIn(s.admin.email, s.admin.password);
     await page.goto(`${s.url}/chats`);
