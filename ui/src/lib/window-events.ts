@@ -1,18 +1,21 @@
 /**
- * Listens to a window CustomEvent (the ones lib/live.ts relays from the socket) for as long as the
+ * Listens to window CustomEvents (the ones lib/live.ts relays from the socket) for as long as the
  * component lives, from the moment the document is ready (not when the component scrolls into view).
+ * One task for all of a component's events: one small script, loaded with the page.
  *
  * @example
- * useWindowEvent('livia-wa-message', $((e: Event) => console.log((e as CustomEvent<WaMessage>).detail)));
+ * useWindowEvents({ 'livia-wa-message': $((e: Event) => console.log((e as CustomEvent<WaMessage>).detail)) });
  */
 import { useVisibleTask$, type QRL } from '@builder.io/qwik';
 
-export function useWindowEvent(name: string, handler: QRL<(e: Event) => unknown>): void {
+export function useWindowEvents(handlers: Record<string, QRL<(e: Event) => unknown>>): void {
   useVisibleTask$(
     ({ cleanup }) => {
-      const on = (e: Event) => void handler(e);
-      window.addEventListener(name, on);
-      cleanup(() => window.removeEventListener(name, on));
+      const on = Object.entries(handlers).map(([name, handler]) => [name, (e: Event) => void handler(e)] as const);
+      for (const [name, fn] of on) window.addEventListener(name, fn);
+      cleanup(() => {
+        for (const [name, fn] of on) window.removeEventListener(name, fn);
+      });
     },
     { strategy: 'document-ready' },
   );

@@ -1,6 +1,6 @@
 import { $, component$, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { api } from '../../lib/api';
-import { useWindowEvent } from '../../lib/window-events';
+import { useWindowEvents } from '../../lib/window-events';
 import type { WaChat, WaMessage } from './model';
 import { Thread } from './thread';
 
@@ -19,12 +19,11 @@ export const LeadThread = component$<{ leadId: string }>(({ leadId }) => {
   useVisibleTask$(() => {
     void load();
   }, { strategy: 'document-ready' });
-  useWindowEvent(
-    'livia-wa-message',
-    $((e: Event) => {
+  useWindowEvents({
+    'livia-wa-message': $((e: Event) => {
       if (!state.chat && (e as CustomEvent<WaMessage>).detail) void load();
     }),
-  );
+  });
   return (
     <section class="card" aria-labelledby="wa-title" data-testid="lead-whatsapp">
       <h2 id="wa-title">Conversa no WhatsApp</h2>

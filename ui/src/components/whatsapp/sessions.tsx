@@ -1,6 +1,6 @@
 import { $, component$, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { api } from '../../lib/api';
-import { useWindowEvent } from '../../lib/window-events';
+import { useWindowEvents } from '../../lib/window-events';
 import { SESSION_NAMES, SESSION_STATUS, type WaSession } from './model';
 
 /**
@@ -26,13 +26,12 @@ export const Sessions = component$<{ admin: boolean }>(({ admin }) => {
       window.removeEventListener('livia-connected', again);
     });
   }, { strategy: 'document-ready' });
-  useWindowEvent(
-    'livia-wa-session',
-    $((e: Event) => {
+  useWindowEvents({
+    'livia-wa-session': $((e: Event) => {
       const v = (e as CustomEvent<WaSession>).detail;
       state.sessions = state.sessions.some((s) => s.name === v.name) ? state.sessions.map((s) => (s.name === v.name ? v : s)) : [...state.sessions, v];
     }),
-  );
+  });
 
   const act = $(async (name: string, action: 'logout' | 'reconnect') => {
     if (action === 'logout' && !confirm(`Desconectar a sessão ${SESSION_NAMES[name] ?? name}? Será preciso parear de novo.`)) return;

@@ -1,6 +1,6 @@
 import { $, component$, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { api } from '../../lib/api';
-import { useWindowEvent } from '../../lib/window-events';
+import { useWindowEvents } from '../../lib/window-events';
 import { TICKS, timeOf, type WaMessage, type WaStatus } from './model';
 
 /**
@@ -61,9 +61,8 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
     if (list.value) list.value.scrollTop = list.value.scrollHeight;
   }, { strategy: 'document-ready' });
 
-  useWindowEvent(
-    'livia-wa-message',
-    $(async (e: Event) => {
+  useWindowEvents({
+    'livia-wa-message': $(async (e: Event) => {
       const m = (e as CustomEvent<WaMessage>).detail;
       if (m.chat_id !== chatId) return;
       const at = state.messages.findIndex((x) => x.id === m.id);
@@ -71,15 +70,12 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
       await loadMedia();
       if (m.direction === 'in' && document.visibilityState === 'visible') await markRead();
     }),
-  );
-  useWindowEvent(
-    'livia-wa-status',
-    $((e: Event) => {
+    'livia-wa-status': $((e: Event) => {
       const s = (e as CustomEvent<WaStatus>).detail;
       if (s.chat_id !== chatId) return;
       state.messages = state.messages.map((x) => (x.id === s.id ? { ...x, status: s.status, failure: s.failure } : x));
     }),
-  );
+  });
 
   // The pending message is pushed on the socket; without one, the thread is read again.
   const accepted = $(async (m: unknown) => {

@@ -4,7 +4,7 @@ import { Sessions } from '../../../components/whatsapp/sessions';
 import { Thread } from '../../../components/whatsapp/thread';
 import { SESSION_NAMES, timeOf, type WaChat, type WaMessage } from '../../../components/whatsapp/model';
 import { api } from '../../../lib/api';
-import { useWindowEvent } from '../../../lib/window-events';
+import { useWindowEvents } from '../../../lib/window-events';
 import { SessionContext } from '../../../lib/session';
 
 /**
@@ -37,10 +37,10 @@ export default component$(() => {
     });
   }, { strategy: 'document-ready' });
 
-  // A message moves its chat to the top; a chat not listed yet is read from the API.
-  useWindowEvent(
-    'livia-wa-message',
-    $(async (e: Event) => {
+  // A message moves its chat to the top; a chat not listed yet is read from the API. A lead assigned
+  // to me (or taken away) brings its chat into my list (or out of it).
+  useWindowEvents({
+    'livia-wa-message': $(async (e: Event) => {
       const m = (e as CustomEvent<WaMessage>).detail;
       const chat = state.chats.find((c) => c.id === m.chat_id);
       if (!chat) return load();
@@ -48,11 +48,9 @@ export default component$(() => {
       const updated: WaChat = { ...chat, unread, last_message: { text: m.text, kind: m.kind, direction: m.direction, status: m.status, at: m.at } };
       state.chats = [updated, ...state.chats.filter((c) => c.id !== m.chat_id)];
     }),
-  );
-
-  // A lead assigned to me (or taken away) brings its chat into my list (or out of it).
-  useWindowEvent('livia-lead', load);
-  useWindowEvent('livia-lead-removed', load);
+    'livia-lead': load,
+    'livia-lead-removed': load,
+  });
 
   const visible = useComputed$(() => {
     const q = state.query.trim().toLocaleLowerCase('pt-BR');

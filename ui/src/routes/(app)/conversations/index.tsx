@@ -2,7 +2,7 @@ import { $, component$, useComputed$, useContext, useSignal, useStore, useVisibl
 import { Link, useLocation, type DocumentHead } from '@builder.io/qwik-city';
 import { timeOf } from '../../../components/whatsapp/model';
 import { api } from '../../../lib/api';
-import { useWindowEvent } from '../../../lib/window-events';
+import { useWindowEvents } from '../../../lib/window-events';
 import { SessionContext } from '../../../lib/session';
 
 /**
@@ -104,9 +104,8 @@ export default component$(() => {
     cleanup(() => clearInterval(timer));
   }, { strategy: 'document-ready' });
 
-  useWindowEvent(
-    'livia-conversation',
-    $(async (e: Event) => {
+  useWindowEvents({
+    'livia-conversation': $(async (e: Event) => {
       const u = (e as CustomEvent<{ id: string; stage: string; data: Record<string, unknown>; lead_id: string | null }>).detail;
       if (state.erased.includes(u.id)) return;
       const row = state.list.find((c) => c.id === u.id);
@@ -114,14 +113,11 @@ export default component$(() => {
       else await loadList();
       if (u.id === state.selected) await loadOne();
     }),
-  );
-  // Lívia's and the customer's words also arrive as WhatsApp messages: the open transcript follows them.
-  useWindowEvent(
-    'livia-wa-message',
-    $(async () => {
+    'livia-wa-message': $(async () => {
       if (state.selected) await loadOne();
     }),
-  );
+  });
+  // Lívia's and the customer's words also arrive as WhatsApp messages: the open transcript follows them.
 
   const open = $(async (id: string) => {
     state.selected = id;

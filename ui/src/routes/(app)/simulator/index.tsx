@@ -5,7 +5,7 @@ import { activeStateIds, toStatechart, type StateNodeJson } from '../../../../..
 import { Statechart } from '../../../components/statechart/statechart';
 import { SESSION_NAMES, TICKS, timeOf, type WaChat, type WaMessage } from '../../../components/whatsapp/model';
 import { api } from '../../../lib/api';
-import { useWindowEvent } from '../../../lib/window-events';
+import { useWindowEvents } from '../../../lib/window-events';
 import { serverApi } from '../../../lib/server-api';
 import { useSession } from '../layout';
 
@@ -118,28 +118,21 @@ const SimulatorChat = component$<{ chart: DrawnChart | null; root: string }>(({ 
       window.removeEventListener('livia-connected', again);
     });
   }, { strategy: 'document-ready' });
-  useWindowEvent(
-    'livia-actor',
-    $((e: Event) => {
+  useWindowEvents({
+    'livia-actor': $((e: Event) => {
       const s = (e as CustomEvent<{ type: string; id: string; state: string }>).detail;
       if (s.type === MACHINE && s.id === e164(state.phone)) state.actorState = s.state;
     }),
-  );
-  useWindowEvent(
-    'livia-wa-message',
-    $(async (e: Event) => {
+    'livia-wa-message': $(async (e: Event) => {
       const m = (e as CustomEvent<WaMessage>).detail;
       if (m.chat_id === state.chatId) state.messages = state.messages.some((x) => x.id === m.id) ? state.messages.map((x) => (x.id === m.id ? m : x)) : [...state.messages, m];
       else await loadChat();
     }),
-  );
-  useWindowEvent(
-    'livia-wa-status',
-    $((e: Event) => {
+    'livia-wa-status': $((e: Event) => {
       const s = (e as CustomEvent<{ id: string; status: string }>).detail;
       state.messages = state.messages.map((x) => (x.id === s.id ? { ...x, status: s.status } : x));
     }),
-  );
+  });
 
   useVisibleTask$(
     ({ track }) => {
