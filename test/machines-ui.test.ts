@@ -233,7 +233,7 @@ describe('/machines', { timeout: 90_000 }, () => {
   it('every page is in the navigation of the roles that may see it, and a forbidden page says so', async () => {
     const navOf = async (page: Page) => page.locator('nav[aria-label="Principal"] a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     const m = await signedIn(manager.email, manager.password);
-    expect(await navOf(m.page)).toEqual(['/', '/analytics', '/admin/consultants', '/machines']);
+    expect(await navOf(m.page)).toEqual(['/', '/analytics', '/admin/consultants', '/machines', '/chats']);
     for (const href of ['/analytics', '/admin/consultants', '/machines']) {
       await m.page.locator(`nav[aria-label="Principal"] a[href="${href}"]`).click();
       await m.page.waitForURL(`${s.url}${href}`);
@@ -241,7 +241,7 @@ describe('/machines', { timeout: 90_000 }, () => {
       expect(await m.page.locator('main [role="alert"]').count(), href).toBe(0);
     }
     const c = await signedIn(paula.email, paula.password);
-    expect(await navOf(c.page)).toEqual(['/']);
+    expect(await navOf(c.page)).toEqual(['/', '/chats']);
     for (const [href, text] of [
       ['/analytics', 'Somente gestores e administradores podem ver as análises'],
       ['/admin/consultants', 'Somente gestores e administradores podem ver a equipe'],
