@@ -36,6 +36,7 @@ import { ensureFirstAdmin } from './services/first-admin.ts';
 import { firstStartBanner } from './startup-banner.ts';
 import { closer, listen, loadWeb } from './boot/http-server.ts';
 import type { Hub } from './boot/hub.ts';
+import { wireLivia } from './boot/livia.ts';
 import { buildPipeline } from './boot/pipeline.ts';
 import { readinessChecks } from './boot/readiness.ts';
 import { startRealtime } from './boot/realtime.ts';
@@ -83,9 +84,13 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const { sessions, auth } = await startSessions({ sql, config, log, teardown });
     const waDriver = await loadWhatsAppDriver({ config, sql, log });
     let whatsapp!: WhatsAppService;
+    let livia!: ReturnType<typeof wireLivia>;
     const system = await startActors({
       sql, boss, log, config, hub, teardown,
-      beforeStart: (system) => (whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown })),
+      beforeStart: (system) => {
+        livia = wireLivia({ config, sql, system, log, hub, whatsapp: () => whatsapp });
+        whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown, conversations: livia });
+      },
     });
     const metrics = createMetrics({
       pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
@@ -96,6 +101,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
     await resetPresence(sql, system);
     await whatsapp.start();
+    await livia.recover();
     registerActorMetrics(metrics.registry, { sql, system });
 
     const app = createApp({

@@ -5,6 +5,7 @@
  */
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { recordConversationEvent } from '../src/db/conversations.ts';
 import { classifyByRules } from '../src/domain/classifier.ts';
 import { addDays } from '../src/services/analytics.ts';
 import { createLead, createUser, expectApiError, waitFor, WEBHOOK_SECRET, type Person } from './lead-helpers.ts';
@@ -28,6 +29,11 @@ interface Summary {
   time_to_assignment: { count: number; avg_seconds: number | null; p50_seconds: number | null; p90_seconds: number | null };
   time_to_first_contact: { count: number; avg_seconds: number | null; p50_seconds: number | null; p90_seconds: number | null };
   livia_stages: { stage: string; count: number }[];
+  livia_funnel: {
+    conversations: number;
+    steps: { stage: string; reached: number; dropped: number; drop_off_rate: number }[];
+    time_to_transferred: { count: number; avg_seconds: number | null; p50_seconds: number | null; p90_seconds: number | null };
+  };
 }
 
 let s: TestServer;
@@ -195,6 +201,47 @@ describe('GET /api/analytics/summary', () => {
 
   it('has no Lívia stages while no conversation exists', () => {
     expect(report.livia_stages).toEqual([]);
+    expect(report.livia_funnel.conversations).toBe(0);
+    expect(report.livia_funnel.steps.map((x) => x.reached)).toEqual([0, 0, 0, 0, 0]);
+    expect(report.livia_funnel.time_to_transferred).toEqual({ count: 0, avg_seconds: null, p50_seconds: null, p90_seconds: null });
+  });
+
+  it("Lívia's funnel: conversations per stage, drop-off per step, time to TRANSFERRED", async () => {
+    // Written the way the conversation actor writes them, one event at a time.
+    const sql = s.server.sql;
+    const walkTo = async (phone: string, stages: string[]) => {
+      for (const stage of stages) await recordConversationEvent(sql, { phone, stage, data: {} });
+    };
+    const steps = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED'];
+    await walkTo('+5511900000001', steps);
+    await walkTo('+5511900000002', [...steps, 'HUMAN', 'TRANSFERRED']);
+    await walkTo('+5511900000003', ['INTRO', 'QUALIFICATION', 'ABANDONED']);
+    await walkTo('+5511900000004', ['INTRO', 'QUALIFICATION', 'SIMULATION', 'OPTED_OUT']);
+    await walkTo('+5511900000005', ['INTRO', 'OPTED_OUT']);
+    await walkTo('+5511900000006', ['INTRO', 'QUALIFICATION']);
+    // Transfers after 600 s and 1200 s; one conversation out of the range.
+    await sql`update conversations set created_at = transferred_at - interval '600 seconds' where phone = '+5511900000001'`;
+    await sql`update conversations set created_at = transferred_at - interval '1200 seconds' where phone = '+5511900000002'`;
+    await walkTo('+5511900000007', steps);
+    await sql`update conversations set created_at = now() - interval '40 days' where phone = '+5511900000007'`;
+
+    const r = await get<Summary>(`/api/analytics/summary?${range}`, manager.token);
+    expect(r.livia_stages).toEqual([
+      { stage: 'QUALIFICATION', count: 1 },
+      { stage: 'TRANSFERRED', count: 2 },
+      { stage: 'ABANDONED', count: 1 },
+      { stage: 'OPTED_OUT', count: 2 },
+    ]);
+    expect(r.livia_funnel.conversations).toBe(6);
+    expect(r.livia_funnel.steps).toEqual([
+      { stage: 'INTRO', reached: 6, dropped: 1, drop_off_rate: 1 / 6 },
+      { stage: 'QUALIFICATION', reached: 5, dropped: 1, drop_off_rate: 1 / 5 },
+      { stage: 'SIMULATION', reached: 3, dropped: 1, drop_off_rate: 1 / 3 },
+      { stage: 'CONVERSION', reached: 2, dropped: 0, drop_off_rate: 0 },
+      { stage: 'TRANSFERRED', reached: 2, dropped: 0, drop_off_rate: 0 },
+    ]);
+    expect(r.livia_funnel.time_to_transferred).toEqual({ count: 2, avg_seconds: 900, p50_seconds: 900, p90_seconds: 1140 });
+    await sql`delete from conversations`;
   });
 
   it('an empty range has every status and temperature at zero and null durations', async () => {

@@ -189,11 +189,11 @@ describe('WhatsApp inbox on the simulator', () => {
     expect(wire).toHaveLength(1);
   });
 
-  it('the livia session stores and acknowledges, and says visibly that nothing handles it yet', async () => {
+  it('the livia session stores and acknowledges, and hands the message to Lívia', async () => {
     await s.api('/api/simulator/messages', { token: admin, body: { session: 'livia', from: '+5521987650002', text: 'Olá Lívia' } });
     await waitFor('livia chat', async () => (await chatsOf(admin)).find((c) => c.session === 'livia' && c.phone === '+5521987650002'));
-    const ready = (await (await s.api('/ready')).json()) as { checks: { whatsapp: { conversations: { handler: string; unhandled: number } } } };
-    expect(ready.checks.whatsapp.conversations).toEqual({ handler: 'none', unhandled: 1 });
+    const ready = (await (await s.api('/ready')).json()) as { checks: { whatsapp: { conversations: { handler: string; delivered: number } } } };
+    expect(ready.checks.whatsapp.conversations).toMatchObject({ handler: 'livia', delivered: 1 });
   });
 
   it('admin session actions: logout wipes and stops, reconnect brings it back; others may not', async () => {

@@ -74,6 +74,8 @@ export interface ConversationReply {
   text: string;
   role: 'livia' | 'consultant';
   at: string;
+  /** The consultant who wrote it (role `consultant`). */
+  by?: string | undefined;
 }
 
 export interface ConversationContext {
@@ -110,7 +112,7 @@ export const conversationContextSchema = z.object({
   turn: z.number().int().min(0),
   turnText: z.string(),
   replies: z.number().int().min(0),
-  lastReply: z.object({ n: z.number().int().positive(), text: z.string().min(1), role: z.enum(['livia', 'consultant']), at: z.string() }).nullable(),
+  lastReply: z.object({ n: z.number().int().positive(), text: z.string().min(1), role: z.enum(['livia', 'consultant']), at: z.string(), by: z.string().optional() }).nullable(),
   expecting: z.enum([...FIELD_NAMES, 'answer']).nullable(),
   offer: z.object({ amount: z.number().positive(), termMonths: z.number().int().positive() }).nullable(),
   resume: z.enum([...ACTIVE_STAGES, 'TRANSFERRED']),
@@ -164,9 +166,9 @@ export function createConversationMachine(settings: ConversationSettings) {
   };
   const push = (window: TranscriptLine[], line: TranscriptLine) => [...window, line].slice(-windowSize);
   /** The context changes of one reply (the effect that sends it follows it in the same action list). */
-  const spoken = (c: ConversationContext, text: string, at: string, o: { role?: 'livia' | 'consultant'; quiet?: boolean } = {}) => ({
+  const spoken = (c: ConversationContext, text: string, at: string, o: { role?: 'livia' | 'consultant'; quiet?: boolean; by?: string | undefined } = {}) => ({
     replies: c.replies + 1,
-    lastReply: { n: c.replies + 1, text, role: o.role ?? 'livia', at },
+    lastReply: { n: c.replies + 1, text, role: o.role ?? 'livia', at, ...(o.by ? { by: o.by } : {}) },
     window: push(c.window, { role: o.role ?? 'livia', text }),
     ...(o.quiet === false ? {} : { quietSince: Date.parse(at) }),
   });
@@ -214,9 +216,13 @@ export function createConversationMachine(settings: ConversationSettings) {
   }) as never;
   const queue = assign(({ context, event }: { context: Ctx; event: Ev }) => ({ pending: [...context.pending, received(event).text.trim()] })) as never;
   const reply = { type: 'conversation.reply' as const, params: ({ context }: { context: Ctx }) => ({ phone: context.phone, ...context.lastReply! }) };
-  const say = (text: (c: Ctx, e: Ev) => string, o: { role?: 'livia' | 'consultant'; quiet?: boolean; at?: (c: Ctx) => string } = {}) => [
+  const say = (text: (c: Ctx, e: Ev) => string, o: { role?: 'livia' | 'consultant'; quiet?: boolean; at?: (c: Ctx) => string; by?: (e: Ev) => string } = {}) => [
     assign(({ context, event }: { context: Ctx; event: Ev }) =>
-      spoken(context, text(context, event), o.at ? o.at(context) : ((event as { at?: string }).at ?? new Date(0).toISOString()), o),
+      spoken(context, text(context, event), o.at ? o.at(context) : ((event as { at?: string }).at ?? new Date(0).toISOString()), {
+        ...(o.role ? { role: o.role } : {}),
+        ...(o.quiet === undefined ? {} : { quiet: o.quiet }),
+        by: o.by?.(event),
+      }),
     ),
     reply,
   ] as never[];
@@ -380,7 +386,11 @@ export function createConversationMachine(settings: ConversationSettings) {
           // Lívia is silent: the customer's messages are stored for the consultant.
           'message.received': [{ guard: 'duplicate' }, optOut, { actions: record }],
           'consultant.message': {
-            actions: say((_, e) => (e as Extract<Ev, { type: 'consultant.message' }>).text, { role: 'consultant', quiet: false }),
+            actions: say((_, e) => (e as Extract<Ev, { type: 'consultant.message' }>).text, {
+              role: 'consultant',
+              quiet: false,
+              by: (e) => (e as Extract<Ev, { type: 'consultant.message' }>).by,
+            }),
           },
           'conversation.takeover': { actions: assign({ takenBy: ({ event }) => event.by }) },
           'conversation.release': backTo('idle', [assign({ takenBy: null }) as never]),

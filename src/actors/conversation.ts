@@ -41,7 +41,7 @@ export interface ConversationTransport {
    * Sends one message. `key` is stable across retries and restarts (the effect id): a second call
    * with the same key must not send a second message.
    */
-  send(m: { phone: string; text: string; role: 'livia' | 'consultant'; n: number; key: string }): Promise<unknown>;
+  send(m: { phone: string; text: string; role: 'livia' | 'consultant'; n: number; key: string; by?: string | undefined }): Promise<unknown>;
   /** Shows "typing…" to the customer for about `ms` (optional). */
   typing?(phone: string, ms: number): Promise<unknown>;
 }
@@ -115,7 +115,7 @@ export function conversationActor(deps: ConversationDeps): ActorDefinition<Conve
             await new Promise((r) => setTimeout(r, ms));
           }
           if (ctx.signal.aborted) return;
-          await deps.transport.send({ phone: p.phone, text: p.text, role: p.role, n: p.n, key: ctx.effectId });
+          await deps.transport.send({ phone: p.phone, text: p.text, role: p.role, n: p.n, key: ctx.effectId, ...(p.by ? { by: p.by } : {}) });
         },
       },
       'conversation.handoff': {

@@ -221,6 +221,22 @@ export class ActorSystem {
     return view;
   }
 
+  /**
+   * Forgets an actor (an LGPD erasure): lets its mailbox and writes drain, drops it from memory,
+   * then runs `erase`, which deletes its rows. Its next event starts it afresh from the machine's
+   * initial state. An effect already running for it may still deliver its event afterwards (to
+   * the fresh actor, where a stale turn changes nothing).
+   */
+  async forget<T>(type: string, id: string, erase: () => Promise<T>): Promise<T> {
+    const key = `${type}/${id}`;
+    const a = this.#live.get(key);
+    if (a) await a.settled().catch(() => undefined);
+    await this.#committer.idle();
+    if (this.#live.get(key) === a) this.#live.delete(key);
+    this.#effects.forget(type, id);
+    return erase();
+  }
+
   /** Drops idle actors whose every write is on disk. Returns how many were dropped. */
   passivateIdle(now = this.now()): number {
     let n = 0;

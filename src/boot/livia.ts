@@ -15,6 +15,13 @@ import type { ActorSystem } from '../actors/runtime.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ConversationInbox } from '../services/conversation-inbox.ts';
+import type { Sql } from '../db/client.ts';
+import { conversationForPush } from '../db/conversations.ts';
+import { roleRoom, userRoom } from '../http/socket.ts';
+import { createLiviaHandoff } from '../services/livia-handoff.ts';
+import { LiviaConversationInbox, LiviaWhatsAppTransport } from '../services/livia-whatsapp.ts';
+import type { WhatsAppService } from '../services/whatsapp/service.ts';
+import type { Hub } from './hub.ts';
 
 export function liviaSettings(config: Pick<Config, 'livia'>): ConversationSettings {
   const l = config.livia;
@@ -45,4 +52,46 @@ export function registerLivia(o: {
     }),
   );
   return { inbox: new ConversationInbox({ system: o.system, transcriber, log: o.log }), brain };
+}
+
+/**
+ * Lívia plugged into the server: the conversation actor sends on the `livia` WhatsApp session
+ * (exactly once per reply, through the session actor's outbound path), hands off through the lead
+ * pipeline, and every change of a conversation is pushed as `conversation:updated` to who may see
+ * it. Returns the `ConversationInbox` the WhatsApp service hands `livia` messages to. Call it in
+ * `startActors`' `beforeStart`, before `createWhatsApp`.
+ */
+export function wireLivia(d: {
+  config: Config;
+  sql: Sql;
+  system: ActorSystem;
+  log: Logger;
+  hub: Hub;
+  whatsapp: () => WhatsAppService;
+}): LiviaConversationInbox {
+  const log = d.log.child({ module: 'livia' });
+  const transport = new LiviaWhatsAppTransport({ sql: d.sql, whatsapp: d.whatsapp, log });
+  const handoff = createLiviaHandoff({
+    sql: d.sql,
+    log,
+    pipeline: {
+      intake: (lead) => {
+        if (!d.hub.pipeline) throw new Error('lead pipeline not started');
+        return d.hub.pipeline.intake(lead);
+      },
+    },
+  });
+  const { inbox } = registerLivia({ config: d.config, system: d.system, transport, handoff, log });
+  d.system.onChange((v) => {
+    if (v.type !== CONVERSATION || !d.hub.io) return;
+    void pushConversation(d.sql, d.hub, v.id).catch((err) => log.warn({ err }, 'pushing conversation:updated failed'));
+  });
+  return new LiviaConversationInbox({ sql: d.sql, inbox, log });
+}
+
+async function pushConversation(sql: Sql, hub: Hub, phone: string): Promise<void> {
+  const c = await conversationForPush(sql, phone);
+  if (!c || !hub.io) return;
+  const rooms = [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(c.consultant_id ? [userRoom(c.consultant_id)] : [])];
+  hub.io.to(rooms).emit('conversation:updated', { id: c.id, stage: c.stage, data: c.data, lead_id: c.lead_id });
 }

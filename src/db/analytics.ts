@@ -9,6 +9,7 @@
  */
 import type { LeadStatus, Temperature } from '../domain/lead-status.ts';
 import type { Queryable } from './client.ts';
+import { PROGRESSION } from './conversations.ts';
 
 export interface Window {
   /** Inclusive. */
@@ -161,4 +162,33 @@ export async function startOfDay(sql: Queryable, day: string, timeZone: string):
 export async function today(sql: Queryable, timeZone: string): Promise<string> {
   const [row] = await sql<{ d: string }[]>`select to_char(now() at time zone ${timeZone}, 'YYYY-MM-DD') as d`;
   return row!.d;
+}
+
+/**
+ * Lívia's funnel over the conversations started in the window: per step of INTRO → TRANSFERRED,
+ * how many got at least that far, and how many ended there (ABANDONED or OPTED_OUT with that as
+ * the furthest step reached).
+ */
+export async function liviaFunnel(sql: Queryable, w: Window): Promise<{ stage: string; reached: number; dropped: number }[]> {
+  return sql<{ stage: string; reached: number; dropped: number }[]>`
+    with c as (
+      select array_position(${PROGRESSION as unknown as string[]}::text[], furthest_stage) as step, stage
+      from conversations where created_at >= ${w.start} and created_at < ${w.end}
+    )
+    select s.stage,
+      (select count(*)::int from c where c.step >= s.step) as reached,
+      (select count(*)::int from c where c.step = s.step and c.stage in ('ABANDONED', 'OPTED_OUT')) as dropped
+    from unnest(${PROGRESSION as unknown as string[]}::text[]) with ordinality as s(stage, step)
+    order by s.step`;
+}
+
+/** created_at → first TRANSFERRED, over the conversations started in the window that got there. */
+export async function timeToTransferred(sql: Queryable, w: Window): Promise<DurationStats> {
+  const [row] = await sql<DurationStats[]>`
+    select ${durationStats(sql)}
+    from (
+      select greatest(0, extract(epoch from transferred_at - created_at)) as seconds from conversations
+      where created_at >= ${w.start} and created_at < ${w.end} and transferred_at is not null
+    ) d`;
+  return row ?? { count: 0, avg: null, p50: null, p90: null };
 }

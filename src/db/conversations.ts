@@ -10,6 +10,9 @@
  */
 import type { Queryable } from './client.ts';
 
+/** The stages a conversation moves forward through (the funnel's steps). */
+export const PROGRESSION = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED'] as const;
+
 export interface ConversationRow {
   id: string;
   phone: string;
@@ -40,10 +43,20 @@ export interface ConversationWrite {
 }
 
 export async function recordConversationEvent(sql: Queryable, w: ConversationWrite): Promise<void> {
+  // How far along INTRO → TRANSFERRED it got (the funnel): only ever moves forward.
+  const progress = (PROGRESSION as readonly string[]).includes(w.stage) ? w.stage : null;
   const [row] = await sql<{ id: string }[]>`
-    insert into conversations (phone, stage, data)
-    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)})
-    on conflict (phone) do update set stage = excluded.stage, data = excluded.data, updated_at = now()
+    insert into conversations (phone, stage, data, furthest_stage, transferred_at)
+    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)}, ${progress ?? 'INTRO'}, ${w.stage === 'TRANSFERRED' ? sql`now()` : null})
+    on conflict (phone) do update set
+      stage = excluded.stage,
+      data = excluded.data,
+      updated_at = now(),
+      furthest_stage = case
+        when ${progress}::text is not null
+         and array_position(${PROGRESSION as unknown as string[]}::text[], ${progress}::text) > array_position(${PROGRESSION as unknown as string[]}::text[], conversations.furthest_stage)
+        then ${progress}::text else conversations.furthest_stage end,
+      transferred_at = coalesce(conversations.transferred_at, excluded.transferred_at)
     returning id`;
   const id = row!.id;
   if (w.message) {
@@ -77,4 +90,47 @@ export async function transcriptOf(sql: Queryable, phone: string): Promise<Trans
 /** The lead a conversation was handed off as. */
 export async function linkConversationLead(sql: Queryable, phone: string, leadId: string): Promise<void> {
   await sql`update conversations set lead_id = ${leadId}, updated_at = now() where phone = ${phone}`;
+}
+
+/** A conversation with the consultant of its lead (who may see it besides managers and admins). */
+export async function conversationForPush(sql: Queryable, phone: string): Promise<(ConversationRow & { consultant_id: string | null }) | undefined> {
+  const [row] = await sql<(ConversationRow & { consultant_id: string | null })[]>`
+    select c.*, l.consultant_id from conversations c left join leads l on l.id = c.lead_id where c.phone = ${phone}`;
+  return row;
+}
+
+export interface ConversationListRow {
+  id: string;
+  phone: string;
+  stage: string;
+  data: Record<string, unknown>;
+  lead_id: string | null;
+  updated_at: Date;
+  consultant_id: string | null;
+}
+
+/** Lívia's conversations, most recent first; `consultantId` narrows to the ones whose lead is theirs. */
+export async function listConversations(sql: Queryable, f: { stage?: string | undefined; consultantId?: string | undefined; limit: number }): Promise<ConversationListRow[]> {
+  return sql<ConversationListRow[]>`
+    select c.id, c.phone, c.stage, c.data, c.lead_id, c.updated_at, l.consultant_id
+    from conversations c left join leads l on l.id = c.lead_id
+    where true
+      ${f.stage ? sql`and c.stage = ${f.stage}` : sql``}
+      ${f.consultantId ? sql`and l.consultant_id = ${f.consultantId}` : sql``}
+    order by c.updated_at desc, c.id
+    limit ${f.limit}`;
+}
+
+export async function conversationById(sql: Queryable, id: string): Promise<ConversationListRow | undefined> {
+  const [row] = await sql<ConversationListRow[]>`
+    select c.id, c.phone, c.stage, c.data, c.lead_id, c.updated_at, l.consultant_id
+    from conversations c left join leads l on l.id = c.lead_id
+    where c.id = ${id}`;
+  return row;
+}
+
+/** The transcript of one conversation, oldest first. */
+export async function transcriptById(sql: Queryable, id: string): Promise<{ role: 'customer' | 'livia' | 'consultant'; text: string; created_at: Date }[]> {
+  return sql<{ role: 'customer' | 'livia' | 'consultant'; text: string; created_at: Date }[]>`
+    select role, text, created_at from conversation_messages where conversation_id = ${id} order by id`;
 }

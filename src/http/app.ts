@@ -35,6 +35,10 @@ import { opsRoutes, type Liveness, type ReadinessChecks } from './routes/ops.ts'
 import { webhookRoutes } from './routes/webhooks.ts';
 import { whatsappRoutes } from './routes/whatsapp.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
+import { conversationRoutes } from './routes/conversations.ts';
+import { customerRoutes } from './routes/customers.ts';
+import { ConversationService } from '../services/conversations.ts';
+import { CustomerDataService } from '../services/customer-data.ts';
 import type { WhatsAppService } from '../services/whatsapp/service.ts';
 import type { SimulatorDriver } from '../actors/whatsapp/simulator-driver.ts';
 import type { AppEnv } from './types.ts';
@@ -119,6 +123,8 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/notifications', notificationRoutes({ notifications, live: deps.sessions.live }));
   app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
+  app.route('/api/conversations', conversationRoutes({ conversations: new ConversationService({ sql: deps.sql, system: deps.system }) }));
+  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({ sql: deps.sql, system: deps.system, erased: async () => deps.whatsapp?.reloadIndex() }) }));
   if (deps.whatsapp) {
     app.route('/api/whatsapp', whatsappRoutes({ whatsapp: deps.whatsapp }));
     app.route('/api/simulator', simulatorRoutes({ simulator: deps.simulator, sessions: deps.whatsapp.sessions }));

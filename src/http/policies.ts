@@ -58,6 +58,15 @@ export const ROUTE_POLICIES: PolicyTable = {
   'POST /api/whatsapp/chats/:id/messages': signedIn,
   'POST /api/whatsapp/chats/:id/read': signedIn,
   'GET /api/whatsapp/media/:id': signedIn,
+  // Lívia's conversations: a consultant sees and acts on those of their own leads (the service narrows).
+  'GET /api/conversations': signedIn,
+  'GET /api/conversations/:id': signedIn,
+  'POST /api/conversations/:id/takeover': signedIn,
+  'POST /api/conversations/:id/release': signedIn,
+  'POST /api/conversations/:id/messages': signedIn,
+  // LGPD: a customer's data, exported or erased.
+  'GET /api/customers/:phone/export': roles('ADMIN'),
+  'DELETE /api/customers/:phone': roles('ADMIN'),
   // The simulator (404 unless WHATSAPP_DRIVER=simulator).
   'POST /api/simulator/messages': roles('ADMIN'),
   'GET /api/simulator/messages': roles('ADMIN'),

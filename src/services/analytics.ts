@@ -20,6 +20,8 @@ import {
   countByStatus,
   countByTemperature,
   countConversationsByStage,
+  liviaFunnel,
+  timeToTransferred,
   leadExportCursor,
   startOfDay,
   timeToAssignment,
@@ -65,6 +67,12 @@ export interface Summary {
   time_to_assignment: Durations;
   time_to_first_contact: Durations;
   livia_stages: { stage: string; count: number }[];
+  livia_funnel: {
+    conversations: number;
+    /** Per step of INTRO → TRANSFERRED: reached at least it; ended there (abandoned, opted out); dropped / reached. */
+    steps: { stage: string; reached: number; dropped: number; drop_off_rate: number }[];
+    time_to_transferred: Durations;
+  };
 }
 
 export const CSV_COLUMNS = [
@@ -166,6 +174,7 @@ export class AnalyticsService {
       timeToFirstContact(sql, range),
       countConversationsByStage(sql, range),
     ]);
+    const [funnel, toTransferred] = await Promise.all([liviaFunnel(sql, range), timeToTransferred(sql, range)]);
     const byStatus = new Map(statuses.map((s) => [s.status, s.count]));
     const byTemperature = new Map(temperatures.map((t) => [t.temperature, t.count]));
     return {
@@ -186,6 +195,11 @@ export class AnalyticsService {
       time_to_assignment: durations(assignment),
       time_to_first_contact: durations(firstContact),
       livia_stages: stages.sort((a, b) => LIVIA_STAGES.indexOf(a.stage) - LIVIA_STAGES.indexOf(b.stage)),
+      livia_funnel: {
+        conversations: funnel[0]?.reached ?? 0,
+        steps: funnel.map((f) => ({ ...f, drop_off_rate: f.reached === 0 ? 0 : f.dropped / f.reached })),
+        time_to_transferred: durations(toTransferred),
+      },
     };
   }
 

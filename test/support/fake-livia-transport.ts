@@ -1,7 +1,9 @@
 /**
- * STAND-IN for WhatsApp until issue 11's simulator is merged: an in-memory transport for Lívia's
- * number. It keeps what was sent, in order, and honours the idempotency key like the real
- * transport must (a second send with the same key sends nothing).
+ * An in-memory transport for Lívia's number, for tests that run the conversation actor on a bare
+ * ActorSystem (machine, runtime, follow-up and fault tests), without a server. Tests of the whole
+ * server use the real path: the WhatsApp simulator (test/livia-server*.test.ts). It keeps what was
+ * sent, in order, and honours the idempotency key like the real transport (a second send with the
+ * same key sends nothing).
  */
 import type { ConversationTransport } from '../../src/actors/conversation.ts';
 

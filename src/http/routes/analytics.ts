@@ -75,8 +75,24 @@ const SummarySchema = z
     livia_stages: z.array(z.object({ stage: z.string(), count: z.number().int() })).openapi({
       description:
         'Lívia’s conversations started in the range, by their current stage, in the stages’ order; stages with none are ' +
-        'left out. Empty until Lívia’s WhatsApp conversations are stored (the conversations table is not written yet).',
+        'left out.',
     }),
+    livia_funnel: z
+      .object({
+        conversations: z.number().int().openapi({ description: 'Lívia’s conversations started in the range' }),
+        steps: z
+          .array(z.object({ stage: z.string(), reached: z.number().int(), dropped: z.number().int(), drop_off_rate: z.number() }))
+          .openapi({
+            description:
+              'INTRO, QUALIFICATION, SIMULATION, CONVERSION, TRANSFERRED: `reached` counts the conversations that got at least ' +
+              'that far; `dropped` those whose furthest step it was and that ended ABANDONED or OPTED_OUT; ' +
+              '`drop_off_rate` = dropped / reached (0 when none reached it).',
+          }),
+        time_to_transferred: Durations('a transfer').openapi({
+          description: 'From the conversation’s first message to its first TRANSFERRED, over those that got there. Seconds, null when count is 0.',
+        }),
+      })
+      .openapi({ description: 'Lívia’s funnel' }),
   })
   .openapi('AnalyticsSummary');
 

@@ -38,6 +38,8 @@ import { WHATSAPP_SESSION, whatsappSessionActor } from '../../actors/whatsapp-se
 import { sessionStatus, wantsSocket, type OutboundSend, type SessionStatus, type WhatsAppSessionContext } from '../../actors/whatsapp-session.machine.ts';
 import type { AnyMessageContent, WhatsAppConnection, WhatsAppDriver, WhatsAppEventMap, WhatsAppEventName } from '../../actors/whatsapp/transport.ts';
 import { waMessageId } from '../../actors/whatsapp/simulator-driver.ts';
+import { optedOut } from '../../db/livia-whatsapp.ts';
+import { phoneVariants } from '../../domain/whatsapp/jid.ts';
 import type { Logger } from '../../log.ts';
 import { ServiceError } from '../errors.ts';
 import { createChatIndex, maySee, visibleChats, type ChatEntry } from './chat-index.ts';
@@ -165,6 +167,11 @@ export class WhatsAppService {
         await this.d.system.send(WHATSAPP_SESSION, s, { type: 'driver.unavailable', message: this.d.driverError ?? 'driver not available', at: now() });
       }
     }
+  }
+
+  /** Rebuilds the chat index from the database (after chats were erased under it: LGPD). */
+  async reloadIndex(): Promise<void> {
+    this.index.trigger.loaded({ chats: await listChatSummaries(this.d.sql) });
   }
 
   /** Ends every socket (the actors' stop hooks do it too; this is for shutdown order). */
@@ -359,12 +366,25 @@ export class WhatsAppService {
   async send(s: { chatId: string; text: string | null; mediaId?: string | null; sentBy: string | null }): Promise<{ id: string; status: 'pending' }> {
     const chat = this.index.getSnapshot().context.chats.get(s.chatId) ?? (await chatById(this.d.sql, s.chatId));
     if (!chat) throw new WhatsAppError('not_found', 'Conversa não encontrada');
+    // A customer who told Lívia to stop hears from no number of ours (LGPD opt-out).
+    if (chat.phone && (await optedOut(this.d.sql, phoneVariants(chat.phone)))) {
+      throw new WhatsAppError('conflict', 'O cliente pediu para não receber mensagens');
+    }
     const id = randomUUID();
-    const event: OutboundSend = { messageId: id, waId: waMessageId(), chatId: chat.id, jid: chat.jid, text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy, at: now() };
-    await this.d.system.send(WHATSAPP_SESSION, chat.session, { type: 'message.send', ...event });
+    await this.sendAs({ session: chat.session, chatId: chat.id, jid: chat.jid, messageId: id, waId: waMessageId(), text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy });
+    return { id, status: 'pending' };
+  }
+
+  /**
+   * A send under ids the caller chose (Lívia derives them from her reply's effect key, so a repeat
+   * names the same message). Recorded pending in the session actor's commit, sent by its effect.
+   */
+  async sendAs(s: { session: string; chatId: string; jid: string; messageId: string; waId: string; text: string | null; mediaId?: string | null; sentBy: string | null }): Promise<void> {
+    const { messageId: id, session } = s;
+    const event: OutboundSend = { messageId: id, waId: s.waId, chatId: s.chatId, jid: s.jid, text: s.text, mediaId: s.mediaId ?? null, sentBy: s.sentBy, at: now() };
+    await this.d.system.send(WHATSAPP_SESSION, session, { type: 'message.send', ...event });
     // Committed: the pending message is shown at once (receipts move it on).
     await this.#storedById(id).catch((err) => this.d.log.warn({ err }, 'pushing a pending message failed'));
-    return { id, status: 'pending' };
   }
 
   async #recordPending(tx: TransactionSql, session: string, e: OutboundSend): Promise<void> {
