@@ -1,7 +1,7 @@
 /**
- * An ambiguous commit: the COMMIT of a webhook's intake reaches PostgreSQL and commits, but its
- * answer is lost on the wire (a TCP proxy of our own cuts the connection right after delivering
- * the COMMIT). The request must still be answered 202 with the lead it stored, exactly once, not
+ * An ambiguous commit: the intake's statement (leads and job, in autocommit) reaches PostgreSQL
+ * and commits, but its answer is lost on the wire (a TCP proxy of our own holds back every answer
+ * and cuts the connection once the statement is done). The request must still be answered 202 with the lead it stored, exactly once, not
  * `duplicate: true`, which is only for a sender who sends twice.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,8 +14,8 @@ import { postLead, WEBHOOK_SECRET } from './support/child-server.ts';
 import { afterFile, createTestDatabase } from './support/db.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
 
-/** The intake's last statement before its COMMIT: the safety-net job, sent by pg-boss as text. */
-const JOB_INSERT = 'INSERT INTO pgboss.job';
+/** The intake's one statement (its text, sent on its first use on a connection). */
+const INTAKE = 'insert into webhook_signatures';
 
 let server: RunningServer;
 let proxy: TcpProxy;
@@ -56,7 +56,7 @@ async function storedWith(field: 'id' | 'external_id' | 'idempotency_key', value
 
 describe('a commit whose answer was lost', () => {
   it('is answered 202 with the lead this request stored, and a later resend by the sender is the duplicate', async () => {
-    const lost = proxy.loseCommitAnswerAfter(JOB_INSERT);
+    const lost = proxy.loseAnswerTo(INTAKE);
     const first = await postLead(server.url, { name: 'Ambígua Um', email: 'ambigua1@x.test', external_id: 'amb-1' }, { 'Idempotency-Key': 'amb-key-1' });
     await lost; // the fault did happen on this very request's commit
     expect(first.status, JSON.stringify(first.body)).toBe(202);
@@ -73,7 +73,7 @@ describe('a commit whose answer was lost', () => {
   });
 
   it('without any idempotency key or external id too: one lead, answered 202 with its id', async () => {
-    const lost = proxy.loseCommitAnswerAfter(JOB_INSERT);
+    const lost = proxy.loseAnswerTo(INTAKE);
     const r = await postLead(server.url, { name: 'Ambígua Dois', email: 'ambigua2@x.test' });
     await lost;
     expect(r.status, JSON.stringify(r.body)).toBe(202);

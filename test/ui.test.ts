@@ -206,7 +206,7 @@ describe('the web app', { timeout: 90_000 }, () => {
     await page.keyboard.press('Enter');
     await cardIn(page, 'CONTACTED', l.id).waitFor();
     await waitFor('moved on the server', async () => (await lead(l.id)).status === 'CONTACTED');
-    await expect(page.evaluate(() => document.activeElement?.getAttribute('data-lead-id'))).resolves.toBe(l.id);
+    await page.waitForFunction((id) => document.activeElement?.getAttribute('data-lead-id') === id, l.id, { timeout: 5000 });
 
     // CONTACTED → WON skips the pipeline: the API refuses (422) and the card goes back.
     await page.keyboard.press('m');

@@ -20,6 +20,13 @@ export { PgBoss };
 export const JOBS_SCHEMA = 'pgboss';
 
 /**
+ * How long an active job may run before pg-boss retries it: jobs stuck active after a crash are
+ * retried once it passes. Short enough that a restart resumes work promptly, long enough for the
+ * slowest step (an LLM call). Also the default `insertLeads` writes into its safety-net job.
+ */
+export const JOB_EXPIRE_IN_SECONDS = 120;
+
+/**
  * A queue and the policy it needs. `singletonKey` alone does not deduplicate under the default
  * `standard` policy. pg-boss 10's policies, per key: `short` refuses a second queued job (send
  * returns null); `singleton` accepts any number queued but runs one at a time (never two active);
@@ -58,9 +65,7 @@ export async function startJobs(opts: {
     schema: JOBS_SCHEMA,
     max: opts.max ?? 5,
     application_name: 'livia-jobs',
-    // Jobs stuck active after a crash are retried once their expiry passes; keep it short enough
-    // that a restart resumes work promptly, long enough for the slowest step (an LLM call).
-    expireInSeconds: 120,
+    expireInSeconds: JOB_EXPIRE_IN_SECONDS,
   });
   boss.on('error', (err: Error) => log.error({ err }, 'pg-boss error'));
   await boss.start();

@@ -77,11 +77,18 @@ export type NewLeadRow = NewLead & {
  * unique index until the first commits, then inserts nothing. Returns the ids inserted;
  * `created_at` follows the batch's order. Skipped ones are resolved with `resolveDuplicates`.
  * Also says how many signatures were stored (none: the batch was all replays).
+ *
+ * With `job`, the same statement also enqueues one pg-boss job naming the leads it inserted (none
+ * when it inserted none), so leads and job commit together even in autocommit: one round trip
+ * instead of BEGIN, the statements and COMMIT. The row is the one pg-boss 10's `send` writes
+ * (plans.insertJob, with the queue's options and the boss's defaults); test/intake-job.test.ts
+ * compares the two.
  */
 export async function insertLeads(
   sql: Queryable,
   ls: NewLeadRow[],
   signatureTtlSeconds: number,
+  job?: SafetyNetJob,
 ): Promise<{ inserted: Set<string>; signaturesStored: number }> {
   if (ls.length === 0) return { inserted: new Set(), signaturesStored: 0 };
   const col = <T>(f: (l: NewLeadRow) => T) => ls.map(f) as never;
@@ -125,10 +132,42 @@ export async function insertLeads(
       cross join lateral (values (1, 'created'), (2, 'classified')) as x(n, type)
       where x.n = 1 or t.ai_score is not null
       order by t.ord, x.n
-    )
+    )${job ? safetyNetJob(sql, job) : sql``}
     select (select array_agg(id) from lead) as ids, (select count(*) from sig)::int as signed`;
   return { inserted: new Set(row?.ids ?? []), signaturesStored: row?.signed ?? 0 };
 }
+
+/** The pg-boss job `insertLeads` enqueues with the leads: `{ [dataKey]: [inserted ids] }`. */
+export interface SafetyNetJob {
+  schema: string;
+  queue: string;
+  dataKey: string;
+  startAfterSeconds: number;
+  /** The boss's `expireInSeconds`, used when the queue sets none. */
+  expireInDefaultSeconds: number;
+}
+
+/**
+ * pg-boss 10's insertJob for `send(queue, data, { startAfter })`, as a CTE after `lead`: no
+ * priority, singleton or per-job options, so each value comes from the queue, else the boss's
+ * default, else pg-boss's own (retention 14 days, 2 retries, no delay, no backoff).
+ */
+const safetyNetJob = (sql: Queryable, j: SafetyNetJob) => sql`, job as (
+      insert into ${sql(j.schema)}.job (id, name, data, priority, start_after, singleton_key, singleton_on, dead_letter,
+                                     expire_in, keep_until, retry_limit, retry_delay, retry_backoff, policy)
+      select gen_random_uuid(), q.name, jsonb_build_object(${j.dataKey}::text, (select jsonb_agg(id) from lead)), 0, s.start_after,
+             null, null, q.dead_letter,
+             coalesce(q.expire_seconds, ${j.expireInDefaultSeconds}::int) * interval '1s',
+             s.start_after + cast(coalesce((q.retention_minutes * 60)::text, '14 days') as interval),
+             coalesce(q.retry_limit, 2),
+             case when coalesce(q.retry_backoff, false) then greatest(q.retry_delay, 1) else coalesce(q.retry_delay, 0) end,
+             coalesce(q.retry_backoff, false),
+             q.policy
+      from ${sql(j.schema)}.queue q
+      cross join (select now() + cast(${String(j.startAfterSeconds)}::text as interval) as start_after) s
+      where q.name = ${j.queue} and exists (select 1 from lead)
+      on conflict do nothing
+    )`;
 
 /**
  * For leads `insertLeads` skipped, inside the same transaction: the id of the lead each one
@@ -141,15 +180,20 @@ export async function resolveDuplicates(sql: Queryable, ls: NewLeadRow[]): Promi
   for (const l of ls) {
     let first: string | undefined;
     if (l.signature) {
+      // Only a signature pointing at a stored lead counts: `insertLeads` in autocommit stores a
+      // signature whose lead then conflicted (a taken key) pointing at that lead's unused id, until
+      // this repoints it; a replay in between, or after a crash there, finds the first by its key.
       const [row] = await sql<{ lead_id: string }[]>`
-        select lead_id from webhook_signatures where signed_at = ${l.signature.signedAt} and signature = ${l.signature.value}`;
+        select w.lead_id from webhook_signatures w join leads on leads.id = w.lead_id
+        where w.signed_at = ${l.signature.signedAt} and w.signature = ${l.signature.value}`;
       if (row && row.lead_id !== l.id) first = row.lead_id;
     }
     first ??= await findDuplicateLead(sql, { idempotencyKey: l.idempotencyKey, source: l.source, externalId: l.externalId });
     if (first && l.signature) {
       await sql`
-        update webhook_signatures set lead_id = ${first}
-        where signed_at = ${l.signature.signedAt} and signature = ${l.signature.value} and lead_id = ${l.id}`;
+        update webhook_signatures w set lead_id = ${first}
+        where w.signed_at = ${l.signature.signedAt} and w.signature = ${l.signature.value}
+          and (w.lead_id = ${l.id} or not exists (select 1 from leads where leads.id = w.lead_id))`;
     }
     out.set(l.id, first);
   }

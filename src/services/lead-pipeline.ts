@@ -20,8 +20,8 @@ import { randomUUID } from 'node:crypto';
 import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
-import { ensureQueue, txDb, type PgBoss } from '../db/jobs.ts';
-import { pipelinedTransaction, RollBack } from '../db/pipelined-tx.ts';
+import { ensureQueue, JOB_EXPIRE_IN_SECONDS, JOBS_SCHEMA, type PgBoss } from '../db/jobs.ts';
+import { pipelinedTransaction } from '../db/pipelined-tx.ts';
 import {
   applyClassifications,
   assignmentCandidates,
@@ -339,47 +339,51 @@ export class LeadPipeline {
   }
 
   /**
-   * One transaction: the leads (those not seen before), their signatures and one safety-net job.
-   * Duplicates (a replayed signature, a taken key) are resolved to the first lead's id inside it.
+   * One statement, in autocommit: the leads (those not seen before), their interactions and
+   * signatures and one safety-net job naming them commit together (one round trip; see
+   * `insertLeads`). Leads it skipped (a replayed signature, a taken key, our own id from a commit
+   * whose answer was lost) are then resolved to the first lead's id in a transaction of their own.
    */
   async #commitIntakes(batch: QueuedIntake[]): Promise<Map<string, IntakeResult>> {
-    return pipelinedTransaction(this.#d.sql, async (tx) => {
-      const rows: NewLeadRow[] = batch.map((b) => ({
-        ...b.lead,
-        id: b.id,
-        signature: b.signature,
-        classification: b.classification && {
-          score: b.classification.score,
-          temperature: b.classification.temperature,
-          classifier: b.classification.classifier,
-          reasons: { reasons: b.classification.reasons, note: b.classification.note },
-        },
-      }));
-      // Sent together, one round trip: the job names every id of the batch, so it need not wait for
-      // the insert's answer; an id that turns out a duplicate is simply not found when it runs.
-      const [{ inserted, signaturesStored }] = await Promise.all([
-        insertLeads(tx, rows, SIGNATURE_TTL_SECONDS),
-        this.#d.boss.send(PIPELINE_QUEUE, { leadIds: rows.map((r) => r.id) } satisfies PipelineJob, { db: txDb(tx), startAfter: SAFETY_NET_DELAY_SECONDS }),
-      ]);
-      const skipped = rows.filter((r) => !inserted.has(r.id));
+    const rows: NewLeadRow[] = batch.map((b) => ({
+      ...b.lead,
+      id: b.id,
+      signature: b.signature,
+      classification: b.classification && {
+        score: b.classification.score,
+        temperature: b.classification.temperature,
+        classifier: b.classification.classifier,
+        reasons: { reasons: b.classification.reasons, note: b.classification.note },
+      },
+    }));
+    const { inserted } = await insertLeads(this.#d.sql, rows, SIGNATURE_TTL_SECONDS, {
+      schema: JOBS_SCHEMA,
+      queue: PIPELINE_QUEUE,
+      dataKey: 'leadIds' satisfies keyof PipelineJob,
+      startAfterSeconds: SAFETY_NET_DELAY_SECONDS,
+      expireInDefaultSeconds: JOB_EXPIRE_IN_SECONDS,
+    });
+    const results = new Map<string, IntakeResult>();
+    for (const id of inserted) results.set(id, { id, status: 'NEW', duplicate: false });
+    const skipped = rows.filter((r) => !inserted.has(r.id));
+    if (skipped.length === 0) return results;
+    await this.#d.sql.begin(async (tx) => {
       // Our own id already stored: an earlier commit of this very request went through and only
       // its answer was lost. That is this request's lead (202), not a sender sending twice.
       const ours = new Set<string>();
       for (const r of skipped) if (await leadExists(tx, r.id)) ours.add(r.id);
       const others = skipped.filter((r) => !ours.has(r.id));
       const firsts = others.length > 0 ? await resolveDuplicates(tx, others) : new Map<string, string | undefined>();
-      const results = new Map<string, IntakeResult>();
-      for (const r of rows) {
-        if (inserted.has(r.id) || ours.has(r.id)) results.set(r.id, { id: r.id, status: 'NEW', duplicate: false });
+      for (const r of skipped) {
+        if (ours.has(r.id)) results.set(r.id, { id: r.id, status: 'NEW', duplicate: false });
         else {
           const first = firsts.get(r.id);
           if (!first) throw new Error('lead insert conflicted but no duplicate was found');
           results.set(r.id, { id: first, status: 'NEW', duplicate: true });
         }
       }
-      // Replays and duplicates only: the job alone would be written, for nothing.
-      return inserted.size === 0 && signaturesStored === 0 && ours.size === 0 ? new RollBack(results) : results;
     });
+    return results;
   }
 
   /** Something changed who can take leads (activation, capacity, presence): assign the waiting. */

@@ -235,7 +235,18 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     dialog.value?.close();
     state.moving = null;
     await move(id ?? undefined, to);
-    if (id) (document.querySelector(`[data-lead-id="${id}"]`) as HTMLElement | null)?.focus();
+    if (!id) return;
+    // The card re-renders in its new column (or back in its old one on a refusal) after this state
+    // change: keep the keyboard user's place by focusing it once it is there.
+    for (let frame = 0; frame < 30; frame++) {
+      const el = (document.querySelector(`[data-status="${to}"] [data-lead-id="${id}"]`) ??
+        (frame > 10 ? document.querySelector(`[data-lead-id="${id}"]`) : null)) as HTMLElement | null;
+      if (el?.isConnected) {
+        el.focus();
+        if (document.activeElement === el) return;
+      }
+      await new Promise((r) => requestAnimationFrame(r));
+    }
   });
 
   const sources = [...new Set(STATUSES.flatMap((s) => state.columns[s].items.map((l) => l.source)))].sort();
