@@ -16,7 +16,17 @@ const port = await new Promise((resolve) => {
 });
 const dataDir = mkdtempSync(join(tmpdir(), 'livia-deno-'));
 const password = 'deno-smoke-password';
-const env = { ...process.env, PORT: String(port), DATA_DIR: dataDir, ADMIN_PASSWORD: password, LOG_LEVEL: 'warn' };
+// The default (Baileys) driver is loaded under Deno too, but pointed at a closed local port with
+// its bundled WA Web version: a smoke test talks to nothing outside this machine.
+const env = {
+  ...process.env,
+  PORT: String(port),
+  DATA_DIR: dataDir,
+  ADMIN_PASSWORD: password,
+  LOG_LEVEL: 'warn',
+  WHATSAPP_WA_VERSION: 'bundled',
+  WHATSAPP_WS_URL: 'ws://127.0.0.1:9/ws/chat',
+};
 delete env.DATABASE_URL;
 const child = spawn('node_modules/.bin/deno', ['run', '-A', 'src/main.ts'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
