@@ -8,8 +8,8 @@
  * const drawn = await layoutStatechart(toStatechart(machine.toJSON()));
  * drawn.states[0] // => { id: 'conversation', x: 0, y: 0, width: 1830, height: 960, … }
  */
-import ELK from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
+import type ELKType from 'elkjs/lib/elk.bundled.js';
 import { allStates, type ChartEdge, type ChartState, type Statechart } from './statechart.ts';
 
 export interface DrawnState {
@@ -45,10 +45,12 @@ const PADDING = 12;
 
 const textWidth = (s: string) => Math.ceil(s.length * CHAR_WIDTH);
 
-let elk: InstanceType<typeof ELK> | undefined;
+let elk: InstanceType<typeof ELKType> | undefined;
 
 export async function layoutStatechart(chart: Statechart): Promise<DrawnChart> {
-  elk ??= new ELK();
+  // Loaded on the first chart, not with the server: elkjs's bundled build is large, and a server
+  // that never draws a chart should not carry it in memory.
+  elk ??= new (await import('elkjs/lib/elk.bundled.js')).default();
   const byId = new Map(allStates(chart.root).map((s) => [s.id, s]));
 
   const toNode = (s: ChartState): ElkNode => {
