@@ -6,9 +6,8 @@
  * is dead-lettered while its follow-up timer is armed. Every page is checked for console errors and
  * serious or critical axe-core violations.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
@@ -17,12 +16,10 @@ import type { ConversationEvent } from '../src/actors/conversation.machine.ts';
 import type { EffectSpec } from '../src/actors/types.ts';
 import { liviaSettings } from '../src/boot/livia.ts';
 import { connectSocket, createUser, waitFor, type Person } from './lead-helpers.ts';
+import { expectAccessible, launchChromium, signIn } from './support/browser.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = 'test-artifacts/machines';
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const STAGES = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED', 'HUMAN', 'ABANDONED', 'OPTED_OUT'];
 
 type Detail = { state: string; events: { type: string; state: string | null }[]; timers: { event: string; due_at: string }[]; dead_effects: { id: string; type: string }[] };
@@ -43,7 +40,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   [s, browser] = await Promise.all([
     startTestServer({ LIVIA_BURST_MS: '100', RATE_LIMIT_PER_MINUTE: '1000000' }),
-    chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }),
+    launchChromium(),
   ]);
   const { system, config } = s.server;
   // Lívia's conversation actor through the runtime, with a transport this file controls: under its
@@ -82,34 +79,13 @@ afterEach(async () => {
 });
 
 async function signedIn(email: string, password: string): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ locale: 'pt-BR', viewport: { width: 1440, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`${s.url}/login`);
-  await page.getByTestId('login-email').fill(email);
-  await page.getByTestId('login-password').fill(password);
-  await page.getByTestId('login-submit').click();
-  await page.waitForURL(`${s.url}/`);
-  await page.getByTestId('current-user').waitFor();
-  return { page, errors };
+  const session = await signIn(browser, s.url, email, password, { viewport: { width: 1440, height: 900 } });
+  contexts.push(session.context);
+  return session;
 }
 
 async function checkPage(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-  });
-  expect(violations, name).toEqual([]);
+  await expectAccessible(page, name, ARTIFACTS);
 }
 
 const detail = async (type: string, id: string): Promise<Detail> => {

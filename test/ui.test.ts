@@ -4,17 +4,14 @@
  * is checked for console errors and for serious or critical axe-core violations, and screenshotted
  * under test-artifacts/ui/.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLead, createUser, WEBHOOK_SECRET, waitFor, type Person } from './lead-helpers.ts';
+import { expectAccessible, launchChromium, signIn } from './support/browser.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = 'test-artifacts/ui';
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 type Lead = { id: string; name: string; status: string; version: number; consultant_id: string | null };
 
@@ -37,7 +34,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   [s, browser] = await Promise.all([
     startTestServer({ WEBHOOK_SECRET, RATE_LIMIT_PER_MINUTE: '1000000' }),
-    chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }),
+    launchChromium(),
   ]);
   admin = await s.login();
   manager = await createUser(s, admin, { name: 'Marina Gestora', role: 'MANAGER' });
@@ -56,21 +53,9 @@ afterEach(async () => {
 
 /** A fresh browser context signed in through the login form. */
 async function signedIn(email: string, password: string, opts: { viewport?: { width: number; height: number } } = {}): Promise<Session> {
-  const context = await browser.newContext({ locale: 'pt-BR', viewport: opts.viewport ?? { width: 1440, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`${s.url}/login`);
-  await page.getByTestId('login-email').fill(email);
-  await page.getByTestId('login-password').fill(password);
-  await page.getByTestId('login-submit').click();
-  await page.waitForURL(`${s.url}/`);
-  await page.getByTestId('current-user').waitFor();
-  return { context, page, errors };
+  const session = await signIn(browser, s.url, email, password, { ...(opts.viewport ? { viewport: opts.viewport } : {}) });
+  contexts.push(session.context);
+  return session;
 }
 
 /** The board is live once its socket is connected (see ui/src/lib/live.ts). */
@@ -78,18 +63,8 @@ async function live(page: Page): Promise<void> {
   await page.waitForFunction(() => document.documentElement.dataset.live === 'socket');
 }
 
-/** Serious or critical axe-core violations on the page as it is now, and a screenshot. */
 async function checkPage(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-  });
-  expect(violations, name).toEqual([]);
+  await expectAccessible(page, name, ARTIFACTS);
 }
 
 async function lead(id: string): Promise<Lead> {
