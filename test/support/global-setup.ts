@@ -36,12 +36,13 @@ export default async function setup(project: TestProject) {
   }
   const log = createLogger('warn');
   for (const name of await readdir(root).catch(() => [] as string[])) {
-    const pid = Number(name);
+    const pid = Number.parseInt(name, 10);
     if (!Number.isInteger(pid) || alive(pid)) continue;
     await stopStaleServer(join(root, name), log).catch(() => {});
     await rm(join(root, name), { recursive: true, force: true });
   }
-  const dir = join(root, String(process.pid));
+  // One server per project of the run (vitest runs this once per project, in one process).
+  const dir = join(root, `${process.pid}-${project.name || 'default'}`);
   const db = await startEmbeddedPostgres({ dir, password: 'livia-test', log });
   project.provide('pgAdminUrl', db.url);
   return async () => {
