@@ -353,7 +353,7 @@ describe('conversation machine', () => {
     const d = new Driver();
     toTransferred(d);
     d.send({ type: 'handoff.completed', consultantName: 'Rafael', at: at(60) });
-    expect(d.replies.at(-1)).toMatch(/O consultor Rafael vai te chamar/);
+    expect(d.replies.at(-1)).toMatch(/O consultor Rafael vai te chamar por aqui (ainda hoje, até as 20h|hoje, a partir das 08h|amanhã, a partir das 08h)\./);
     const count = d.replies.length;
     d.message('obrigada!');
     expect(d.replies).toHaveLength(count);

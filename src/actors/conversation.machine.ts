@@ -377,7 +377,12 @@ export function createConversationMachine(settings: ConversationSettings) {
         entry: assign({ resume: 'TRANSFERRED' as const }),
         on: {
           'message.received': [{ guard: 'duplicate' }, optOut, { actions: record }],
-          'handoff.completed': { actions: say((_, e) => consultantText((e as Extract<Ev, { type: 'handoff.completed' }>).consultantName ?? 'da nossa equipe'), { quiet: false }) },
+          'handoff.completed': {
+            actions: say((_, e) => {
+              const done = e as Extract<Ev, { type: 'handoff.completed' }>;
+              return consultantText(done.consultantName ?? 'da nossa equipe', Date.parse(done.at), settings.hours);
+            }, { quiet: false }),
+          },
           'conversation.takeover': takeover,
         },
       },

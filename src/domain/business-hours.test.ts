@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isBusinessTime, nextBusinessMoment, parseHours } from './business-hours.ts';
+import { callWindow, isBusinessTime, nextBusinessMoment, parseHours } from './business-hours.ts';
 
 const SP = parseHours('08:00-20:00', 'America/Sao_Paulo');
 const at = (iso: string) => Date.parse(iso);
@@ -12,6 +12,12 @@ describe('business hours (São Paulo is UTC−3)', () => {
     ['2026-12-01T23:00:00Z', false], // 20:00
     ['2026-12-02T03:00:00Z', false], // midnight
   ])('%s inside: %s', (iso, inside) => expect(isBusinessTime(at(iso), SP)).toBe(inside));
+
+  it.each([
+    ['2026-12-01T10:30:00Z', 'today'], // 07:30: before it opens
+    ['2026-12-01T15:00:00Z', 'now'], // 12:00
+    ['2026-12-01T23:30:00Z', 'tomorrow'], // 20:30: closed for the day
+  ] as const)('a call asked at %s can happen %s', (iso, when) => expect(callWindow(at(iso), SP)).toBe(when));
 
   it('inside the window a follow-up goes out when due', () => {
     expect(nextBusinessMoment(at('2026-12-01T15:00:00Z'), SP)).toBe(at('2026-12-01T15:00:00Z'));

@@ -56,3 +56,16 @@ export function nextBusinessMoment(ms: number, h: BusinessHours): number {
   const drift = localMinute(at, h.timeZone) - h.startMinute;
   return Math.abs(drift) > 0.5 && Math.abs(drift) <= 60 ? at - Math.round(drift * 60_000) : at;
 }
+
+/**
+ * When someone can act on something asked at `ms`: `now` inside the window, `today` before it
+ * opens, `tomorrow` after it closed (the window lies within one day).
+ *
+ * @example
+ * callWindow(Date.parse('2026-12-01T23:30:00Z'), hours) // 20:30 in São Paulo → 'tomorrow'
+ */
+export function callWindow(ms: number, h: BusinessHours): 'now' | 'today' | 'tomorrow' {
+  const m = localMinute(ms, h.timeZone);
+  if (m < h.startMinute) return 'today';
+  return m < h.endMinute ? 'now' : 'tomorrow';
+}

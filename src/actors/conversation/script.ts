@@ -5,6 +5,7 @@
  * @example
  * askFor(['purpose'], { name: 'Carla' }) // => 'Me conta: para que você precisa do crédito? ...'
  */
+import { callWindow, type BusinessHours } from '../../domain/business-hours.ts';
 import type { Field } from '../../domain/extraction.ts';
 import { QUESTIONS, type ConversationData } from '../../domain/qualification.ts';
 
@@ -33,8 +34,16 @@ export function handoffText(name: string | undefined): string {
   );
 }
 
-export function consultantText(consultant: string): string {
-  return `O consultor ${consultant} vai te chamar por aqui em breve, no horário comercial.`;
+const clock = (minute: number) => `${String(Math.floor(minute / 60)).padStart(2, '0')}h${minute % 60 ? String(minute % 60).padStart(2, '0') : ''}`;
+
+/** Who will call, and when: within today's business hours, or from the next opening. */
+export function consultantText(consultant: string, at: number, hours: BusinessHours): string {
+  const when = {
+    now: `ainda hoje, até as ${clock(hours.endMinute)}`,
+    today: `hoje, a partir das ${clock(hours.startMinute)}`,
+    tomorrow: `amanhã, a partir das ${clock(hours.startMinute)}`,
+  }[callWindow(at, hours)];
+  return `O consultor ${consultant} vai te chamar por aqui ${when}.`;
 }
 
 export function firstName(data: ConversationData): string | undefined {
