@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseHours, type BusinessHours } from './domain/business-hours.ts';
 
@@ -55,6 +56,7 @@ const envSchema = z.object({
   ACTOR_IDLE_SECONDS: z.coerce.number().positive().default(300),
   ACTOR_JOURNAL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore, at most 64').optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
@@ -117,6 +119,8 @@ export interface Config {
   trustProxyHops: number;
   /** Bearer token /metrics asks for; unset: open in development, off in production. */
   metricsToken: string | undefined;
+  /** This process's name among instances sharing one database (INSTANCE_ID, or host-pid-random). */
+  instanceId: string;
   /** How long a new database connection may take before the attempt fails. */
   dbConnectTimeoutSeconds: number;
   /** PostgreSQL's statement_timeout on the request pools; requests give up (503) shortly after. */
@@ -230,6 +234,7 @@ export async function loadConfig(
     actorJournalDays: e.ACTOR_JOURNAL_DAYS,
     trustProxyHops: e.TRUST_PROXY_HOPS,
     metricsToken: e.METRICS_TOKEN,
+    instanceId: e.INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`,
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     intakeMaxPending: e.INTAKE_MAX_PENDING,
