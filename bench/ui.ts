@@ -40,6 +40,8 @@ interface Load {
   allBytes: number;
   ttiMs: number;
   dclMs: number;
+  /** Each script's path and bytes on the wire, largest first. */
+  scripts: { path: string; bytes: number }[];
 }
 
 export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<BenchResult> {
@@ -86,7 +88,8 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
     const l = { js: median(loginPage.map((x) => x.jsBytes)), tti: median(loginPage.map((x) => x.ttiMs)) };
     const m = { js: median(studio.map((x) => x.jsBytes)), all: median(studio.map((x) => x.allBytes)), tti: median(studio.map((x) => x.ttiMs)) };
     const c = { js: median(inbox.map((x) => x.jsBytes)), all: median(inbox.map((x) => x.allBytes)), tti: median(inbox.map((x) => x.ttiMs)) };
-    progress(`ui: /chats JS ${(c.js / 1024).toFixed(1)} KB`);
+    progress(`ui: /chats JS ${(c.js / 1024).toFixed(1)} KB: ${scriptList(inbox[0]!)}`);
+    progress(`ui: /machines JS ${(m.js / 1024).toFixed(1)} KB: ${scriptList(studio[0]!)}`);
     progress(`ui: board JS ${(b.js / 1024).toFixed(1)} KB, TTI ${b.tti.toFixed(0)} ms; /machines JS ${(m.js / 1024).toFixed(1)} KB`);
 
     const latency = await liveMoves(browser, server.url, admin, token, moves);
@@ -127,6 +130,9 @@ export async function runUi(opts: BenchOptions, db: BenchDatabase): Promise<Benc
     await adminSql.end({ timeout: 5 });
   }
 }
+
+/** The scripts of a load, for the log: `path bytes` pairs, largest first. */
+const scriptList = (l: Load) => l.scripts.map((x) => `${x.path} ${(x.bytes / 1024).toFixed(1)}`).join(', ');
 
 /** A customer writes `n` messages on the consultants' number (the simulator); the chat's id. */
 async function seedChat(base: string, token: string, n: number): Promise<string> {
@@ -255,6 +261,8 @@ async function coldLoad(browser: Browser, base: string, path: string, admin: { e
       }).observe({ type: 'longtask', buffered: true });
     });
     const types = new Map<string, string>();
+    const urls = new Map<string, string>();
+    const scripts: { path: string; bytes: number }[] = [];
     let jsBytes = 0;
     let jsFiles = 0;
     let allBytes = 0;
@@ -264,7 +272,10 @@ async function coldLoad(browser: Browser, base: string, path: string, admin: { e
       inFlight++;
       lastActivity = performance.now();
     });
-    cdp.on('Network.responseReceived', (e) => types.set(e.requestId, e.type === 'Script' || /\.m?js(\?|$)/.test(e.response.url) ? 'js' : e.type));
+    cdp.on('Network.responseReceived', (e) => {
+      types.set(e.requestId, e.type === 'Script' || /\.m?js(\?|$)/.test(e.response.url) ? 'js' : e.type);
+      urls.set(e.requestId, new URL(e.response.url).pathname);
+    });
     cdp.on('Network.loadingFinished', (e) => {
       inFlight--;
       lastActivity = performance.now();
@@ -272,6 +283,7 @@ async function coldLoad(browser: Browser, base: string, path: string, admin: { e
       if (types.get(e.requestId) === 'js') {
         jsBytes += e.encodedDataLength;
         jsFiles++;
+        scripts.push({ path: urls.get(e.requestId) ?? '?', bytes: e.encodedDataLength });
       }
     });
     cdp.on('Network.loadingFailed', () => {
@@ -286,7 +298,8 @@ async function coldLoad(browser: Browser, base: string, path: string, admin: { e
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
       return { dcl: nav.domContentLoadedEventEnd, longTaskEnd: (window as unknown as { __longTaskEnd: number }).__longTaskEnd };
     });
-    return { jsBytes, jsFiles, allBytes, dclMs: timing.dcl, ttiMs: Math.max(timing.dcl, timing.longTaskEnd) };
+    scripts.sort((a, b) => b.bytes - a.bytes);
+    return { jsBytes, jsFiles, allBytes, dclMs: timing.dcl, ttiMs: Math.max(timing.dcl, timing.longTaskEnd), scripts };
   } finally {
     await context.close();
   }

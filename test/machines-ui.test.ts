@@ -22,7 +22,7 @@ import { startTestServer, type TestServer } from './support/server.ts';
 const ARTIFACTS = 'test-artifacts/machines';
 const STAGES = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED', 'HUMAN', 'ABANDONED', 'OPTED_OUT'];
 
-type Detail = { state: string; events: { type: string; state: string | null }[]; timers: { event: string; due_at: string }[]; dead_effects: { id: string; type: string }[] };
+type Detail = { state: string; events: { seq: number; type: string; state: string | null }[]; timers: { event: string; due_at: string }[]; dead_effects: { id: string; type: string }[] };
 
 let s: TestServer;
 let browser: Browser;
@@ -170,6 +170,68 @@ describe('/machines', { timeout: 90_000 }, () => {
     await page.getByTestId('scrub-live').click();
     await lit(page, 'consultant.presence.online.available').waitFor();
     expect(await page.getByTestId('actor-mode').textContent()).toBe('Agora');
+    expect(errors).toEqual([]);
+  });
+
+  it('moves when a simulator message arrives: a live Lívia conversation goes from INTRO to QUALIFICATION on the open page, then steps back', async () => {
+    // A customer on Lívia's number (the simulator driver), through the server's own conversation actor.
+    const phone = '+5511987650003';
+    const say = async (text: string) => expect((await s.api('/api/simulator/messages', { token: admin, body: { session: 'livia', from: phone, text } })).status).toBe(202);
+    const settled = (want: RegExp, after = 0) =>
+      waitFor(`the conversation in ${want}`, async () => {
+        const d = await detail(CONVERSATION, phone).catch(() => undefined);
+        return d && want.test(d.state) && (d.events.at(-1)?.seq ?? 0) > after ? d : undefined;
+      });
+    await say('Oi, aqui é a Carla Souza');
+    const before = await settled(/^INTRO\.waiting$/);
+    const lastSeq = before.events.at(-1)!.seq;
+
+    const { page, errors } = await signedIn(manager.email, manager.password);
+    await page.goto(`${s.url}/machines?type=${CONVERSATION}&q=${encodeURIComponent(phone.slice(1, 9))}`);
+    await page.locator(`[data-actor-id="${phone}"]`).click();
+    await page.waitForURL(/id=/);
+    await lit(page, 'conversation.INTRO.waiting').waitFor();
+    await live(page);
+    // The same document all along (no reload), and every state the chart shows, as it shows it.
+    await page.evaluate(() => {
+      const w = window as unknown as { __sameDocument: boolean; __shown: string[] };
+      w.__sameDocument = true;
+      w.__shown = [];
+      const chart = document.querySelector('svg[data-machine]')!;
+      new MutationObserver(() => w.__shown.push(chart.getAttribute('data-shown') ?? '')).observe(chart, { attributes: true, attributeFilter: ['data-shown'] });
+    });
+    const listed = await page.locator('[data-testid="event-list"] li').count();
+
+    // The customer says what the credit is for: Lívia has name and purpose, and qualifies.
+    await say('quero reformar a casa');
+    await lit(page, 'conversation.QUALIFICATION').waitFor();
+    await lit(page, 'conversation.QUALIFICATION.waiting').waitFor();
+    expect(await lit(page, 'conversation.INTRO').count()).toBe(0);
+    const after = await settled(/^QUALIFICATION\.waiting$/, lastSeq);
+    await page.waitForFunction((state) => document.querySelector('svg[data-machine]')?.getAttribute('data-shown') === state, after.state);
+    expect(await page.getByTestId('actor-shown-state').textContent()).toBe('QUALIFICATION.waiting');
+    // The new events stream into the list: the message, and the brain's decision that moved the stage.
+    const fresh = after.events.filter((e) => e.seq > lastSeq);
+    for (const e of fresh) await page.locator(`[data-testid="event-list"] li[data-seq="${e.seq}"]`).waitFor();
+    expect(await page.locator('[data-testid="event-list"] li').count()).toBeGreaterThan(listed);
+    await page.locator(`[data-testid="event-list"] li[data-seq="${fresh[0]!.seq}"]`, { hasText: 'message.received' }).waitFor();
+    await page.locator('.sc-edge[data-taken][data-edge-target="conversation.QUALIFICATION.waiting"]').waitFor();
+    const shown = await page.evaluate(() => (window as unknown as { __shown: string[] }).__shown);
+    // It moved, and never back: a late answer must not light a state the actor has left.
+    const reached = shown.indexOf('QUALIFICATION.waiting');
+    expect(reached, shown.join(' → ')).toBeGreaterThanOrEqual(0);
+    expect(shown.slice(reached), shown.join(' → ')).toEqual(shown.slice(reached).map(() => 'QUALIFICATION.waiting'));
+    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    await checkPage(page, 'conversation-moved');
+
+    // One event back: the state before the decision, still in INTRO.
+    await page.getByTestId('scrubber').focus();
+    await page.keyboard.press('ArrowLeft');
+    await lit(page, 'conversation.INTRO').waitFor();
+    expect(await lit(page, 'conversation.QUALIFICATION').count()).toBe(0);
+    expect(await page.getByTestId('actor-shown-state').textContent()).toMatch(/^INTRO\./);
+    await page.getByTestId('scrub-live').click();
+    await lit(page, 'conversation.QUALIFICATION.waiting').waitFor();
     expect(errors).toEqual([]);
   });
 

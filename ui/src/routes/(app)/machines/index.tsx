@@ -240,6 +240,8 @@ interface PanelState {
   live: boolean;
   message: string;
   retry: Record<string, string>;
+  /** Reads of the actor's detail started so far (the newest one wins). */
+  reads: number;
 }
 
 const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: string }>(({ actor, machine, root }) => {
@@ -255,10 +257,15 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
     live: true,
     message: '',
     retry: {},
+    reads: 0,
   });
 
   const refresh = $(async () => {
+    // Snapshots come in fast bursts (collecting, thinking, waiting): only the last read counts, so an
+    // older answer arriving late never lights a state the actor has already left.
+    const mine = ++store.reads;
     const r = await api<ActorDetail>(`/api/actors/${encodeURIComponent(actor.type)}/${encodeURIComponent(actor.id)}?limit=${HISTORY}`);
+    if (mine !== store.reads) return;
     if (!r.ok) {
       store.message = r.message;
       return;
