@@ -5,9 +5,11 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,machines-live   which benchmarks (default: all)
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
+ *   BENCH_MACHINES_MESSAGES / BENCH_MACHINES_BURST_MS   simulator messages timed to the state lit on
+ *                              /machines (default 100; quick 30), Lívia's burst window there (300 ms)
  *   BENCH_LIVIA_CONVERSATIONS  conversations at once of the livia run (default 1000; quick 200)
  *   BENCH_WA_SESSIONS          idle WhatsApp sessions of the memory run (default 500; quick 50)
  *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
@@ -33,6 +35,7 @@ import { runHttp } from './http.ts';
 import { runPipeline } from './pipeline.ts';
 import { runFaults } from './faults.ts';
 import { runUi } from './ui.ts';
+import { runMachinesLive } from './machines-live.ts';
 import { runLivia } from './livia.ts';
 import { runWhatsApp } from './whatsapp.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
@@ -73,7 +76,7 @@ async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<vo
 }
 
 try {
-  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
+  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui', 'machines-live'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
   const database = db;
   if (database) {
     await attempt('http', () => runHttp(opts, database));
@@ -82,6 +85,7 @@ try {
     await attempt('livia', () => runLivia(opts, database));
     await attempt('whatsapp', () => runWhatsApp(opts, database));
     await attempt('ui', () => runUi(opts, database));
+    await attempt('machines-live', () => runMachinesLive(opts, database));
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
   await attempt('coldstart', () => runColdstart(opts));
