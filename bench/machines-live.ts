@@ -152,10 +152,15 @@ export async function runMachinesLive(opts: BenchOptions, db: BenchDatabase): Pr
       }, before);
       const t0 = now();
       await say(FILLER);
-      const litAt = await Promise.race([page.evaluate(() => (window as unknown as { __lit: Promise<number> }).__lit), sleep(15_000).then(() => Number.NaN)]);
-      if (Number.isNaN(litAt)) throw new Error(`message ${i + 1}: the page never left ${before}`);
-      const heard = await waitUntil(() => snapshots.slice(heardBefore).find((s) => s.id === phone && s.state !== before), 15_000);
-      if (!heard) throw new Error(`message ${i + 1}: no snapshot left ${before}`);
+      const [litAt, heard] = await Promise.all([
+        Promise.race([page.evaluate(() => (window as unknown as { __lit: Promise<number> }).__lit), sleep(60_000).then(() => Number.NaN)]),
+        waitUntil(() => snapshots.slice(heardBefore).find((s) => s.id === phone && s.state !== before), 60_000),
+      ]);
+      if (Number.isNaN(litAt) || !heard) {
+        const res = await fetch(`${base}/api/actors/${TYPE}/${encodeURIComponent(phone)}?limit=5`, { headers: { authorization: `Bearer ${token}` } });
+        const why = `the actor is ${res.status === 200 ? ((await res.json()) as { state: string }).state : `unreadable (${res.status})`}`;
+        throw new Error(`message ${i + 1}: ${!heard ? 'the bare listener' : 'the page'} never saw the actor leave ${before} in 60 s; ${why}`);
+      }
       lit.push(litAt - t0);
       bare.push(heard.at - t0);
       extra.push(litAt - heard.at);

@@ -83,6 +83,11 @@ describe('the WhatsApp inbox', { timeout: 120_000 }, () => {
     await row.locator('button').first().click();
     await page.locator('[data-kind="text"]', { hasText: 'quero um empréstimo' }).waitFor();
     await waitFor('read by Paula', async () => (await chats(paula.token)).find((c) => c.id === chat.id && (c as unknown as { unread: number }).unread === 0));
+    // Rendered on the server: the chat list and an open chat's thread are in the HTML itself.
+    const html = await (await page.context().request.get(`${s.url}/chats?chat=${chat.id}`)).text();
+    expect(html).toContain(`data-chat="${chat.id}"`);
+    expect(html).toMatch(/data-testid="thread"[^>]*data-chat-id=|data-chat-id="[^"]+"[^>]*data-testid="thread"/);
+    expect(html).toContain('Oi, quero um empréstimo');
 
     await page.getByTestId('reply').fill('Olá, Davi! Já te ajudo.');
     await page.getByTestId('reply').press('Enter');

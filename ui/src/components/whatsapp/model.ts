@@ -67,3 +67,17 @@ export const TICKS: Record<string, { mark: string; label: string }> = {
 };
 
 export const timeOf = (at: string) => new Date(at).toLocaleString('pt-BR', { day: '2-digit', month: '2-digit', hour: '2-digit', minute: '2-digit' });
+
+/**
+ * What the chat list shows of its chats: the open chat counts as read (it is being read), and a last
+ * message's delivery status is not shown. Two lists with the same key look the same, so a refresh
+ * that brings nothing new leaves the page (and its code) alone.
+ */
+export function openChats(chats: WaChat[], open: string): WaChat[] {
+  return chats.map((c) => (c.id === open && c.unread !== 0 ? { ...c, unread: 0 } : c));
+}
+export const chatsKey = (chats: WaChat[]) => JSON.stringify(chats.map((c) => ({ ...c, last_message: c.last_message && { ...c.last_message, status: '' } })));
+/** What a thread shows of its messages: an inbound message's status (read by us or not) is not shown. */
+export const messagesKey = (messages: WaMessage[]) => JSON.stringify(messages.map((m) => (m.direction === 'in' ? { ...m, status: '' } : m)));
+/** Whether a thread has inbound messages this user has not read yet. */
+export const hasUnread = (messages: WaMessage[]) => messages.some((m) => m.direction === 'in' && m.status !== 'read');

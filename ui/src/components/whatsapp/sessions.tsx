@@ -8,16 +8,21 @@ import { SESSION_NAMES, SESSION_STATUS, type WaSession } from './model';
  * QR (replaced as it rotates), a pairing code by phone number, logout and reconnect; the reason is
  * shown when a session was replaced, logged out or failed.
  */
-export const Sessions = component$<{ admin: boolean }>(({ admin }) => {
-  const state = useStore({ sessions: [] as WaSession[], codes: {} as Record<string, string>, message: '' });
+export const Sessions = component$<{ admin: boolean; initial?: WaSession[] }>(({ admin, initial }) => {
+  const state = useStore({ sessions: initial ?? ([] as WaSession[]), codes: {} as Record<string, string>, message: '' });
 
-  const load = $(async () => {
-    const r = await api<WaSession[]>('/api/whatsapp/sessions');
-    if (r.ok) state.sessions = r.data;
-    else state.message = r.message;
-  });
+  // Rendered with the page when it came with it; read again on every (re)connection and slowly after
+  // that, and replaced only when a session changed (a page that shows nothing new runs no render code).
   useVisibleTask$(({ cleanup }) => {
-    void load();
+    const load = async () => {
+      const r = await api<WaSession[]>('/api/whatsapp/sessions');
+      if (!r.ok) {
+        state.message = r.message;
+        return;
+      }
+      if (JSON.stringify(r.data) !== JSON.stringify(state.sessions)) state.sessions = r.data;
+    };
+    if (!initial || document.documentElement.dataset.live === 'socket') void load();
     const timer = setInterval(() => void load(), 60_000);
     const again = () => void load();
     window.addEventListener('livia-connected', again);

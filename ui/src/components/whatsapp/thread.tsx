@@ -1,7 +1,7 @@
 import { $, component$, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { api } from '../../lib/api';
 import { useWindowEvents } from '../../lib/window-events';
-import { TICKS, timeOf, type WaMessage, type WaStatus } from './model';
+import { hasUnread, messagesKey, TICKS, timeOf, type WaMessage, type WaStatus } from './model';
 
 /**
  * One WhatsApp chat's thread and composer, live: messages arrive with `whatsapp:message`, ticks move
@@ -10,8 +10,17 @@ import { TICKS, timeOf, type WaMessage, type WaStatus } from './model';
  * player, documents to download). A failed message can be sent
  * again; Enter sends (the form's submit). Used by /chats and by the lead page.
  */
-export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, title }) => {
-  const state = useStore({ messages: [] as WaMessage[], media: {} as Record<string, string>, draft: '', error: '', busy: false, loaded: false });
+export const Thread = component$<{ chatId: string; title?: string; initial?: WaMessage[] }>(({ chatId, title, initial }) => {
+  const state = useStore({
+    messages: initial ?? ([] as WaMessage[]),
+    media: {} as Record<string, string>,
+    draft: '',
+    error: '',
+    busy: false,
+    loaded: !!initial,
+    /** The chat whose messages are in `messages` (rendered with the page when `initial` came with it). */
+    shown: initial ? chatId : '',
+  });
   const fileInput = useSignal<HTMLInputElement>();
   const list = useSignal<HTMLElement>();
 
@@ -40,16 +49,41 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
     if (r.data.some((m) => m.direction === 'in' && m.status !== 'read')) await markRead();
   });
 
+  // The socket carries everything; a read on every (re)connection catches up with what it missed, and
+  // a slow one covers a lost socket. What is shown is replaced only when a read brings something new,
+  // so a thread rendered with the page runs none of its render code until a message comes.
   useVisibleTask$(({ track, cleanup }) => {
-    track(() => chatId);
-    state.messages = [];
-    state.loaded = false;
-    void load();
-    // The socket carries everything; this only catches up after a connection was lost.
-    const timer = setInterval(() => void load(), 30_000);
-    const again = () => void load();
+    const id = track(() => chatId);
+    let stopped = false;
+    const read = async () => {
+      const r = await api<WaMessage[]>(`/api/whatsapp/chats/${id}/messages?limit=100`);
+      // Another chat was opened meanwhile: this answer is not for the thread shown now.
+      if (stopped) return;
+      if (!r.ok) {
+        state.error = r.message;
+        return;
+      }
+      if (state.shown !== id || messagesKey(r.data) !== messagesKey(state.messages)) state.messages = r.data;
+      if (state.shown !== id) state.shown = id;
+      if (!state.loaded) state.loaded = true;
+      if (state.error) state.error = '';
+      if (r.data.some((m) => m.media?.status === 'stored' && !state.media[m.media.id])) await loadMedia();
+      if (hasUnread(r.data)) await api(`/api/whatsapp/chats/${id}/read`, { method: 'POST' });
+    };
+    if (state.shown !== id) {
+      state.messages = [];
+      state.loaded = false;
+      void read();
+    } else {
+      if (state.messages.some((m) => m.media?.status === 'stored' && !state.media[m.media.id])) void loadMedia();
+      if (hasUnread(state.messages)) void api(`/api/whatsapp/chats/${id}/read`, { method: 'POST' });
+      if (document.documentElement.dataset.live === 'socket') void read();
+    }
+    const timer = setInterval(() => void read(), 30_000);
+    const again = () => void read();
     window.addEventListener('livia-connected', again);
     cleanup(() => {
+      stopped = true;
       clearInterval(timer);
       window.removeEventListener('livia-connected', again);
     });
@@ -130,7 +164,7 @@ export const Thread = component$<{ chatId: string; title?: string }>(({ chatId, 
           const blob = m.media && state.media[m.media.id];
           const tick = TICKS[m.status];
           return (
-            <li key={m.id} class={`bubble ${m.direction}`} data-message={m.id} data-kind={m.kind} data-status={m.status}>
+            <li key={m.id} class={`bubble ${m.direction}`} data-message={m.id} data-kind={m.kind} data-status={m.direction === 'out' ? m.status : undefined}>
               {m.quoted && (
                 <blockquote class="quoted" data-testid="quoted">
                   {m.quoted.text ?? 'mensagem citada'}

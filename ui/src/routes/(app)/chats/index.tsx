@@ -1,11 +1,34 @@
 import { $, component$, useComputed$, useContext, useStore, useVisibleTask$ } from '@builder.io/qwik';
-import { Link, useLocation, type DocumentHead } from '@builder.io/qwik-city';
+import { Link, routeLoader$, useLocation, type DocumentHead } from '@builder.io/qwik-city';
 import { Sessions } from '../../../components/whatsapp/sessions';
 import { Thread } from '../../../components/whatsapp/thread';
-import { SESSION_NAMES, timeOf, type WaChat, type WaMessage } from '../../../components/whatsapp/model';
+import { chatsKey, openChats, SESSION_NAMES, timeOf, type WaChat, type WaMessage, type WaSession } from '../../../components/whatsapp/model';
 import { api } from '../../../lib/api';
+import { serverApi } from '../../../lib/server-api';
 import { useWindowEvents } from '../../../lib/window-events';
 import { SessionContext } from '../../../lib/session';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The page as it is now, rendered on the server: the sessions, the chats and the open chat's thread.
+ * The browser then only listens; a first load needs no component code of its own (see bench/ui.ts).
+ */
+export const useInbox = routeLoader$(async (ev) => {
+  const chat = ev.url.searchParams.get('chat') ?? '';
+  const [sessions, chats, messages] = await Promise.all([
+    serverApi<WaSession[]>(ev, '/api/whatsapp/sessions'),
+    serverApi<WaChat[]>(ev, '/api/whatsapp/chats'),
+    UUID.test(chat) ? serverApi<WaMessage[]>(ev, `/api/whatsapp/chats/${chat}/messages?limit=100`) : Promise.resolve(undefined),
+  ]);
+  return {
+    sessions: sessions.ok ? sessions.data : null,
+    chats: chats.ok ? openChats(chats.data, chat) : null,
+    error: chats.ok ? '' : chats.message,
+    chat: messages?.ok ? chat : '',
+    messages: messages?.ok ? messages.data : null,
+  };
+});
 
 /**
  * The WhatsApp inbox, live: the sessions' state (QR and actions for admins), the chats this user may see
@@ -15,21 +38,35 @@ import { SessionContext } from '../../../lib/session';
 export default component$(() => {
   const session = useContext(SessionContext);
   const location = useLocation();
-  const state = useStore({ chats: [] as WaChat[], selected: location.url.searchParams.get('chat') ?? '', query: '', error: '', loaded: false });
+  const inbox = useInbox().value;
+  const state = useStore({ chats: inbox.chats ?? ([] as WaChat[]), selected: location.url.searchParams.get('chat') ?? '', query: '', error: inbox.error, loaded: inbox.chats !== null });
 
   const load = $(async () => {
     const r = await api<WaChat[]>('/api/whatsapp/chats');
     if (r.ok) {
-      state.chats = r.data;
+      state.chats = openChats(r.data, state.selected);
       state.error = '';
       state.loaded = true;
     } else state.error = r.message;
   });
 
+  // The list came with the page; it is read again when the socket (re)connects (what changed in between)
+  // and slowly after that, and replaced only when it shows something new.
   useVisibleTask$(({ cleanup }) => {
-    void load();
-    const timer = setInterval(() => void load(), 30_000);
-    const again = () => void load();
+    const refresh = async () => {
+      const r = await api<WaChat[]>('/api/whatsapp/chats');
+      if (!r.ok) {
+        if (state.error !== r.message) state.error = r.message;
+        return;
+      }
+      const chats = openChats(r.data, state.selected);
+      if (!state.loaded || chatsKey(chats) !== chatsKey(state.chats)) state.chats = chats;
+      if (state.error) state.error = '';
+      if (!state.loaded) state.loaded = true;
+    };
+    if (!state.loaded || document.documentElement.dataset.live === 'socket') void refresh();
+    const timer = setInterval(() => void refresh(), 30_000);
+    const again = () => void refresh();
     window.addEventListener('livia-connected', again);
     cleanup(() => {
       clearInterval(timer);
@@ -70,7 +107,7 @@ export default component$(() => {
   return (
     <section class="inbox" data-testid="inbox">
       <h1>WhatsApp</h1>
-      <Sessions admin={session.user?.role === 'ADMIN'} />
+      <Sessions admin={session.user?.role === 'ADMIN'} initial={inbox.sessions ?? undefined} />
       {state.error && (
         <p class="error" role="alert">
           {state.error}
@@ -119,7 +156,11 @@ export default component$(() => {
               <h2 class="thread-title">
                 {current.name ?? current.phone} <span class="muted small">{current.phone}</span>
               </h2>
-              <Thread chatId={current.id} title={`Mensagens com ${current.name ?? current.phone ?? 'o contato'}`} />
+              <Thread
+                chatId={current.id}
+                title={`Mensagens com ${current.name ?? current.phone ?? 'o contato'}`}
+                initial={current.id === inbox.chat && inbox.messages ? inbox.messages : undefined}
+              />
             </>
           ) : (
             <p class="muted">Escolha uma conversa.</p>
