@@ -13,7 +13,7 @@ export type ApiResult<T> =
   | { ok: false; status: number; code: string; message: string };
 
 interface ApiErrorBody {
-  error?: { code?: string; message?: string; details?: { path?: string; message?: string }[] };
+  error?: { code?: string; message?: string; details?: unknown };
 }
 
 export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<ApiResult<T>> {
@@ -44,7 +44,9 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
 
 /** A pt-BR message for an API error, with the API's own details where they help. */
 export function errorMessage(status: number, body: ApiErrorBody = {}): string {
-  const detail = body.error?.details?.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ');
+  // `details` is a list of field problems on a 422, and may be anything else elsewhere (a 503's retry hint).
+  const details = body.error?.details;
+  const detail = Array.isArray(details) ? (details as { path?: string; message?: string }[]).map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ') : '';
   switch (status) {
     case 401:
       return 'Sua sessão terminou. Entre novamente.';
