@@ -471,16 +471,20 @@ export async function assignWaitingLeads(
       from cand
     ), slots as (
       select r.id as consultant_id, row_number() over (order by j, r.p) as n
-      from ranked r cross join lateral generate_series(0, least(r.room, ${o.limit}) - 1) as j
+      from ranked r cross join lateral generate_series(0, least(r.room, (select count(*) from waiting)) - 1) as j
     ), clock as (
       select greatest(clock_timestamp(), (select max(last_assigned_at) from cand) + interval '1 millisecond') as t0
-    ), v as (
+    ), v as materialized (
+      -- Materialized: computed once, then the update looks each lead up by its key.
       select q.id as lead_id, s.consultant_id, (select t0 from clock) + (q.n - 1) * interval '1 millisecond' as at, q.n as ord
       from queue q join slots s on s.n = q.n
     ), done as (
       update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
       from v
-      where l.id = v.lead_id and l.consultant_id is null and l.status = 'NEW'
+      -- Each row is locked since the waiting CTE checked it, on its newest version: still NEW and
+      -- unassigned. (Conditions on the row here would steer the plan to the unassigned-leads index
+      -- and a scan of v per lead; by key it is one lookup per lead.)
+      where l.id = v.lead_id
       returning l.*, v.ord
     ), workload as (
       update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)

@@ -56,7 +56,7 @@ const ASSIGN_BATCH = 500;
  * Consultants' workload changes are reported at most this often (trailing): under load an
  * assignment runs every few milliseconds, and each report resyncs every touched consultant's actor.
  */
-const WORKLOAD_SYNC_MS = 100;
+const WORKLOAD_SYNC_MS = 1000;
 /**
  * Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. More
  * would take 202s faster than the one assignment stream can follow (measured at 64 in flight:
