@@ -415,61 +415,76 @@ export async function lockAssignment(sql: Queryable): Promise<void> {
   await sql`select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY})`;
 }
 
-/** Classified, unassigned, still NEW: in arrival order. */
-export async function waitingLeads(sql: Queryable, limit: number): Promise<{ id: string; name: string }[]> {
-  return sql<{ id: string; name: string }[]>`
-    select id, name from leads
-    where consultant_id is null and status = 'NEW' and ai_classified_at is not null
-    order by created_at, id limit ${limit}`;
-}
-
-export interface AssignmentCandidateRow {
-  id: string;
-  active: boolean;
-  open_leads: number;
-  max_open_leads: number;
-  last_assigned_at: Date | null;
-  created_at: Date;
-}
-
-/** Consultants who can receive leads, locked for the rest of the transaction. */
-export async function assignmentCandidates(sql: Queryable): Promise<AssignmentCandidateRow[]> {
-  return sql<AssignmentCandidateRow[]>`
-    select id, active, open_leads, max_open_leads, last_assigned_at, created_at from consultants
-    where role = 'CONSULTANT' and active and open_leads < max_open_leads
-    order by created_at, id
-    for update`;
-}
-
 /**
- * Writes a batch of assignments in one statement: each lead (only if still NEW and unassigned when
- * the statement runs: the plan was read earlier, and a manager may have closed it since; a lead
- * locked by a user's change right now is skipped and waits for the next round), each
- * consultant's workload and rotation time, an `assigned` interaction and a notification per lead.
- * Returns what changed, in the plan's order, with the notification each assignment created.
+ * One assignment round in one statement, in autocommit (one round trip, one commit): it takes the
+ * assignment lock, locks the eligible consultants, then the oldest waiting leads (classified,
+ * unassigned, still NEW; a lead a user's change holds right now is skipped and waits for the next
+ * round), and assigns them round-robin, writing each lead, each consultant's workload and rotation
+ * time, an `assigned` interaction and a numbered notification per lead.
+ *
+ * The rotation is `assignInOrder`'s (src/domain/assignment.ts; test/assignment-sql.test.ts
+ * compares the two): consultants in order of last assignment (never first), then lighter
+ * workload, then who joined first; each round of the rotation gives one lead to each consultant
+ * with room left, so consultant `p` (0-based in that order) takes its `j`-th lead at slot (j, p),
+ * and the leads, oldest first, fill the slots in that order. Each assignment gets a distinct,
+ * increasing time after every candidate's last one.
+ *
+ * Snapshot: the statement's snapshot is taken before it waits for its locks, so what it reads is
+ * rechecked where it counts. The consultants and the leads are read `for update`, which in READ
+ * COMMITTED re-reads a row changed since the snapshot and checks the conditions again on its
+ * newest version (a lead a manager closed meanwhile drops out; a consultant's count is current).
+ * The consultants are locked first (the leads' read waits on them), so a lead closed while the
+ * round waits for a consultant is seen closed. The lock order (advisory lock, consultants by id)
+ * is `reconcileOpenLeads`'s.
+ *
+ * `onlineIds`: with presence required, only these consultants take leads (null: no such rule).
+ * Returns what changed, oldest lead first, with the notification each assignment created.
  */
-export async function writeAssignments(
+export async function assignWaitingLeads(
   sql: Queryable,
-  rows: { leadId: string; consultantId: string; at: Date }[],
+  o: { limit: number; onlineIds: string[] | null },
 ): Promise<{ leadId: string; consultantId: string; lead: LeadRow; notification: NotificationRow | undefined }[]> {
-  if (rows.length === 0) return [];
-  // The plan's (arrival) order is kept through `ord`, so interaction and notification ids grow in
-  // the order the leads were assigned (RETURNING alone comes back in no particular order). The
-  // assigned leads come back whole, so announcing them needs no further query.
   type Done = LeadRow & { ord: string; n_id: string | null; n_seq: string; n_type: string; n_title: string; n_body: string; n_created_at: Date };
   const done = await sql<Done[]>`
-    with v as (
-      select * from unnest(${rows.map((r) => r.leadId)}::uuid[], ${rows.map((r) => r.consultantId)}::uuid[],
-                           ${rows.map((r) => r.at.toISOString())}::timestamptz[])
-        with ordinality as v(lead_id, consultant_id, at, ord)
-    ), free as (
-      select l.id from leads l
-      where l.id in (select lead_id from v) and l.consultant_id is null and l.status = 'NEW'
+    with lk as (
+      select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY})
+    ), cand as materialized (
+      select id, open_leads, max_open_leads, last_assigned_at, created_at from consultants
+      where role = 'CONSULTANT' and active and open_leads < max_open_leads
+        and (${o.onlineIds}::uuid[] is null or id = any(${o.onlineIds}::uuid[]))
+        and exists (select 1 from lk)
+      order by id
+      for update
+    ), waiting as materialized (
+      -- Only once every candidate is locked (the count reads them all); with none, no lead is read.
+      select id, created_at from leads
+      where consultant_id is null and status = 'NEW' and ai_classified_at is not null
+        and (select count(*) from cand) > 0
+      order by created_at, id
+      limit ${o.limit}
       for update skip locked
+    ), queue as (
+      select id, row_number() over (order by created_at, id) as n from waiting
+    ), ranked as (
+      select id, max_open_leads - open_leads as room,
+             row_number() over (order by last_assigned_at asc nulls first, open_leads, created_at, id) as p
+      from cand
+    ), slots as (
+      select r.id as consultant_id, row_number() over (order by j, r.p) as n
+      from ranked r cross join lateral generate_series(0, least(r.room, (select count(*) from waiting)) - 1) as j
+    ), clock as (
+      select greatest(clock_timestamp(), (select max(last_assigned_at) from cand) + interval '1 millisecond') as t0
+    ), v as materialized (
+      -- Materialized: computed once, then the update looks each lead up by its key.
+      select q.id as lead_id, s.consultant_id, (select t0 from clock) + (q.n - 1) * interval '1 millisecond' as at, q.n as ord
+      from queue q join slots s on s.n = q.n
     ), done as (
       update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
       from v
-      where l.id = v.lead_id and l.id in (select id from free) and l.consultant_id is null and l.status = 'NEW'
+      -- Each row is locked since the waiting CTE checked it, on its newest version: still NEW and
+      -- unassigned. (Conditions on the row here would steer the plan to the unassigned-leads index
+      -- and a scan of v per lead; by key it is one lookup per lead.)
+      where l.id = v.lead_id
       returning l.*, v.ord
     ), workload as (
       update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)
@@ -522,6 +537,12 @@ export async function writeAssignments(
             created_at: n_created_at,
           },
   }));
+}
+
+/** Active consultants (with presence required, the caller keeps those online). */
+export async function activeConsultantIds(sql: Queryable): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`select id from consultants where role = 'CONSULTANT' and active and open_leads < max_open_leads`;
+  return rows.map((r) => r.id);
 }
 
 /** Locks the lead's row for the rest of the transaction (manual updates serialize per lead). */

@@ -17,24 +17,20 @@
  * const { id } = await pipeline.intake(lead);
  */
 import { randomUUID } from 'node:crypto';
-import { assignInOrder } from '../domain/assignment.ts';
 import type { Sql } from '../db/client.ts';
 import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
 import { ensureQueue, JOB_EXPIRE_IN_SECONDS, JOBS_SCHEMA, type PgBoss } from '../db/jobs.ts';
-import { pipelinedTransaction } from '../db/pipelined-tx.ts';
 import {
+  activeConsultantIds,
   applyClassifications,
-  assignmentCandidates,
+  assignWaitingLeads,
   findLeads,
   insertLeads,
   leadExists,
   leadsNeedingClassification,
-  lockAssignment,
   purgeWebhookSignatures,
   reconcileOpenLeads,
   resolveDuplicates,
-  waitingLeads,
-  writeAssignments,
   type LeadRow,
   type NewLead,
   type NewLeadRow,
@@ -54,11 +50,13 @@ interface PipelineJob {
 /** The job waits this long, so the in-process fast path normally does the work first. */
 const SAFETY_NET_DELAY_SECONDS = 15;
 const BATCH = 200;
+/** Leads assigned per round at most (one statement); a full round is followed by another. */
+const ASSIGN_BATCH = 500;
 /**
  * Consultants' workload changes are reported at most this often (trailing): under load an
  * assignment runs every few milliseconds, and each report resyncs every touched consultant's actor.
  */
-const WORKLOAD_SYNC_MS = 100;
+const WORKLOAD_SYNC_MS = 1000;
 /**
  * Intake transactions in flight at once; webhooks that arrive meanwhile share the next one. More
  * would take 202s faster than the one assignment stream can follow (measured at 64 in flight:
@@ -531,30 +529,12 @@ export class LeadPipeline {
   async #assignWaiting(): Promise<void> {
     const { requiresPresence, isOnline } = this.#d;
     for (;;) {
-      // Three round trips: BEGIN with the lock and both reads; the writes; COMMIT.
-      const assigned = await pipelinedTransaction(this.#work, async (tx) => {
-        // PostgreSQL runs them in order, so both reads happen under the lock.
-        const [, waiting, candidateRows] = await Promise.all([lockAssignment(tx), waitingLeads(tx, 500), assignmentCandidates(tx)]);
-        if (waiting.length === 0) return { rows: [], exhausted: true };
-        const candidates = candidateRows.map((c) => ({
-          id: c.id,
-          active: c.active,
-          openLeads: c.open_leads,
-          maxOpenLeads: c.max_open_leads,
-          lastAssignedAt: c.last_assigned_at,
-          rotation: c.created_at.getTime(),
-          online: isOnline(c.id),
-        }));
-        const plan = assignInOrder(
-          waiting.map((w) => w.id),
-          candidates,
-          { requiresPresence, now: new Date() },
-        );
-        const rows = await writeAssignments(tx, plan);
-        return { rows, exhausted: plan.length < waiting.length || waiting.length < 500 };
-      });
-      if (assigned.rows.length > 0) this.#announce(assigned.rows);
-      if (assigned.exhausted || assigned.rows.length === 0) return;
+      // One statement in autocommit: one round trip and one commit per round (see assignWaitingLeads).
+      const onlineIds = requiresPresence ? (await activeConsultantIds(this.#work)).filter((id) => isOnline(id)) : null;
+      const rows = await assignWaitingLeads(this.#work, { limit: ASSIGN_BATCH, onlineIds });
+      if (rows.length > 0) this.#announce(rows);
+      // Fewer than a full batch: every waiting lead got a consultant, or nobody has room left.
+      if (rows.length < ASSIGN_BATCH) return;
     }
   }
 
