@@ -11,7 +11,7 @@
  * it is rejected through `onBatchFailed`.
  *
  * @example
- * const committer = new Committer({ sql, log, maxBatch: 1000, scheduleTimer, onCommitted, onEventFailed, onBatchFailed });
+ * const committer = new Committer({ sql, log, maxBatch: 1000, scheduleTimers, onCommitted, onEventFailed, onBatchFailed });
  * committer.push(write);
  */
 import { writeActorBatch, type ActorBatch, type TimerRow } from '../db/actors.ts';
@@ -37,7 +37,8 @@ export interface CommitterOptions<A> {
   sql: Sql;
   log: Logger;
   maxBatch: number;
-  scheduleTimer(tx: TransactionSql, t: TimerRow): Promise<unknown>;
+  /** Arms the jobs of timers in the caller's transaction (one statement for them all). */
+  scheduleTimers(tx: TransactionSql, ts: readonly TimerRow[]): Promise<unknown>;
   /** Skip (reject) a write whose actor is being reloaded. */
   isStale(w: Write<A>): boolean;
   onCommitted(w: Write<A>): void;
@@ -100,7 +101,7 @@ export class Committer<A> {
     // Issued together: postgres.js pipelines them on the transaction's connection (one round trip).
     // Nothing here depends on the order between the runtime's rows and the domain rows.
     await this.#o.sql.begin(async (tx) => {
-      await Promise.all([writeActorBatch(tx, batch), runDomainWrites(tx, writes), ...batch.timersArmed.map((t) => this.#o.scheduleTimer(tx, t))]);
+      await Promise.all([writeActorBatch(tx, batch), runDomainWrites(tx, writes), this.#o.scheduleTimers(tx, batch.timersArmed)]);
     });
   }
 
@@ -116,7 +117,7 @@ export class Committer<A> {
             await tx.savepoint(async (sp) => {
               await writeActorBatch(sp, w.batch);
               await runDomainWrites(sp, [w]);
-              for (const t of w.batch.timersArmed) await this.#o.scheduleTimer(sp, t);
+              await this.#o.scheduleTimers(sp, w.batch.timersArmed);
             });
             committed.push(w);
           } catch (err) {

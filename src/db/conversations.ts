@@ -45,32 +45,34 @@ export interface ConversationWrite {
 export async function recordConversationEvent(sql: Queryable, w: ConversationWrite): Promise<void> {
   // How far along INTRO → TRANSFERRED it got (the funnel): only ever moves forward.
   const progress = (PROGRESSION as readonly string[]).includes(w.stage) ? w.stage : null;
-  const [row] = await sql<{ id: string }[]>`
-    insert into conversations (phone, stage, data, furthest_stage, transferred_at)
-    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)}, ${progress ?? 'INTRO'}, ${w.stage === 'TRANSFERRED' ? sql`now()` : null})
-    on conflict (phone) do update set
-      stage = excluded.stage,
-      data = excluded.data,
-      updated_at = now(),
-      furthest_stage = case
-        when ${progress}::text is not null
-         and array_position(${PROGRESSION as unknown as string[]}::text[], ${progress}::text) > array_position(${PROGRESSION as unknown as string[]}::text[], conversations.furthest_stage)
-        then ${progress}::text else conversations.furthest_stage end,
-      transferred_at = coalesce(conversations.transferred_at, excluded.transferred_at)
-    returning id`;
-  const id = row!.id;
-  if (w.message) {
-    await sql`
-      insert into conversation_messages (conversation_id, role, text, wa_message_id, kind)
-      values (${id}, 'customer', ${w.message.text}, ${w.message.waId}, ${w.message.kind})
-      on conflict (wa_message_id) where wa_message_id is not null do nothing`;
-  }
-  if (w.reply) {
-    await sql`
-      insert into conversation_messages (conversation_id, role, text, reply_n)
-      values (${id}, ${w.reply.role}, ${w.reply.text}, ${w.reply.n})
-      on conflict (conversation_id, reply_n) where reply_n is not null do nothing`;
-  }
+  // The customer's message, then the reply, in that order (the transcript is ordered by id); each
+  // stored once: the message by its WhatsApp id, the reply by its number. One statement per event:
+  // a group commit carries hundreds of these.
+  const rows = [
+    ...(w.message ? [{ role: 'customer', text: w.message.text, waId: w.message.waId as string | null, kind: w.message.kind, n: null as number | null }] : []),
+    ...(w.reply ? [{ role: w.reply.role, text: w.reply.text, waId: null, kind: 'text', n: w.reply.n }] : []),
+  ];
+  await sql`
+    with c as (
+      insert into conversations (phone, stage, data, furthest_stage, transferred_at)
+      values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)}, ${progress ?? 'INTRO'}, ${w.stage === 'TRANSFERRED' ? sql`now()` : null})
+      on conflict (phone) do update set
+        stage = excluded.stage,
+        data = excluded.data,
+        updated_at = now(),
+        furthest_stage = case
+          when ${progress}::text is not null
+           and array_position(${PROGRESSION as unknown as string[]}::text[], ${progress}::text) > array_position(${PROGRESSION as unknown as string[]}::text[], conversations.furthest_stage)
+          then ${progress}::text else conversations.furthest_stage end,
+        transferred_at = coalesce(conversations.transferred_at, excluded.transferred_at)
+      returning id
+    )
+    insert into conversation_messages (conversation_id, role, text, wa_message_id, kind, reply_n)
+    select c.id, m.role, m.text, m.wa_id, m.kind, m.n
+    from c, unnest(${rows.map((r) => r.role)}::text[], ${rows.map((r) => r.text)}::text[], ${rows.map((r) => r.waId)}::text[],
+                   ${rows.map((r) => r.kind)}::text[], ${rows.map((r) => r.n)}::int[]) with ordinality as m(role, text, wa_id, kind, n, ord)
+    order by m.ord
+    on conflict do nothing`;
 }
 
 export async function conversationByPhone(sql: Queryable, phone: string): Promise<ConversationRow | undefined> {
