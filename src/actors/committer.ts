@@ -137,7 +137,11 @@ export class Committer<A> {
   }
 }
 
-/** Domain writes in event order per actor; different actors' chains are pipelined on the connection. */
+/**
+ * Domain writes in event order per actor; different actors' chains are pipelined on the connection.
+ * Actors whose every write in the batch is one write with `many` go through it together, in one
+ * call (batch order keeps each actor's order).
+ */
 async function runDomainWrites(tx: TransactionSql, writes: Write<unknown>[]): Promise<void> {
   const chains = new Map<string, { fn: DomainWrite; ctx: WriteContext }[]>();
   for (const w of writes) {
@@ -147,9 +151,25 @@ async function runDomainWrites(tx: TransactionSql, writes: Write<unknown>[]): Pr
     else chains.set(w.key, [...w.domain]);
   }
   if (chains.size === 0) return;
-  await Promise.all(
-    [...chains.values()].map(async (chain) => {
+  const grouped = new Map<DomainWrite, Set<string>>();
+  const alone: { fn: DomainWrite; ctx: WriteContext }[][] = [];
+  for (const [key, chain] of chains) {
+    const fn = chain[0]!.fn;
+    if (fn.many && chain.every((d) => d.fn === fn)) {
+      const keys = grouped.get(fn) ?? new Set<string>();
+      keys.add(key);
+      grouped.set(fn, keys);
+    } else alone.push(chain);
+  }
+  const together = [...grouped].map(([fn, keys]) => {
+    const ctxs: WriteContext[] = [];
+    for (const w of writes) if (keys.has(w.key)) for (const d of w.domain) ctxs.push(d.ctx);
+    return fn.many!(tx, ctxs);
+  });
+  await Promise.all([
+    ...together,
+    ...alone.map(async (chain) => {
       for (const d of chain) await d.fn(tx, d.ctx);
     }),
-  );
+  ]);
 }

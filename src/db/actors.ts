@@ -139,30 +139,42 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
       using unnest(${c.map((x) => x.actor_type)}::text[], ${c.map((x) => x.actor_id)}::text[], ${c.map((x) => x.key)}::text[]) as c(actor_type, actor_id, key)
       where t.actor_type = c.actor_type and t.actor_id = c.actor_id and t.key = c.key`);
   }
+  // Many rows as a few arrays (unnest): a VALUES list of rows × columns parameters costs far more
+  // to build, send and parse, and its text changes with every batch size. JSON goes in as text and
+  // is cast per row (a jsonb[] parameter would be JSON-encoded twice).
   if (b.journal.length > 0) {
+    const j = b.journal;
     statements.push(tx`
-      insert into actor_journal ${tx(
-        b.journal.map((j) => ({ ...j, state: j.state ?? null, event: tx.json(j.event as never) })),
-        'actor_type', 'actor_id', 'seq', 'event', 'state',
-      )}`);
+      insert into actor_journal (actor_type, actor_id, seq, event, state)
+      select actor_type, actor_id, seq, event::jsonb, state
+      from unnest(${j.map((r) => r.actor_type)}::text[], ${j.map((r) => r.actor_id)}::text[], ${j.map((r) => r.seq)}::bigint[],
+                  ${j.map((r) => JSON.stringify(r.event))}::text[], ${j.map((r) => r.state ?? null)}::text[])
+        with ordinality as j(actor_type, actor_id, seq, event, state, ord)
+      order by ord`);
   }
   if (b.snapshots.length > 0) {
+    const n = b.snapshots;
     statements.push(tx`
-      insert into actor_snapshots ${tx(
-        b.snapshots.map((s) => ({ ...s, snapshot: tx.json(s.snapshot as never) })),
-        'actor_type', 'actor_id', 'machine_version', 'seq', 'state', 'snapshot', 'status', 'failure',
-      )}
+      insert into actor_snapshots (actor_type, actor_id, machine_version, seq, state, snapshot, status, failure)
+      select actor_type, actor_id, machine_version, seq, state, snapshot::jsonb, status, failure
+      from unnest(${n.map((r) => r.actor_type)}::text[], ${n.map((r) => r.actor_id)}::text[], ${n.map((r) => r.machine_version)}::int[],
+                  ${n.map((r) => r.seq)}::bigint[], ${n.map((r) => r.state)}::text[], ${n.map((r) => JSON.stringify(r.snapshot))}::text[],
+                  ${n.map((r) => r.status)}::text[], ${n.map((r) => r.failure)}::text[])
+        as n(actor_type, actor_id, machine_version, seq, state, snapshot, status, failure)
       on conflict (actor_type, actor_id) do update set
         machine_version = excluded.machine_version, seq = excluded.seq, state = excluded.state,
         snapshot = excluded.snapshot, status = excluded.status, failure = excluded.failure,
         updated_at = now()`);
   }
   if (b.outbox.length > 0) {
+    const o = b.outbox;
     statements.push(tx`
-      insert into actor_outbox ${tx(
-        b.outbox.map((o) => ({ ...o, effect: tx.json(o.effect as never) })),
-        'id', 'actor_type', 'actor_id', 'seq', 'position', 'effect',
-      )}`);
+      insert into actor_outbox (id, actor_type, actor_id, seq, position, effect)
+      select id, actor_type, actor_id, seq, position, effect::jsonb
+      from unnest(${o.map((r) => r.id)}::uuid[], ${o.map((r) => r.actor_type)}::text[], ${o.map((r) => r.actor_id)}::text[],
+                  ${o.map((r) => r.seq)}::bigint[], ${o.map((r) => r.position)}::int[], ${o.map((r) => JSON.stringify(r.effect))}::text[])
+        with ordinality as o(id, actor_type, actor_id, seq, position, effect, ord)
+      order by ord`);
   }
   if (b.timersArmed.length > 0) {
     // One row per (actor, key), the last armed: a multi-row upsert may not touch a row twice.
