@@ -119,7 +119,8 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
     const t1 = performance.now();
     await Promise.all(
       Array.from({ length: N }, async (_, i) => {
-        const phone = `+55119${String(70_000_000 + i).padStart(8, '0')}`;
+        // Phones of their own (the simulator run below uses 70…).
+        const phone = `+55119${String(60_000_000 + i).padStart(8, '0')}`;
         await new Promise((r) => setTimeout(r, Math.random() * thinkMs));
         for (const [turn, text] of DIALOGUE.entries()) {
           const replied = new Promise<number>((resolve) => waiting.set(`${phone}#${turn + 1}`, resolve));
