@@ -11,7 +11,7 @@
  * it is rejected through `onBatchFailed`.
  *
  * @example
- * const committer = new Committer({ sql, log, maxBatch: 1000, scheduleTimer, onCommitted, onEventFailed, onBatchFailed });
+ * const committer = new Committer({ sql, log, maxBatch: 1000, scheduleTimers, onCommitted, onEventFailed, onBatchFailed });
  * committer.push(write);
  */
 import { writeActorBatch, type ActorBatch, type TimerRow } from '../db/actors.ts';
@@ -37,7 +37,8 @@ export interface CommitterOptions<A> {
   sql: Sql;
   log: Logger;
   maxBatch: number;
-  scheduleTimer(tx: TransactionSql, t: TimerRow): Promise<unknown>;
+  /** Arms the jobs of timers in the caller's transaction (one statement for them all). */
+  scheduleTimers(tx: TransactionSql, ts: readonly TimerRow[]): Promise<unknown>;
   /** Skip (reject) a write whose actor is being reloaded. */
   isStale(w: Write<A>): boolean;
   onCommitted(w: Write<A>): void;
@@ -100,7 +101,7 @@ export class Committer<A> {
     // Issued together: postgres.js pipelines them on the transaction's connection (one round trip).
     // Nothing here depends on the order between the runtime's rows and the domain rows.
     await this.#o.sql.begin(async (tx) => {
-      await Promise.all([writeActorBatch(tx, batch), runDomainWrites(tx, writes), ...batch.timersArmed.map((t) => this.#o.scheduleTimer(tx, t))]);
+      await Promise.all([writeActorBatch(tx, batch), runDomainWrites(tx, writes), this.#o.scheduleTimers(tx, batch.timersArmed)]);
     });
   }
 
@@ -116,7 +117,7 @@ export class Committer<A> {
             await tx.savepoint(async (sp) => {
               await writeActorBatch(sp, w.batch);
               await runDomainWrites(sp, [w]);
-              for (const t of w.batch.timersArmed) await this.#o.scheduleTimer(sp, t);
+              await this.#o.scheduleTimers(sp, w.batch.timersArmed);
             });
             committed.push(w);
           } catch (err) {
@@ -136,7 +137,11 @@ export class Committer<A> {
   }
 }
 
-/** Domain writes in event order per actor; different actors' chains are pipelined on the connection. */
+/**
+ * Domain writes in event order per actor; different actors' chains are pipelined on the connection.
+ * Actors whose every write in the batch is one write with `many` go through it together, in one
+ * call (batch order keeps each actor's order).
+ */
 async function runDomainWrites(tx: TransactionSql, writes: Write<unknown>[]): Promise<void> {
   const chains = new Map<string, { fn: DomainWrite; ctx: WriteContext }[]>();
   for (const w of writes) {
@@ -146,9 +151,25 @@ async function runDomainWrites(tx: TransactionSql, writes: Write<unknown>[]): Pr
     else chains.set(w.key, [...w.domain]);
   }
   if (chains.size === 0) return;
-  await Promise.all(
-    [...chains.values()].map(async (chain) => {
+  const grouped = new Map<DomainWrite, Set<string>>();
+  const alone: { fn: DomainWrite; ctx: WriteContext }[][] = [];
+  for (const [key, chain] of chains) {
+    const fn = chain[0]!.fn;
+    if (fn.many && chain.every((d) => d.fn === fn)) {
+      const keys = grouped.get(fn) ?? new Set<string>();
+      keys.add(key);
+      grouped.set(fn, keys);
+    } else alone.push(chain);
+  }
+  const together = [...grouped].map(([fn, keys]) => {
+    const ctxs: WriteContext[] = [];
+    for (const w of writes) if (keys.has(w.key)) for (const d of w.domain) ctxs.push(d.ctx);
+    return fn.many!(tx, ctxs);
+  });
+  await Promise.all([
+    ...together,
+    ...alone.map(async (chain) => {
       for (const d of chain) await d.fn(tx, d.ctx);
     }),
-  );
+  ]);
 }

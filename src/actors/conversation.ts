@@ -15,7 +15,8 @@
  * @example
  * system.register(conversationActor({ settings, brain, transport, handoff, send: (phone, e) => system.send(CONVERSATION, phone, e) }));
  */
-import { recordConversationEvent } from '../db/conversations.ts';
+import type { TransactionSql } from '../db/client.ts';
+import { recordConversationEvents, type ConversationWrite } from '../db/conversations.ts';
 import { ACTIVE_STAGES } from '../domain/qualification.ts';
 import type { Brain } from './conversation/brain.ts';
 import {
@@ -31,7 +32,7 @@ import {
   type InboundKind,
   type ThinkParams,
 } from './conversation.machine.ts';
-import type { ActorDefinition, DomainWrite, EffectContext } from './types.ts';
+import type { ActorDefinition, DomainWrite, EffectContext, WriteContext } from './types.ts';
 
 export const CONVERSATION = 'conversation';
 
@@ -74,20 +75,25 @@ export function conversationWriteEvents(): string[] {
   return ['message.received', 'brain.decided', 'conversation.takeover', 'conversation.release', 'consultant.message', 'handoff.completed', ...followUps];
 }
 
-const write: DomainWrite = (tx, w) => {
+function conversationWrite(w: WriteContext): ConversationWrite {
   // An invalid context is never stored: the event fails alone and the actor stays as it was.
   const c = conversationContextSchema.parse(w.context) as ConversationContext;
   const e = w.event as unknown as ConversationEvent;
   const message = e.type === 'message.received' ? { waId: e.id, text: e.text, kind: e.kind satisfies InboundKind } : undefined;
   const reply: ConversationReply | null = c.lastReply;
-  return recordConversationEvent(tx, {
+  return {
     phone: w.actorId,
     stage: w.state.split('.')[0]!,
     data: c.data as Record<string, unknown>,
     message,
     reply: reply && { n: reply.n, text: reply.text, role: reply.role },
-  });
-};
+  };
+}
+
+/** One event's rows; a group commit writes all its conversation events in one statement (`many`). */
+const write: DomainWrite = Object.assign((tx: TransactionSql, w: WriteContext) => recordConversationEvents(tx, [conversationWrite(w)]), {
+  many: (tx: TransactionSql, ws: WriteContext[]) => recordConversationEvents(tx, ws.map(conversationWrite)),
+});
 
 export function conversationActor(deps: ConversationDeps): ActorDefinition<ConversationMachine> {
   const now = deps.now ?? Date.now;

@@ -74,7 +74,7 @@ export class ActorSystem {
       sql: opts.sql,
       log: this.#log,
       maxBatch: this.#o.maxBatch,
-      scheduleTimer: (tx, t) => this.#timers.schedule(tx, t),
+      scheduleTimers: (tx, ts) => this.#timers.scheduleAll(tx, ts),
       isStale: (w) => w.actor.broken,
       onCommitted: (w) => {
         this.stats.batches = this.#committer.batches;

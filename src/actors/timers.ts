@@ -16,9 +16,9 @@
  * const timers = new DurableTimers({ boss, deliver: (job) => system.deliverTimer(job) });
  * await timers.start();
  */
-import type { TimerRow } from '../db/actors.ts';
+import { insertTimerJobs, type TimerRow } from '../db/actors.ts';
 import type { TransactionSql } from '../db/client.ts';
-import { txDb, type PgBoss } from '../db/jobs.ts';
+import { JOB_EXPIRE_IN_SECONDS, JOBS_SCHEMA, type PgBoss } from '../db/jobs.ts';
 
 export const TIMER_QUEUE = 'actor.timer';
 /** Timers due further away than this are left to the job alone (no point holding a timeout). */
@@ -73,10 +73,23 @@ export class DurableTimers {
 
   /** Arms the job in the caller's transaction: it exists if and only if the timer row does. */
   async schedule(tx: TransactionSql, t: TimerRow): Promise<void> {
-    await this.#boss.send(
-      TIMER_QUEUE,
-      { timerId: t.id, type: t.actor_type, id: t.actor_id } satisfies TimerJob,
-      { startAfter: t.due_at, db: txDb(tx), retryLimit: 5, retryDelay: 1 },
-    );
+    await this.scheduleAll(tx, [t]);
+  }
+
+  /**
+   * Arms the jobs of many timers in the caller's transaction, in one statement (a group commit's):
+   * the rows pg-boss 10's `send(queue, data, { startAfter, retryLimit: 5, retryDelay: 1 })` writes,
+   * as `insertTimerJobs` spells out.
+   */
+  async scheduleAll(tx: TransactionSql, ts: readonly TimerRow[]): Promise<void> {
+    if (ts.length === 0) return;
+    await insertTimerJobs(tx, {
+      schema: JOBS_SCHEMA,
+      queue: TIMER_QUEUE,
+      expireInDefaultSeconds: JOB_EXPIRE_IN_SECONDS,
+      retryLimit: 5,
+      retryDelaySeconds: 1,
+      jobs: ts.map((t) => ({ data: { timerId: t.id, type: t.actor_type, id: t.actor_id } satisfies TimerJob, startAfter: t.due_at })),
+    });
   }
 }

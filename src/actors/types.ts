@@ -48,7 +48,15 @@ export interface WriteContext<TContext = any> {
 }
 
 /** A call into a src/db repository function with the event's transaction. */
-export type DomainWrite = (tx: TransactionSql, w: WriteContext) => Promise<unknown>;
+/**
+ * A definition's domain write for one event. With `many`, the group commit writes all the events of
+ * a batch that use this write (an actor's whose every write in the batch is it) in one call, in
+ * batch order (each actor's events in order): one statement for hundreds of events. When that
+ * batch fails, events are written again one by one through the function itself.
+ */
+export type DomainWrite = ((tx: TransactionSql, w: WriteContext) => Promise<unknown>) & {
+  many?: (tx: TransactionSql, ws: WriteContext[]) => Promise<unknown>;
+};
 
 /** What a resource-owning actor's hooks see. */
 export interface HookContext {

@@ -79,6 +79,10 @@ export function wireLivia(d: {
         if (!d.hub.pipeline) throw new Error('lead pipeline not started');
         return d.hub.pipeline.intake(lead);
       },
+      leadChanged: (lead, notifications) => {
+        if (!d.hub.pipeline) throw new Error('lead pipeline not started');
+        return d.hub.pipeline.leadChanged(lead, notifications);
+      },
     },
   });
   const { inbox } = registerLivia({ config: d.config, system: d.system, transport, handoff, log });

@@ -43,7 +43,13 @@ export async function pendingEffectsOf(sql: Queryable, type: string, id: string)
 }
 
 export async function markEffectDone(sql: Queryable, id: string): Promise<void> {
-  await sql`update actor_outbox set done_at = now(), last_error = null where id = ${id}`;
+  await markEffectsDone(sql, [id]);
+}
+
+/** Many effects done at once (one statement, one commit). */
+export async function markEffectsDone(sql: Queryable, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`update actor_outbox set done_at = now(), last_error = null where id = any(${ids}::uuid[])`;
 }
 
 /**

@@ -132,44 +132,89 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
   if (b.timersFired.length > 0) {
     statements.push(tx`delete from actor_timers where id = any(${b.timersFired}::uuid[])`);
   }
-  for (const t of b.timersCancelled) {
-    statements.push(tx`delete from actor_timers where actor_type = ${t.actor_type} and actor_id = ${t.actor_id} and key = ${t.key}`);
-  }
-  if (b.journal.length > 0) {
+  if (b.timersCancelled.length > 0) {
+    const c = b.timersCancelled;
     statements.push(tx`
-      insert into actor_journal ${tx(
-        b.journal.map((j) => ({ ...j, state: j.state ?? null, event: tx.json(j.event as never) })),
-        'actor_type', 'actor_id', 'seq', 'event', 'state',
-      )}`);
+      delete from actor_timers t
+      using unnest(${c.map((x) => x.actor_type)}::text[], ${c.map((x) => x.actor_id)}::text[], ${c.map((x) => x.key)}::text[]) as c(actor_type, actor_id, key)
+      where t.actor_type = c.actor_type and t.actor_id = c.actor_id and t.key = c.key`);
+  }
+  // Many rows as a few arrays (unnest): a VALUES list of rows × columns parameters costs far more
+  // to build, send and parse, and its text changes with every batch size. JSON goes in as text and
+  // is cast per row (a jsonb[] parameter would be JSON-encoded twice).
+  if (b.journal.length > 0) {
+    const j = b.journal;
+    statements.push(tx`
+      insert into actor_journal (actor_type, actor_id, seq, event, state)
+      select actor_type, actor_id, seq, event::jsonb, state
+      from unnest(${j.map((r) => r.actor_type)}::text[], ${j.map((r) => r.actor_id)}::text[], ${j.map((r) => r.seq)}::bigint[],
+                  ${j.map((r) => JSON.stringify(r.event))}::text[], ${j.map((r) => r.state ?? null)}::text[])
+        with ordinality as j(actor_type, actor_id, seq, event, state, ord)
+      order by ord`);
   }
   if (b.snapshots.length > 0) {
+    const n = b.snapshots;
     statements.push(tx`
-      insert into actor_snapshots ${tx(
-        b.snapshots.map((s) => ({ ...s, snapshot: tx.json(s.snapshot as never) })),
-        'actor_type', 'actor_id', 'machine_version', 'seq', 'state', 'snapshot', 'status', 'failure',
-      )}
+      insert into actor_snapshots (actor_type, actor_id, machine_version, seq, state, snapshot, status, failure)
+      select actor_type, actor_id, machine_version, seq, state, snapshot::jsonb, status, failure
+      from unnest(${n.map((r) => r.actor_type)}::text[], ${n.map((r) => r.actor_id)}::text[], ${n.map((r) => r.machine_version)}::int[],
+                  ${n.map((r) => r.seq)}::bigint[], ${n.map((r) => r.state)}::text[], ${n.map((r) => JSON.stringify(r.snapshot))}::text[],
+                  ${n.map((r) => r.status)}::text[], ${n.map((r) => r.failure)}::text[])
+        as n(actor_type, actor_id, machine_version, seq, state, snapshot, status, failure)
       on conflict (actor_type, actor_id) do update set
         machine_version = excluded.machine_version, seq = excluded.seq, state = excluded.state,
         snapshot = excluded.snapshot, status = excluded.status, failure = excluded.failure,
         updated_at = now()`);
   }
   if (b.outbox.length > 0) {
+    const o = b.outbox;
     statements.push(tx`
-      insert into actor_outbox ${tx(
-        b.outbox.map((o) => ({ ...o, effect: tx.json(o.effect as never) })),
-        'id', 'actor_type', 'actor_id', 'seq', 'position', 'effect',
-      )}`);
+      insert into actor_outbox (id, actor_type, actor_id, seq, position, effect)
+      select id, actor_type, actor_id, seq, position, effect::jsonb
+      from unnest(${o.map((r) => r.id)}::uuid[], ${o.map((r) => r.actor_type)}::text[], ${o.map((r) => r.actor_id)}::text[],
+                  ${o.map((r) => r.seq)}::bigint[], ${o.map((r) => r.position)}::int[], ${o.map((r) => JSON.stringify(r.effect))}::text[])
+        with ordinality as o(id, actor_type, actor_id, seq, position, effect, ord)
+      order by ord`);
   }
-  for (const t of b.timersArmed) {
+  if (b.timersArmed.length > 0) {
+    // One row per (actor, key), the last armed: a multi-row upsert may not touch a row twice.
+    const armed = [...new Map(b.timersArmed.map((t) => [`${t.actor_type}/${t.actor_id}/${t.key}`, t])).values()];
     statements.push(tx`
       insert into actor_timers (id, actor_type, actor_id, key, event, due_at)
-      values (${t.id}, ${t.actor_type}, ${t.actor_id}, ${t.key}, ${tx.json(t.event as never)}, ${t.due_at})
+      -- The events go in as text and are cast per row: a jsonb[] parameter would be JSON-encoded twice.
+      select id, actor_type, actor_id, key, event::jsonb, due_at
+      from unnest(${armed.map((t) => t.id)}::uuid[], ${armed.map((t) => t.actor_type)}::text[], ${armed.map((t) => t.actor_id)}::text[],
+                  ${armed.map((t) => t.key)}::text[], ${armed.map((t) => JSON.stringify(t.event))}::text[], ${armed.map((t) => t.due_at.toISOString())}::timestamptz[])
+        as a(id, actor_type, actor_id, key, event, due_at)
       on conflict (actor_type, actor_id, key) do update set
         id = excluded.id, event = excluded.event, due_at = excluded.due_at, created_at = now()`);
   }
   await Promise.all(statements);
 }
 
+/**
+ * Timer jobs, many in one statement (in the group commit's transaction): each the row pg-boss 10's
+ * `send(queue, data, { startAfter, retryLimit, retryDelay })` writes (plans.insertJob, with the
+ * queue's options and the boss's defaults: no priority, singleton or backoff; the queue's dead
+ * letter, policy and retention, else 14 days; its expiry, else the boss's).
+ * test/actors-runtime.test.ts compares the two.
+ */
+export async function insertTimerJobs(
+  tx: Queryable,
+  o: { schema: string; queue: string; expireInDefaultSeconds: number; retryLimit: number; retryDelaySeconds: number; jobs: { data: unknown; startAfter: Date }[] },
+): Promise<void> {
+  if (o.jobs.length === 0) return;
+  await tx`
+    insert into ${tx(o.schema)}.job (id, name, data, priority, start_after, singleton_key, singleton_on, dead_letter,
+                                   expire_in, keep_until, retry_limit, retry_delay, retry_backoff, policy)
+    select gen_random_uuid(), q.name, j.data::jsonb, 0, j.start_after, null, null, q.dead_letter,
+           coalesce(q.expire_seconds, ${o.expireInDefaultSeconds}::int) * interval '1s',
+           j.start_after + cast(coalesce((q.retention_minutes * 60)::text, '14 days') as interval),
+           ${o.retryLimit}::int, ${o.retryDelaySeconds}::int, false, q.policy
+    from unnest(${o.jobs.map((j) => JSON.stringify(j.data))}::text[], ${o.jobs.map((j) => j.startAfter.toISOString())}::timestamptz[]) with ordinality as j(data, start_after, ord)
+    join ${tx(o.schema)}.queue q on q.name = ${o.queue}
+    order by j.ord`;
+}
 
 export async function timerIsArmed(sql: Queryable, timerId: string): Promise<boolean> {
   const [row] = await sql`select 1 from actor_timers where id = ${timerId}`;

@@ -43,34 +43,59 @@ export interface ConversationWrite {
 }
 
 export async function recordConversationEvent(sql: Queryable, w: ConversationWrite): Promise<void> {
-  // How far along INTRO → TRANSFERRED it got (the funnel): only ever moves forward.
-  const progress = (PROGRESSION as readonly string[]).includes(w.stage) ? w.stage : null;
-  const [row] = await sql<{ id: string }[]>`
-    insert into conversations (phone, stage, data, furthest_stage, transferred_at)
-    values (${w.phone}, ${w.stage}, ${sql.json(w.data as never)}, ${progress ?? 'INTRO'}, ${w.stage === 'TRANSFERRED' ? sql`now()` : null})
-    on conflict (phone) do update set
-      stage = excluded.stage,
-      data = excluded.data,
-      updated_at = now(),
-      furthest_stage = case
-        when ${progress}::text is not null
-         and array_position(${PROGRESSION as unknown as string[]}::text[], ${progress}::text) > array_position(${PROGRESSION as unknown as string[]}::text[], conversations.furthest_stage)
-        then ${progress}::text else conversations.furthest_stage end,
-      transferred_at = coalesce(conversations.transferred_at, excluded.transferred_at)
-    returning id`;
-  const id = row!.id;
-  if (w.message) {
-    await sql`
-      insert into conversation_messages (conversation_id, role, text, wa_message_id, kind)
-      values (${id}, 'customer', ${w.message.text}, ${w.message.waId}, ${w.message.kind})
-      on conflict (wa_message_id) where wa_message_id is not null do nothing`;
+  await recordConversationEvents(sql, [w]);
+}
+
+/**
+ * Many events' writes in one statement (a group commit carries hundreds), in order: per
+ * conversation, the last event's stage and data, the furthest stage any reached, the first time
+ * one was TRANSFERRED; then every customer message and reply in event order (the transcript is
+ * ordered by id), each stored once: the message by its WhatsApp id, the reply by its number.
+ */
+export async function recordConversationEvents(sql: Queryable, ws: ConversationWrite[]): Promise<void> {
+  if (ws.length === 0) return;
+  const rank = (stage: string | null) => (stage === null ? -1 : (PROGRESSION as readonly string[]).indexOf(stage));
+  const convs = new Map<string, { stage: string; data: Record<string, unknown>; progress: string | null; transferred: boolean }>();
+  const msgs: { phone: string; role: string; text: string; waId: string | null; kind: string; n: number | null }[] = [];
+  for (const w of ws) {
+    // How far along INTRO → TRANSFERRED it got (the funnel): only ever moves forward.
+    const progress = (PROGRESSION as readonly string[]).includes(w.stage) ? w.stage : null;
+    const prev = convs.get(w.phone);
+    convs.set(w.phone, {
+      stage: w.stage,
+      data: w.data,
+      progress: prev && rank(prev.progress) > rank(progress) ? prev.progress : progress,
+      transferred: (prev?.transferred ?? false) || w.stage === 'TRANSFERRED',
+    });
+    if (w.message) msgs.push({ phone: w.phone, role: 'customer', text: w.message.text, waId: w.message.waId, kind: w.message.kind, n: null });
+    if (w.reply) msgs.push({ phone: w.phone, role: w.reply.role, text: w.reply.text, waId: null, kind: 'text', n: w.reply.n });
   }
-  if (w.reply) {
-    await sql`
-      insert into conversation_messages (conversation_id, role, text, reply_n)
-      values (${id}, ${w.reply.role}, ${w.reply.text}, ${w.reply.n})
-      on conflict (conversation_id, reply_n) where reply_n is not null do nothing`;
-  }
+  const c = [...convs];
+  const P = PROGRESSION as unknown as string[];
+  await sql`
+    with c as (
+      insert into conversations (phone, stage, data, furthest_stage, transferred_at)
+      select phone, stage, data::jsonb, coalesce(progress, 'INTRO'), case when transferred = 'yes' then now() end
+      from unnest(${c.map(([p]) => p)}::text[], ${c.map(([, v]) => v.stage)}::text[], ${c.map(([, v]) => JSON.stringify(v.data))}::text[],
+                  ${c.map(([, v]) => v.progress)}::text[], ${c.map(([, v]) => (v.transferred ? 'yes' : 'no'))}::text[]) as v(phone, stage, data, progress, transferred)
+      on conflict (phone) do update set
+        stage = excluded.stage,
+        data = excluded.data,
+        updated_at = now(),
+        furthest_stage = case
+          when array_position(${P}::text[], excluded.furthest_stage) > array_position(${P}::text[], conversations.furthest_stage)
+          then excluded.furthest_stage else conversations.furthest_stage end,
+        transferred_at = coalesce(conversations.transferred_at, excluded.transferred_at)
+      returning id, phone
+    )
+    insert into conversation_messages (conversation_id, role, text, wa_message_id, kind, reply_n)
+    select c.id, m.role, m.text, m.wa_id, m.kind, m.n
+    from unnest(${msgs.map((m) => m.phone)}::text[], ${msgs.map((m) => m.role)}::text[], ${msgs.map((m) => m.text)}::text[],
+                ${msgs.map((m) => m.waId)}::text[], ${msgs.map((m) => m.kind)}::text[], ${msgs.map((m) => m.n)}::int[])
+           with ordinality as m(phone, role, text, wa_id, kind, n, ord)
+    join c on c.phone = m.phone
+    order by m.ord
+    on conflict do nothing`;
 }
 
 export async function conversationByPhone(sql: Queryable, phone: string): Promise<ConversationRow | undefined> {

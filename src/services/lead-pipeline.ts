@@ -384,6 +384,18 @@ export class LeadPipeline {
     return results;
   }
 
+  /**
+   * A lead changed outside the pipeline's own steps (Lívia's hand-off onto a lead the customer
+   * already had, its classification cleared in the same transaction): the board and the notified
+   * consultant are told, then it is classified again and, if it waits, assigned. A crash before
+   * this runs leaves the lead unclassified, which the reconcile picks up.
+   */
+  leadChanged(lead: LeadRow, notifications: NotificationRow[] = []): Promise<void> {
+    for (const n of notifications) this.#d.events.notification(n);
+    this.#d.events.leadUpdated(lead);
+    return this.#track(this.process([lead.id]));
+  }
+
   /** Something changed who can take leads (activation, capacity, presence): assign the waiting. */
   requestAssignment(): Promise<void> {
     if (this.#assigning) {

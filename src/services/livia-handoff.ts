@@ -1,12 +1,22 @@
 /**
- * Lívia's hand-off to the sales team, as the conversation actor's `HandoffPort`: the qualified,
- * consenting customer becomes a lead through the lead pipeline (classified and assigned by its
- * round-robin, the consultant notified by it), with the collected data and a summary of the
- * conversation as its message; the conversation is linked to the lead; and, once assignment has
- * picked a consultant (waiting a few seconds at most), Lívia is told who will call.
+ * Lívia's hand-off to the sales team, as the conversation actor's `HandoffPort`. The qualified,
+ * consenting customer:
  *
- * Exactly once per hand-off: the lead's idempotency key is the effect id, so a repeat after a
- * crash finds the lead it created instead of creating another.
+ * - already has an open lead (under any form of their phone: with or without the ninth digit; it
+ *   came by webhook, or from writing to the consultants' number): that lead is updated with the
+ *   collected data, gets the conversation's summary as a note, is classified again and, if nobody
+ *   has it, assigned by the round-robin; a consultant who already has it is notified with the
+ *   summary. Lívia names that consultant.
+ * - has none (or only WON/LOST ones): a new lead goes through the lead pipeline (classified and
+ *   assigned by its round-robin, the consultant notified by it), with the collected data and the
+ *   summary as its message.
+ *
+ * Either way the conversation is linked to the lead and, once a consultant has it (waiting a few
+ * seconds at most), Lívia is told who will call.
+ *
+ * Exactly once per hand-off (the effect id as `key`): an update commits with a `livia_handoffs`
+ * row for the key, a new lead carries the key as its idempotency key; a repeat after a crash finds
+ * either and appends, notifies and creates nothing again.
  *
  * @example
  * registerLivia({ config, system, transport, handoff: createLiviaHandoff({ sql, pipeline }), log });
@@ -14,7 +24,10 @@
 import type { HandoffPort } from '../actors/conversation.ts';
 import type { Sql } from '../db/client.ts';
 import { linkConversationLead } from '../db/conversations.ts';
-import { findLead, type NewLead } from '../db/leads.ts';
+import { findDuplicateLead, findLead, type NewLead } from '../db/leads.ts';
+import { applyHandoffUpdate, handoffLead, lockOpenLeadByPhones } from '../db/livia-handoffs.ts';
+import { handoffMetadata, handoffNote, handoffNotification, handoffPatch, PLACEHOLDER_NAME } from '../domain/handoff.ts';
+import { phoneVariants } from '../domain/whatsapp/jid.ts';
 import type { Logger } from '../log.ts';
 import type { LeadPipeline } from './lead-pipeline.ts';
 
@@ -22,7 +35,7 @@ export const LIVIA_SOURCE = 'livia';
 
 export function createLiviaHandoff(o: {
   sql: Sql;
-  pipeline: Pick<LeadPipeline, 'intake'>;
+  pipeline: Pick<LeadPipeline, 'intake' | 'leadChanged'>;
   log?: Logger;
   /** How long to wait for assignment before Lívia answers without a name. */
   waitMs?: number;
@@ -31,28 +44,53 @@ export function createLiviaHandoff(o: {
   return {
     async handOff(p, key) {
       const d = p.data;
-      const lead: NewLead = {
-        name: d.name ?? 'Cliente do WhatsApp',
-        phone: p.phone,
-        email: null,
-        source: LIVIA_SOURCE,
-        externalId: null,
-        idempotencyKey: `livia-handoff:${key}`,
-        message: `Conversa com a Lívia:\n${p.summary}`.slice(0, 8000),
-        requestedAmount: d.requested_amount ?? null,
-        monthlyIncome: d.monthly_income ?? null,
-        metadata: {
-          channel: 'whatsapp',
-          purpose: d.purpose ?? null,
-          term_months: d.term_months ?? null,
-          installment: d.installment ?? null,
-          total: d.total ?? null,
-          monthly_rate: d.monthly_rate ?? null,
-          consent: d.consent ?? null,
-        },
-      };
-      const { id } = await o.pipeline.intake(lead);
-      await linkConversationLead(o.sql, p.phone, id);
+      const idempotencyKey = `livia-handoff:${key}`;
+      const found = await o.sql.begin(async (tx) => {
+        // A repeat: of an update (its row), or of a creation (the lead's key).
+        const done = (await handoffLead(tx, key)) ?? (await findDuplicateLead(tx, { idempotencyKey, source: LIVIA_SOURCE, externalId: null }));
+        if (done) return { id: done, repeat: true as const };
+        const open = await lockOpenLeadByPhones(tx, phoneVariants(p.phone));
+        if (!open) return undefined;
+        const applied = await applyHandoffUpdate(tx, {
+          key,
+          leadId: open.id,
+          phone: p.phone,
+          patch: handoffPatch(open, d),
+          note: handoffNote(p.summary),
+          notification: open.consultant_id ? handoffNotification(d.name ?? open.name, p.summary) : null,
+        });
+        // Claimed meanwhile by the same hand-off run again concurrently: that run announces it.
+        if (!applied) return { id: open.id, repeat: true as const };
+        return { id: open.id, repeat: false as const, ...applied };
+      });
+
+      let id: string;
+      if (found && !found.repeat) {
+        id = found.id;
+        o.log?.info({ leadId: id }, 'hand-off: the customer already had an open lead; updated it');
+        void o.pipeline.leadChanged(found.lead, found.notification ? [found.notification] : []).catch((err: unknown) =>
+          o.log?.warn({ err, leadId: id }, 'hand-off: classifying the updated lead failed; the reconcile retries'),
+        );
+      } else if (found) {
+        id = found.id;
+        await linkConversationLead(o.sql, p.phone, id);
+      } else {
+        const lead: NewLead = {
+          name: d.name ?? PLACEHOLDER_NAME,
+          phone: p.phone,
+          email: null,
+          source: LIVIA_SOURCE,
+          externalId: null,
+          idempotencyKey,
+          message: handoffNote(p.summary),
+          requestedAmount: d.requested_amount ?? null,
+          monthlyIncome: d.monthly_income ?? null,
+          metadata: handoffMetadata(d),
+        };
+        ({ id } = await o.pipeline.intake(lead));
+        await linkConversationLead(o.sql, p.phone, id);
+      }
+
       const deadline = Date.now() + waitMs;
       for (;;) {
         const row = await findLead(o.sql, id);
