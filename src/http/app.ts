@@ -116,7 +116,7 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/consultants', consultantRoutes({ consultants: deps.consultants, isOnline: deps.isOnline }));
   app.route(
     '/api/webhooks',
-    webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline, perSenderPerMinute: deps.webhookRateLimitPerMinute, clientLimit }),
+    webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline, perSenderPerMinute: deps.webhookRateLimitPerMinute, clientLimit, limiters: deps.limiters }),
   );
   app.route('/api/leads', leadRoutes({ leads: deps.leads }));
   const notifications = new NotificationService({ sql: deps.sql, subscribe: (id, listener) => deps.bus.subscribe(id, listener) });
