@@ -54,6 +54,8 @@ export async function startCrossInstance(d: {
     sql,
     instanceId: d.config.instanceId,
     log,
+    // On the adapter's pool: no WAL flush wait for a notification (see src/db/socket-adapter.ts).
+    notify: (channel, payload) => adapter.pool.query('select pg_notify($1, $2)', [channel, payload]),
     onResumed: () => void resync().catch((err) => log.warn({ err }, 'resync after a database cut failed; retried at the next one')),
   });
 

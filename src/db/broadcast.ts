@@ -34,7 +34,9 @@ interface Envelope {
 
 export interface BroadcastOptions {
   url: string;
-  /** The pool NOTIFYs are sent on. */
+  /** Sends one NOTIFY (default: on `sql`). */
+  notify?: (channel: string, payload: string) => Promise<unknown>;
+  /** The pool NOTIFYs are sent on without `notify`. */
   sql: Sql;
   instanceId: string;
   log: Logger;
@@ -123,7 +125,8 @@ export class Broadcast {
       batch = [];
       size = 0;
       try {
-        await this.#o.sql`select pg_notify(${BROADCAST_CHANNEL}, ${payload})`;
+        if (this.#o.notify) await this.#o.notify(BROADCAST_CHANNEL, payload);
+        else await this.#o.sql`select pg_notify(${BROADCAST_CHANNEL}, ${payload})`;
       } catch (err) {
         // The receivers recover what they missed when their listening resumes.
         this.#log.warn({ err: (err as Error).message }, 'NOTIFY failed; other instances catch up when they reconnect');
