@@ -54,7 +54,7 @@ const NOTIFY = 'SELECT pg_notify($1, $2)';
 
 export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: number }): SocketAdapter {
   const log = o.log.child({ component: 'socket-adapter' });
-  const pool = createPgPool(o.url, { max: o.poolMax ?? 8, log, applicationName: 'livia-socketio' });
+  const pool = createPgPool(o.url, { max: o.poolMax ?? 4, log, applicationName: 'livia-socketio' });
   let closed = false;
   let current: pg.Client | undefined;
   // A stalled listening connection (no answer, no RST) is destroyed, so the adapter re-makes it.
