@@ -42,7 +42,7 @@ import { readinessChecks } from './boot/readiness.ts';
 import { startRealtime } from './boot/realtime.ts';
 import { startCrossInstance } from './boot/cross-instance.ts';
 import { createSocketAdapter } from './db/socket-adapter.ts';
-import { postgresLimiters } from './db/rate-limit-store.ts';
+import { batchedPostgresLimiters, postgresLimiters } from './db/rate-limit-store.ts';
 import { startSessions } from './boot/sessions.ts';
 import { runUntilSignal } from './boot/signals.ts';
 import { Teardown } from './boot/teardown.ts';
@@ -125,6 +125,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
       limiters,
+      senderLimiters: batchedPostgresLimiters({ pool: shared.pool, log }),
       webhookRateLimitPerMinute: config.webhookRateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
       metrics,
