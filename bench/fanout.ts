@@ -121,6 +121,47 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     };
     await move({ consultant_id: viewer.id });
 
+    // (c) Cross-instance: a second server on the same database.
+    progress('fanout: cross-instance delivery');
+    const b = await forkServer('livia', { ...env, INSTANCE_ID: 'bench-b', DATA_DIR: `${dataDir}-b` });
+    servers.push(b);
+    const onA = await spawnClient();
+    const onB = await spawnClient();
+    clients.push(onA, onB);
+    const crossN = opts.quick ? 50 : 200;
+    await onA.request({ type: 'connect', url: a.url, token: viewerToken, count: crossN }, 'connected');
+    await onB.request({ type: 'connect', url: b.url, token: viewerToken, count: crossN }, 'connected');
+    await sleep(500);
+    const sent = new Map<number, number>();
+    for (let u = 0; u < updates * 2; u++) {
+      const m = await move({ note: `cross ${u}` });
+      sent.set(m.version, m.t0);
+      await sleep(100);
+    }
+    await sleep(1500);
+    const latencies = async (c: Client) => {
+      const s = await c.request<{ byVersion: Record<string, number[]> }>({ type: 'collect' }, 'samples');
+      const out: number[] = [];
+      for (const [v, times] of Object.entries(s.byVersion)) {
+        const t0 = sent.get(Number(v));
+        if (t0 !== undefined) for (const t of times) out.push(t - t0);
+      }
+      return summarize(out);
+    };
+    const local = await latencies(onA);
+    const cross = await latencies(onB);
+    rows.push(row({ bench: 'fanout', metric: `cross-instance p50 (${crossN} clients on B, move on A)`, value: cross.p50, unit: 'ms', baseline: { label: 'same instance p50', value: local.p50 } }));
+    rows.push(row({ bench: 'fanout', metric: `cross-instance p99`, value: cross.p99, unit: 'ms', baseline: { label: 'same instance p99', value: local.p99 } }));
+    details.cross = { local, cross, clientsEach: crossN };
+    progress(`fanout: cross-instance p50 ${cross.p50.toFixed(1)} ms, p99 ${cross.p99.toFixed(1)} ms (same instance p50 ${local.p50.toFixed(1)}, p99 ${local.p99.toFixed(1)}; ${cross.n}/${local.n} receipts)`);
+    for (const c of clients.splice(0)) {
+      c.child.send({ type: 'close' });
+      await new Promise((r) => c.child.once('exit', r));
+    }
+    // B stops, so the rest measures one instance alone.
+    await b.stop();
+    servers.pop();
+
     const webhookRate = async () => {
       const r = await closedLoop({
         concurrency: 32,
@@ -185,6 +226,9 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
       const s = summarize(lat);
       const base = summarize(answer.slice(-updates));
       const missing = updates * connected - received;
+      progress(
+        `fanout: ${connected} clients: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, last client p50 ${summarize(last).p50.toFixed(1)} ms, PATCH answer p50 ${base.p50.toFixed(1)} ms, ${(perConn / 1024).toFixed(1)} KiB/connection, ${missing} missing`,
+      );
       details[`clients_${n}`] = { connected, failed, received, missing, latency: s, lastClient: summarize(last), patchAnswer: base, rssPerConnectionBytes: perConn };
       rows.push(row({ bench: 'fanout', metric: `${n} clients: emit → receipt p50`, value: s.p50, unit: 'ms', baseline: { label: 'PATCH answer p50', value: base.p50 } }));
       rows.push(row({ bench: 'fanout', metric: `${n} clients: emit → receipt p99`, value: s.p99, unit: 'ms', baseline: { label: 'PATCH answer p50', value: base.p50 } }));
@@ -194,6 +238,7 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
 
     progress(`fanout: webhook rate with ${connected} clients connected`);
     const rateWith = await webhookRate();
+    progress(`fanout: webhook rate ${rateWithout.toFixed(1)}/s without clients, ${rateWith.toFixed(1)}/s with ${connected}`);
     rows.push(row({ bench: 'fanout', metric: 'webhook rate, no clients', value: rateWithout, unit: '202/s' }));
     rows.push(row({ bench: 'fanout', metric: `webhook rate, ${connected} clients connected`, value: rateWith, unit: '202/s', baseline: { label: 'no clients', value: rateWithout } }));
     details.webhook = { rateWithout, rateWith, connected };
@@ -203,38 +248,6 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
       await new Promise((r) => c.child.once('exit', r));
     }
 
-    // (c) Cross-instance: a second server on the same database.
-    progress('fanout: cross-instance delivery');
-    const b = await forkServer('livia', { ...env, INSTANCE_ID: 'bench-b', DATA_DIR: `${dataDir}-b` });
-    servers.push(b);
-    const onA = await spawnClient();
-    const onB = await spawnClient();
-    clients.push(onA, onB);
-    const crossN = opts.quick ? 50 : 200;
-    await onA.request({ type: 'connect', url: a.url, token: viewerToken, count: crossN }, 'connected');
-    await onB.request({ type: 'connect', url: b.url, token: viewerToken, count: crossN }, 'connected');
-    await sleep(500);
-    const sent = new Map<number, number>();
-    for (let u = 0; u < updates * 2; u++) {
-      const m = await move({ note: `cross ${u}` });
-      sent.set(m.version, m.t0);
-      await sleep(100);
-    }
-    await sleep(1500);
-    const latencies = async (c: Client) => {
-      const s = await c.request<{ byVersion: Record<string, number[]> }>({ type: 'collect' }, 'samples');
-      const out: number[] = [];
-      for (const [v, times] of Object.entries(s.byVersion)) {
-        const t0 = sent.get(Number(v));
-        if (t0 !== undefined) for (const t of times) out.push(t - t0);
-      }
-      return summarize(out);
-    };
-    const local = await latencies(onA);
-    const cross = await latencies(onB);
-    rows.push(row({ bench: 'fanout', metric: `cross-instance p50 (${crossN} clients on B, move on A)`, value: cross.p50, unit: 'ms', baseline: { label: 'same instance p50', value: local.p50 } }));
-    rows.push(row({ bench: 'fanout', metric: `cross-instance p99`, value: cross.p99, unit: 'ms', baseline: { label: 'same instance p99', value: local.p99 } }));
-    details.cross = { local, cross, clientsEach: crossN };
     notes.push(
       `fanout: clients in ${procs} process(es) of their own, websocket transport, one consultant's token; "emit → receipt" counts from the PATCH being sent (its own answer is the baseline); cross-instance through @socket.io/postgres-adapter (NOTIFY)`,
     );
