@@ -102,8 +102,12 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     };
     // The clients' consultant takes no leads by assignment; the bench's lead is moved to them by hand.
     const viewer = await mk('Vitrine', 0);
+    // The cross-instance phase has a consultant of its own: until actors have one home, two
+    // instances both holding their actor leave one copy stale for what follows.
+    const crossViewer = await mk('Vitrine2', 0);
     for (let i = 0; i < 5; i++) await mk(`Bench${i}`, 10_000);
     const viewerToken = (await json(`${a.url}/api/auth/login`, { body: { email: viewer.email, password: 'password-123' } })).body.token as string;
+    const crossToken = (await json(`${a.url}/api/auth/login`, { body: { email: crossViewer.email, password: 'password-123' } })).body.token as string;
     if ((await postLead(a.url, seq++)) !== 202) throw new Error('webhook refused');
     let lead: Record<string, unknown> | undefined;
     for (let i = 0; i < 100 && !lead?.consultant_id; i++) {
@@ -125,7 +129,7 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
         await sleep(500);
       }
     };
-    await move({ consultant_id: viewer.id });
+    await move({ consultant_id: crossViewer.id });
 
     // (c) Cross-instance: a second server on the same database.
     progress('fanout: cross-instance delivery');
@@ -135,8 +139,8 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     const onB = await spawnClient();
     clients.push(onA, onB);
     const crossN = opts.quick ? 50 : 200;
-    await onA.request({ type: 'connect', url: a.url, token: viewerToken, count: crossN }, 'connected');
-    await onB.request({ type: 'connect', url: b.url, token: viewerToken, count: crossN }, 'connected');
+    await onA.request({ type: 'connect', url: a.url, token: crossToken, count: crossN }, 'connected');
+    await onB.request({ type: 'connect', url: b.url, token: crossToken, count: crossN }, 'connected');
     await sleep(500);
     const sent = new Map<number, number>();
     for (let u = 0; u < updates * 2; u++) {
@@ -164,9 +168,10 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
       c.child.send({ type: 'close' });
       await new Promise((r) => c.child.once('exit', r));
     }
-    // B stops, so the rest measures one instance alone.
+    // B stops, so the rest measures one instance alone; the lead goes to the fan-out clients' consultant.
     await b.stop();
     servers.pop();
+    await move({ consultant_id: viewer.id });
 
     const webhookRate = async () => {
       const r = await closedLoop({
