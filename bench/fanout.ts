@@ -131,46 +131,49 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     };
     await move({ consultant_id: crossViewer.id });
 
-    // (c) Cross-instance: a second server on the same database.
-    progress('fanout: cross-instance delivery');
-    const b = await forkServer('livia', { ...env, INSTANCE_ID: 'bench-b', DATA_DIR: `${dataDir}-b` });
-    servers.push(b);
-    const onA = await spawnClient();
-    const onB = await spawnClient();
-    clients.push(onA, onB);
-    const crossN = opts.quick ? 50 : 200;
-    await onA.request({ type: 'connect', url: a.url, token: crossToken, count: crossN }, 'connected');
-    await onB.request({ type: 'connect', url: b.url, token: crossToken, count: crossN }, 'connected');
-    await sleep(500);
-    const sent = new Map<number, number>();
-    for (let u = 0; u < updates * 2; u++) {
-      const m = await move({ note: `cross ${u}` });
-      sent.set(m.version, m.t0);
-      await sleep(100);
-    }
-    await sleep(5000);
-    const latencies = async (c: Client) => {
-      const s = await c.request<{ byVersion: Record<string, number[]> }>({ type: 'collect' }, 'samples');
-      const out: number[] = [];
-      for (const [v, times] of Object.entries(s.byVersion)) {
-        const t0 = sent.get(Number(v));
-        if (t0 !== undefined) for (const t of times) out.push(t - t0);
+    // BENCH_FANOUT_CROSS=0 skips it.
+    if (process.env.BENCH_FANOUT_CROSS !== '0') {
+      // (c) Cross-instance: a second server on the same database.
+      progress('fanout: cross-instance delivery');
+      const b = await forkServer('livia', { ...env, INSTANCE_ID: 'bench-b', DATA_DIR: `${dataDir}-b` });
+      servers.push(b);
+      const onA = await spawnClient();
+      const onB = await spawnClient();
+      clients.push(onA, onB);
+      const crossN = opts.quick ? 50 : 200;
+      await onA.request({ type: 'connect', url: a.url, token: crossToken, count: crossN }, 'connected');
+      await onB.request({ type: 'connect', url: b.url, token: crossToken, count: crossN }, 'connected');
+      await sleep(500);
+      const sent = new Map<number, number>();
+      for (let u = 0; u < updates * 2; u++) {
+        const m = await move({ note: `cross ${u}` });
+        sent.set(m.version, m.t0);
+        await sleep(100);
       }
-      return summarize(out);
-    };
-    const local = await latencies(onA);
-    const cross = await latencies(onB);
-    rows.push(row({ bench: 'fanout', metric: `cross-instance p50 (${crossN} clients on B, move on A)`, value: cross.p50, unit: 'ms', baseline: { label: 'same instance p50', value: local.p50 } }));
-    rows.push(row({ bench: 'fanout', metric: `cross-instance p99`, value: cross.p99, unit: 'ms', baseline: { label: 'same instance p99', value: local.p99 } }));
-    details.cross = { local, cross, clientsEach: crossN };
-    progress(`fanout: cross-instance p50 ${cross.p50.toFixed(1)} ms, p99 ${cross.p99.toFixed(1)} ms (same instance p50 ${local.p50.toFixed(1)}, p99 ${local.p99.toFixed(1)}; ${cross.n}/${local.n} receipts)`);
-    for (const c of clients.splice(0)) {
-      c.child.send({ type: 'close' });
-      await new Promise((r) => c.child.once('exit', r));
+      await sleep(5000);
+      const latencies = async (c: Client) => {
+        const s = await c.request<{ byVersion: Record<string, number[]> }>({ type: 'collect' }, 'samples');
+        const out: number[] = [];
+        for (const [v, times] of Object.entries(s.byVersion)) {
+          const t0 = sent.get(Number(v));
+          if (t0 !== undefined) for (const t of times) out.push(t - t0);
+        }
+        return summarize(out);
+      };
+      const local = await latencies(onA);
+      const cross = await latencies(onB);
+      rows.push(row({ bench: 'fanout', metric: `cross-instance p50 (${crossN} clients on B, move on A)`, value: cross.p50, unit: 'ms', baseline: { label: 'same instance p50', value: local.p50 } }));
+      rows.push(row({ bench: 'fanout', metric: `cross-instance p99`, value: cross.p99, unit: 'ms', baseline: { label: 'same instance p99', value: local.p99 } }));
+      details.cross = { local, cross, clientsEach: crossN };
+      progress(`fanout: cross-instance p50 ${cross.p50.toFixed(1)} ms, p99 ${cross.p99.toFixed(1)} ms (same instance p50 ${local.p50.toFixed(1)}, p99 ${local.p99.toFixed(1)}; ${cross.n}/${local.n} receipts)`);
+      for (const c of clients.splice(0)) {
+        c.child.send({ type: 'close' });
+        await new Promise((r) => c.child.once('exit', r));
+      }
+      // B stops, so the rest measures one instance alone; the lead goes to the fan-out clients' consultant.
+      await b.stop();
+      servers.pop();
     }
-    // B stops, so the rest measures one instance alone; the lead goes to the fan-out clients' consultant.
-    await b.stop();
-    servers.pop();
     await move({ consultant_id: viewer.id });
 
     const webhookRate = async () => {

@@ -8,6 +8,7 @@
  *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,fanout   which benchmarks (default: all)
  *   BENCH_FANOUT_CLIENTS       Socket.io clients of the fan-out runs (default "1000,5000,10000"; quick "200,1000")
  *   BENCH_FANOUT_PROCS         client processes of the fan-out bench (default one per 2,500 clients)
+ *   BENCH_FANOUT_CROSS=0       skip the fan-out bench's cross-instance phase
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
  *   BENCH_LIVIA_CONVERSATIONS  conversations at once of the livia run (default 1000; quick 200)
