@@ -40,6 +40,9 @@ import { wireLivia } from './boot/livia.ts';
 import { buildPipeline } from './boot/pipeline.ts';
 import { readinessChecks } from './boot/readiness.ts';
 import { startRealtime } from './boot/realtime.ts';
+import { startCrossInstance } from './boot/cross-instance.ts';
+import { createSocketAdapter } from './db/socket-adapter.ts';
+import { batchedPostgresLimiters, postgresLimiters } from './db/rate-limit-store.ts';
 import { startSessions } from './boot/sessions.ts';
 import { runUntilSignal } from './boot/signals.ts';
 import { Teardown } from './boot/teardown.ts';
@@ -81,7 +84,12 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const firstAdmin = await ensureFirstAdmin(sql, { email: config.adminEmail, password: config.adminPassword });
     if (firstAdmin) log.info({ email: firstAdmin.email, generatedPassword: !!firstAdmin.generatedPassword }, 'created the first administrator');
 
-    const { sessions, auth } = await startSessions({ sql, config, log, teardown });
+    // Socket.io's Postgres adapter and the rate limits share a small pg pool: every instance on
+    // this database sees the same rooms and counts against the same limits.
+    const shared = createSocketAdapter({ url: databaseUrl, log });
+    teardown.push(() => shared.close());
+    const limiters = postgresLimiters({ pool: shared.pool, databaseAvailable: () => monitor.isUp });
+    const { sessions, auth } = await startSessions({ sql, config, log, teardown, limiters });
     const waDriver = await loadWhatsAppDriver({ config, sql, log });
     let whatsapp!: WhatsAppService;
     let livia!: ReturnType<typeof wireLivia>;
@@ -93,12 +101,14 @@ export async function startServer(env: Env): Promise<RunningServer> {
       },
     });
     const metrics = createMetrics({
+      instance: config.instanceId,
       pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
       connections: () => ({ socket: sessions.live.count('socket'), sse: sessions.live.count('sse') }),
       queues: () => queueDepths(boss),
     });
     const bus = new NotificationBus();
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
+    await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared });
     await resetPresence(sql, system);
     await whatsapp.start();
     await livia.recover();
@@ -114,6 +124,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       isProduction: config.isProduction,
       frontendUrl: config.frontendUrl,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      limiters,
+      senderLimiters: batchedPostgresLimiters({ pool: shared.pool, log }),
       webhookRateLimitPerMinute: config.webhookRateLimitPerMinute,
       trustProxyHops: config.trustProxyHops,
       metrics,
@@ -138,7 +150,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const server = await listen(app.fetch, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     teardown.push(closer(server));
-    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, onClose: () => bus.close() });
+    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, adapter: shared.factory, onClose: () => bus.close() });
     log.info({ port, embedded }, `Lívia listening on http://localhost:${port}`);
     const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });
     if (banner) process.stdout.write(banner);

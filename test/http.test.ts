@@ -327,8 +327,8 @@ describe('/metrics', () => {
     expect(series.find((l) => l.includes('route="/api/auth/login"') && l.includes('method="POST"') && l.includes('status="200"'))).toBeTruthy();
 
     expect(text).toContain('# TYPE db_pool_connections gauge');
-    expect(text).toMatch(/^db_pool_connections\{state="max"\} 20$/m);
-    expect(text).toMatch(/^db_pool_connections\{state="open"\} \d+$/m);
+    expect(text).toMatch(/^db_pool_connections\{state="max",instance="[^"]+"\} 20$/m);
+    expect(text).toMatch(/^db_pool_connections\{state="open",instance="[^"]+"\} \d+$/m);
     // Process metrics come along.
     expect(text).toContain('process_cpu_user_seconds_total');
   });

@@ -24,7 +24,7 @@ describe('/metrics in production', () => {
   });
 
   it('with METRICS_TOKEN: refused without it or with a user token, and carries what operators watch', async () => {
-    const s = await startTestServer({ ...PRODUCTION, METRICS_TOKEN });
+    const s = await startTestServer({ ...PRODUCTION, METRICS_TOKEN, INSTANCE_ID: 'metrics-a' });
     const none = await s.api('/metrics');
     expect(none.status).toBe(401);
     expect(await none.text()).not.toMatch(/process_cpu/);
@@ -53,16 +53,18 @@ describe('/metrics in production', () => {
       const res = await s.api('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
       expect(res.status).toBe(200);
       text = await res.text();
-    } while (!/pipeline_step_duration_seconds_count\{step="assign"\} [1-9]/.test(text) && Date.now() < deadline);
+    } while (!/pipeline_step_duration_seconds_count\{instance="metrics-a",step="assign"\} [1-9]/.test(text) && Date.now() < deadline);
     socket.disconnect();
     await s.stop();
 
-    expect(text).toMatch(/db_pool_connections\{state="max"\} \d+/);
-    expect(text).toMatch(/db_pool_connections\{state="open"\} [1-9]/);
-    expect(text).toMatch(/realtime_connections\{kind="socket"\} 1\b/);
-    expect(text).toMatch(/realtime_connections\{kind="sse"\} 0\b/);
-    expect(text).toMatch(/pipeline_step_duration_seconds_count\{step="classify"\} [1-9]/);
-    expect(text).toMatch(/pipeline_step_duration_seconds_count\{step="assign"\} [1-9]/);
-    expect(text).toMatch(/job_queue_depth\{queue="[^"]+"\} \d+/);
+    // Per instance: every series carries this instance's INSTANCE_ID.
+    expect(text).toMatch(/process_cpu_user_seconds_total\{instance="metrics-a"\} /);
+    expect(text).toMatch(/db_pool_connections\{state="max",instance="metrics-a"\} \d+/);
+    expect(text).toMatch(/db_pool_connections\{state="open",instance="metrics-a"\} [1-9]/);
+    expect(text).toMatch(/realtime_connections\{kind="socket",instance="metrics-a"\} 1\b/);
+    expect(text).toMatch(/realtime_connections\{kind="sse",instance="metrics-a"\} 0\b/);
+    expect(text).toMatch(/pipeline_step_duration_seconds_count\{instance="metrics-a",step="classify"\} [1-9]/);
+    expect(text).toMatch(/pipeline_step_duration_seconds_count\{instance="metrics-a",step="assign"\} [1-9]/);
+    expect(text).toMatch(/job_queue_depth\{queue="[^"]+",instance="metrics-a"\} \d+/);
   });
 });

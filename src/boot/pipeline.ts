@@ -75,6 +75,7 @@ export function buildPipeline(d: {
     observeStep: d.observeStep,
     maxPendingIntakes: d.config.intakeMaxPending,
     intakeQueueWaitMs: d.config.dbStatementTimeoutMs / 2,
+    instanceId: d.config.instanceId,
   });
   hub.pipeline = pipeline;
   d.teardown.push(() => pipeline.stop());

@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import { CONSULTANT } from '../actors/consultant.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import { handleActorSubscriptions, streamActorSnapshots } from '../http/realtime.ts';
-import { attachSocketIo } from '../http/socket.ts';
+import { attachSocketIo, type SocketDeps } from '../http/socket.ts';
 import type { Logger } from '../log.ts';
 import type { Sessions } from '../services/sessions.ts';
 import type { Hub } from './hub.ts';
@@ -16,7 +16,17 @@ import type { Teardown } from './teardown.ts';
 
 export function startRealtime(
   server: HttpServer,
-  d: { sessions: Sessions; log: Logger; config: Config; system: ActorSystem; hub: Hub; teardown: Teardown; onClose(): void },
+  d: {
+    sessions: Sessions;
+    log: Logger;
+    config: Config;
+    system: ActorSystem;
+    hub: Hub;
+    teardown: Teardown;
+    /** Socket.io's adapter across instances (src/db/socket-adapter.ts); in memory without one. */
+    adapter?: SocketDeps['adapter'];
+    onClose(): void;
+  },
 ): SocketServer {
   const { system, log } = d;
   const presence = (type: 'presence.connected' | 'presence.disconnected', userId: string, socketId: string) =>
@@ -24,6 +34,7 @@ export function startRealtime(
   const io = attachSocketIo(server, {
     sessions: d.sessions,
     log,
+    adapter: d.adapter,
     corsOrigin: d.config.isProduction ? (d.config.frontendUrl ?? false) : true,
     allowedOrigins: d.config.frontendUrl ? [d.config.frontendUrl] : [],
     onConnection: (socket, user) => {
@@ -38,7 +49,10 @@ export function startRealtime(
   streamActorSnapshots(io, system);
   d.teardown.push(async () => {
     d.onClose();
-    io.disconnectSockets(true);
+    // This instance's sockets only: through the adapter, io.disconnectSockets would end every instance's.
+    io.local.disconnectSockets(true);
+    // Stops the adapter's listening connection, heartbeat and cleanup timers.
+    await Promise.resolve(io.of('/').adapter.close()).catch(() => {});
   });
   return io;
 }

@@ -348,6 +348,29 @@ export async function applyClassifications(sql: Queryable, rows: ClassificationW
 }
 
 /** Uses `leads_unclassified_idx` (migration 004). */
+/**
+ * Claims the given unclassified leads for one instance's classification for `seconds` (a claim of
+ * an instance that died expires); answers the ids claimed here. Another instance's live claim, or
+ * a lead already classified, is left out.
+ */
+export async function claimClassification(sql: Queryable, ids: string[], by: string, seconds: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<{ lead_id: string }[]>`
+    insert into lead_classification_claims (lead_id, claimed_by, until)
+    select l.id, ${by}, now() + make_interval(secs => ${seconds})
+    from leads l where l.id = any(${ids}::uuid[]) and l.ai_classified_at is null
+    on conflict (lead_id) do update set claimed_by = excluded.claimed_by, until = excluded.until
+      where lead_classification_claims.until < now() or lead_classification_claims.claimed_by = excluded.claimed_by
+    returning lead_id`;
+  return rows.map((r) => r.lead_id);
+}
+
+/** Drops the claims once their leads are classified (or the attempt failed: another may try). */
+export async function releaseClassification(sql: Queryable, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`delete from lead_classification_claims where lead_id = any(${ids}::uuid[])`;
+}
+
 export async function leadsNeedingClassification(sql: Queryable, limit: number): Promise<string[]> {
   const rows = await sql<{ id: string }[]>`
     select id from leads where ai_classified_at is null order by created_at, id limit ${limit}`;

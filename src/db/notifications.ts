@@ -71,3 +71,10 @@ export async function markAllNotificationsRead(sql: Queryable, recipientId: stri
   const result = await sql`update notifications set read_at = now() where recipient_id = ${recipientId} and read_at is null`;
   return result.count;
 }
+
+/** The recipient's newest notification (a stream that is behind it catches up from its `seq`). */
+export async function latestNotification(sql: Queryable, recipientId: string): Promise<NotificationRow | undefined> {
+  const [row] = await sql<NotificationRow[]>`
+    select ${sql(columns)} from notifications where recipient_id = ${recipientId} order by seq desc limit 1`;
+  return row && withNumberId(row);
+}

@@ -20,6 +20,7 @@ import type { Sessions } from '../services/sessions.ts';
 import { csrfGuard } from './csrf.ts';
 import { ApiError, errorBody, toErrorResponse } from './errors.ts';
 import { useHardening, type HardeningDeps } from './hardening.ts';
+import type { MakeLimiter } from './rate-limit.ts';
 import type { createMetrics } from './metrics.ts';
 import type { NotificationBus } from './notification-bus.ts';
 import { ROUTE_POLICIES } from './policies.ts';
@@ -63,6 +64,8 @@ export interface AppDeps extends HardeningDeps {
   pipeline: LeadPipeline;
   leads: LeadService;
   bus: NotificationBus;
+  /** Where the per-sender webhook limit counts (a hot key: batched; default: `limiters`). */
+  senderLimiters?: MakeLimiter | undefined;
   /** What `/health` reports (503 while the server cannot do its job). */
   liveness?: Liveness;
   /** The web app (static files and Qwik City SSR), mounted after every API route. */
@@ -116,7 +119,7 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/consultants', consultantRoutes({ consultants: deps.consultants, isOnline: deps.isOnline }));
   app.route(
     '/api/webhooks',
-    webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline, perSenderPerMinute: deps.webhookRateLimitPerMinute, clientLimit }),
+    webhookRoutes({ secret: deps.webhookSecret, pipeline: deps.pipeline, perSenderPerMinute: deps.webhookRateLimitPerMinute, clientLimit, limiters: deps.senderLimiters ?? deps.limiters }),
   );
   app.route('/api/leads', leadRoutes({ leads: deps.leads }));
   const notifications = new NotificationService({ sql: deps.sql, subscribe: (id, listener) => deps.bus.subscribe(id, listener) });

@@ -14,7 +14,7 @@ import { requestId } from 'hono/request-id';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type { Logger } from '../log.ts';
 import { ApiError, errorBody } from './errors.ts';
-import { rateLimit, resolveClientIp } from './rate-limit.ts';
+import { rateLimit, resolveClientIp, type MakeLimiter } from './rate-limit.ts';
 import { databaseGate, requestDeadline } from './backpressure.ts';
 import { unlessSignedWebhook } from './webhook-rate-limit.ts';
 import type { AppEnv } from './types.ts';
@@ -27,6 +27,8 @@ export interface HardeningDeps {
   isProduction: boolean;
   frontendUrl: string | undefined;
   rateLimitPerMinute: number;
+  /** Where limits count (default: this process's memory; several instances: PostgreSQL). */
+  limiters?: MakeLimiter | undefined;
   /** Reverse proxies in front of us whose X-Forwarded-For entries are trusted (0: none). */
   trustProxyHops: number;
   /** Whether the database answers now: API requests are refused (503) at once while it does not. */
@@ -74,7 +76,7 @@ export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): { clientLi
   );
   app.use(resolveClientIp(deps.trustProxyHops));
   // Signed webhooks have a limit of their own per sender key (their route charges bad signatures here).
-  const clientLimit = rateLimit({ perMinute: deps.rateLimitPerMinute });
+  const clientLimit = rateLimit({ perMinute: deps.rateLimitPerMinute, limiters: deps.limiters });
   app.use(unlessSignedWebhook(clientLimit));
   if (deps.databaseAvailable) app.use('/api/*', databaseGate(deps.databaseAvailable));
   if (deps.requestDeadlineMs) app.use('/api/*', requestDeadline(deps.requestDeadlineMs));

@@ -25,10 +25,13 @@ export interface MetricsSources {
   connections?(): { socket: number; sse: number };
   /** Jobs waiting (created or retrying) per queue. */
   queues?(): Promise<Record<string, number>>;
+  /** This instance's name (INSTANCE_ID): every series gets an `instance` label. */
+  instance?: string;
 }
 
 export function createMetrics(opts: MetricsSources) {
   const registry = new Registry();
+  if (opts.instance) registry.setDefaultLabels({ instance: opts.instance });
   collectDefaultMetrics({ register: registry });
   const duration = new Histogram({
     name: 'http_request_duration_seconds',

@@ -1,6 +1,7 @@
 /**
  * In-process fan-out of notifications to open SSE streams, by recipient. (Socket.io clients get
- * theirs through rooms; across several instances the Postgres adapter would carry both.)
+ * theirs through rooms, which the Postgres adapter carries across instances; a notification
+ * committed on another instance reaches this bus through src/boot/cross-instance.ts.)
  *
  * @example
  * const off = bus.subscribe(userId, (n) => send(n));
@@ -23,7 +24,27 @@ export class NotificationBus {
     };
   }
 
+  /** Whether a stream of this recipient is open here. */
+  has(userId: string): boolean {
+    return this.#byUser.has(userId);
+  }
+
+  /** The recipients with an open stream here. */
+  recipients(): string[] {
+    return [...this.#byUser.keys()];
+  }
+
+  /** Tells the other instances (set by the composition root when they share the database). */
+  announce: (n: NotificationRow) => void = () => {};
+
+  /** A notification committed here: to this instance's streams, and announced to the others. */
   publish(n: NotificationRow): void {
+    this.deliver(n);
+    this.announce(n);
+  }
+
+  /** To this instance's streams only. */
+  deliver(n: NotificationRow): void {
     for (const l of this.#byUser.get(n.recipient_id) ?? []) l(n);
   }
 

@@ -1,12 +1,14 @@
 /**
- * Request rate limits, on rate-limiter-flexible's in-memory limiter.
+ * Request rate limits, on rate-limiter-flexible. Limiters come from a `MakeLimiter`: in memory by
+ * default (one process), or counted in PostgreSQL so every instance shares one limit
+ * (src/db/rate-limit-store.ts).
  *
  * @example
- * app.use(rateLimit({ perMinute: 200 }));
+ * app.use(rateLimit({ perMinute: 200, limiters: postgresLimiters({ pool }) }));
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { ApiError } from './errors.ts';
 import type { AppEnv } from './types.ts';
 
@@ -36,13 +38,16 @@ export function resolveClientIp(proxyHops: number): MiddlewareHandler<AppEnv> {
   };
 }
 
+export { memoryLimiters, type Limiter, type LimiterOptions, type MakeLimiter } from '../services/limiters.ts';
+import { memoryLimiters, type MakeLimiter } from '../services/limiters.ts';
+
 function tooMany(res: RateLimiterRes, message: string): ApiError {
   const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
   return new ApiError(429, 'rate_limited', message, { retry_after_seconds: retryAfter }, { 'Retry-After': String(retryAfter) });
 }
 
-export function rateLimit(opts: { perMinute: number }): MiddlewareHandler<AppEnv> {
-  const limiter = new RateLimiterMemory({ points: opts.perMinute, duration: 60 });
+export function rateLimit(opts: { perMinute: number; limiters?: MakeLimiter | undefined }): MiddlewareHandler<AppEnv> {
+  const limiter = (opts.limiters ?? memoryLimiters)({ keyPrefix: 'client', points: opts.perMinute, duration: 60 });
   return async (c, next) => {
     try {
       const res = await limiter.consume(c.var.clientIp);

@@ -11,7 +11,7 @@
  * io.to(userRoom(id)).emit('notification', n);
  */
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Role } from '../domain/roles.ts';
 import type { Logger } from '../log.ts';
 import type { Session, Sessions } from '../services/sessions.ts';
@@ -32,6 +32,8 @@ export interface SocketDeps {
   allowedOrigins?: readonly string[];
   /** A socket of this user connected; presence and per-socket handlers hang off this. */
   onConnection(socket: Socket, user: AuthUser): void;
+  /** An adapter factory (`io.adapter(...)`): the Postgres adapter carries room emits to every instance. */
+  adapter?: ServerOptions['adapter'] | undefined;
   onDisconnect(socket: Socket, user: AuthUser): void;
 }
 
@@ -52,6 +54,11 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
     path: '/socket.io',
     cors: { origin: deps.corsOrigin },
     serveClient: false,
+    // Kanban updates are small JSON: compressing each frame for thousands of sockets costs CPU
+    // and about 300 KB of zlib state per socket, for little saved.
+    perMessageDeflate: false,
+    httpCompression: false,
+    ...(deps.adapter ? { adapter: deps.adapter } : {}),
   });
 
   io.use(async (socket, next) => {
@@ -68,7 +75,10 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
   io.on('connection', (socket) => {
     const session = socket.data.session as Session;
     const user = session.user;
-    const forget = deps.sessions.live.open({ userId: user.id, jti: session.jti, kind: 'socket' }, () => socket.disconnect(true));
+    const forget = deps.sessions.live.open(
+      { userId: user.id, jti: session.jti, kind: 'socket', ver: session.tokenVersion, role: user.role },
+      () => socket.disconnect(true),
+    );
     void socket.join([userRoom(user.id), roleRoom(user.role)]);
     socket.on('disconnect', () => {
       forget();

@@ -12,8 +12,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { ApiError } from './errors.ts';
+import { memoryLimiters, type MakeLimiter } from './rate-limit.ts';
 import type { AppEnv } from './types.ts';
 
 export const WEBHOOK_PATH = '/api/webhooks/leads';
@@ -38,8 +39,8 @@ export function senderKey(secret: string): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 16);
 }
 
-export function senderRateLimit(opts: { perMinute: number }) {
-  const limiter = new RateLimiterMemory({ keyPrefix: 'webhook-sender', points: opts.perMinute, duration: 60 });
+export function senderRateLimit(opts: { perMinute: number; limiters?: MakeLimiter | undefined }) {
+  const limiter = (opts.limiters ?? memoryLimiters)({ keyPrefix: 'webhook-sender', points: opts.perMinute, duration: 60 });
   return {
     async consume(key: string): Promise<void> {
       try {

@@ -31,6 +31,8 @@ import {
   purgeWebhookSignatures,
   reconcileOpenLeads,
   resolveDuplicates,
+  claimClassification,
+  releaseClassification,
   type LeadRow,
   type NewLead,
   type NewLeadRow,
@@ -121,7 +123,12 @@ export interface PipelineDeps {
   openLeadsReconcileMs?: number;
   /** The most stop() waits for in-flight steps (default 5 s). */
   stopWaitMs?: number;
+  /** This instance's name: a lead's classification is claimed in the database under it. */
+  instanceId?: string;
 }
+
+/** How long one instance's claim on a lead's classification holds (an LLM call takes seconds). */
+const CLASSIFY_CLAIM_SECONDS = 120;
 
 export class LeadPipeline {
   readonly #d: PipelineDeps;
@@ -470,8 +477,9 @@ export class LeadPipeline {
   }
 
   /**
-   * Classifies each lead once per process at a time: the fast path, the safety-net job and the
-   * reconcile may all reach the same lead, and an LLM call is too slow and costly to make twice.
+   * Classifies each lead once at a time: the fast path, the safety-net job and the reconcile may
+   * all reach the same lead, on any instance, and an LLM call is too slow and costly to make twice.
+   * In this process a set guards it; across instances a claim row (claimClassification).
    */
   async #classify(ids: string[]): Promise<void> {
     const mine = ids.filter((id) => !this.#classifying.has(id));
@@ -487,6 +495,17 @@ export class LeadPipeline {
 
   async #classifyOnce(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
+    // Across instances: only the leads this instance claimed (another may be classifying the rest).
+    const claimed = await claimClassification(this.#work, ids, this.#d.instanceId ?? 'local', CLASSIFY_CLAIM_SECONDS);
+    if (claimed.length === 0) return;
+    try {
+      await this.#classifyClaimed(claimed);
+    } finally {
+      await releaseClassification(this.#work, claimed).catch((err) => this.#log.warn({ err }, 'releasing classification claims failed; they expire'));
+    }
+  }
+
+  async #classifyClaimed(ids: string[]): Promise<void> {
     const leads = (await findLeads(this.#work, ids)).filter((l) => !l.ai_classified_at);
     if (leads.length === 0) return;
     const limit = this.#d.classifyConcurrency ?? 8;

@@ -9,18 +9,22 @@
  */
 export type ConnectionKind = 'socket' | 'sse';
 
-interface Connection {
+export interface LiveConnection {
   userId: string;
   jti: string | undefined;
   kind: ConnectionKind;
+  /** The token version and role it was opened with (rechecked after a missed cross-instance change). */
+  ver?: number | undefined;
+  role?: string | undefined;
   close(): void;
 }
+type Connection = LiveConnection;
 
 export class LiveConnections {
   #all = new Set<Connection>();
 
   /** Registers a connection; the returned function forgets it (call it when it closes). */
-  open(who: { userId: string; jti: string | undefined; kind: ConnectionKind }, close: () => void): () => void {
+  open(who: { userId: string; jti: string | undefined; kind: ConnectionKind; ver?: number | undefined; role?: string | undefined }, close: () => void): () => void {
     const conn: Connection = { ...who, close };
     this.#all.add(conn);
     return () => this.#all.delete(conn);
@@ -32,6 +36,16 @@ export class LiveConnections {
 
   closeToken(jti: string): number {
     return this.#closeWhere((c) => c.jti === jti);
+  }
+
+  /** Closes the connections `stale` picks; answers how many. */
+  closeWhere(stale: (c: Readonly<LiveConnection>) => boolean): number {
+    return this.#closeWhere(stale);
+  }
+
+  /** The users with an open connection now. */
+  users(): Set<string> {
+    return new Set([...this.#all].map((c) => c.userId));
   }
 
   count(kind?: ConnectionKind): number {

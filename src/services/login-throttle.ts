@@ -13,7 +13,8 @@
  * const attempt = await throttle.begin(email, ip); // throws ApiError 429 when over a limit
  * if (ok) await attempt.succeeded();
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import { memoryLimiters, type Limiter, type MakeLimiter } from './limiters.ts';
 import { ApiError } from './errors.ts';
 
 export interface LoginThrottleOptions {
@@ -34,19 +35,20 @@ export interface LoginThrottle {
   begin(email: string, address: string): Promise<LoginAttempt>;
 }
 
-export function createLoginThrottle(opts: LoginThrottleOptions = LOGIN_THROTTLE_DEFAULTS): LoginThrottle {
-  const limiter = (keyPrefix: string, points: number) => new RateLimiterMemory({ keyPrefix, points, duration: opts.windowSeconds });
+/** `limiters`: where the counts live (PostgreSQL, so every instance shares them; memory by default). */
+export function createLoginThrottle(opts: LoginThrottleOptions = LOGIN_THROTTLE_DEFAULTS, limiters: MakeLimiter = memoryLimiters): LoginThrottle {
+  const limiter = (keyPrefix: string, points: number) => limiters({ keyPrefix, points, duration: opts.windowSeconds });
   const pair = limiter('login-email-address', opts.perEmailAndAddress);
   const email = limiter('login-email', opts.perEmail);
   const address = limiter('login-address', opts.perAddress);
   return {
     async begin(mail, ip) {
-      const keys: [RateLimiterMemory, string][] = [
+      const keys: [Limiter, string][] = [
         [pair, `${mail}|${ip}`],
         [email, mail],
         [address, ip],
       ];
-      const taken: [RateLimiterMemory, string][] = [];
+      const taken: [Limiter, string][] = [];
       for (const [l, key] of keys) {
         try {
           await l.consume(key, 1);

@@ -36,7 +36,10 @@ export function notificationRoutes(deps: {
     const feed = await deps.notifications.feed(user.id, resumeFrom);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => feed.close());
-      const forget = deps.live.open({ userId: user.id, jti: c.var.session.jti, kind: 'sse' }, () => feed.close());
+      const forget = deps.live.open(
+        { userId: user.id, jti: c.var.session.jti, kind: 'sse', ver: c.var.session.tokenVersion, role: user.role },
+        () => feed.close(),
+      );
       try {
         await stream.write(`retry: 3000\n\n`);
         for (;;) {

@@ -10,6 +10,7 @@ import { createRoute, errors, json, router, z as oz } from '../openapi.ts';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../types.ts';
 import { chargeClient, senderKey, senderRateLimit } from '../webhook-rate-limit.ts';
+import type { MakeLimiter } from '../rate-limit.ts';
 import { verifyWebhook } from '../webhook-signature.ts';
 
 /** Printable text only: NUL and other control characters (bar tab and newlines) are refused. */
@@ -70,12 +71,13 @@ export function webhookRoutes(deps: {
   pipeline: LeadPipeline;
   /** Signed webhooks per minute per sender key. */
   perSenderPerMinute: number;
+  limiters?: MakeLimiter | undefined;
   /** The per-client limit, charged here for requests whose signature fails (the app skips them). */
   clientLimit: MiddlewareHandler<AppEnv>;
   now?: () => number;
 }) {
   const r = router();
-  const senders = senderRateLimit({ perMinute: deps.perSenderPerMinute });
+  const senders = senderRateLimit({ perMinute: deps.perSenderPerMinute, limiters: deps.limiters });
   const sender = senderKey(deps.secret);
   r.openapi(route, async (c) => {
     const raw = await c.req.text();
