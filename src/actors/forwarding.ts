@@ -64,6 +64,25 @@ export class ActorForwarding {
     this.#o = o;
   }
 
+  /**
+   * Creates the inbox queues one after the other, before any lease is asked for: pg-boss 10's
+   * createQueue makes a partition, and two of them at once can deadlock.
+   */
+  async prepare(leases: string[]): Promise<void> {
+    for (const lease of leases) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#ensure(inboxQueue(lease));
+          break;
+        } catch (err) {
+          // Another instance creating the same queue at the same moment: look again.
+          if (attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
+    }
+  }
+
   #ensure(queue: string): Promise<void> {
     let p = this.#queues.get(queue);
     if (!p) {

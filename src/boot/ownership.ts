@@ -175,6 +175,7 @@ export async function startOwnership(
       void forwarding.unserve(CONSULTANT_HOME);
     },
   });
+  await forwarding.prepare([...d.sessions.map(sessionLease), CONSULTANT_HOME]);
   await leases.start();
   d.teardown.push(async () => {
     clearInterval(presenceSweep);
