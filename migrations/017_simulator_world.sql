@@ -12,4 +12,5 @@ create table wa_simulator_inbox (
 );
 create index wa_simulator_inbox_session on wa_simulator_inbox (session, id);
 
-alter table wa_simulator_sent add column sent_by text, add column sends integer not null default 1;
+alter table wa_simulator_sent add column sent_by text, add column sends integer not null default 1,
+  add column last_sent_by text, add column last_sent_at timestamptz;

@@ -295,7 +295,8 @@ export async function simulatorRecordSend(
   const [row] = await q<{ fresh: boolean }[]>`
     insert into wa_simulator_sent (session, wa_id, to_jid, text, content, sent_by)
     values (${s.session}, ${s.waId}, ${s.toJid}, ${s.text}, ${q.json(s.content as never)}, ${s.sentBy ?? null})
-    on conflict (session, wa_id) do update set sends = wa_simulator_sent.sends + 1
+    on conflict (session, wa_id) do update set
+      sends = wa_simulator_sent.sends + 1, last_sent_by = excluded.sent_by, last_sent_at = now()
     returning (xmax = 0) as fresh`;
   return !!row?.fresh;
 }
