@@ -5,7 +5,8 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,instances   which benchmarks (default: all)
+ *   BENCH_INSTANCES_LEADS      leads of each 1/2/3-instance run (default 2000; quick 400)
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
  *   BENCH_LIVIA_CONVERSATIONS  conversations at once of the livia run (default 1000; quick 200)
@@ -35,6 +36,7 @@ import { runFaults } from './faults.ts';
 import { runUi } from './ui.ts';
 import { runLivia } from './livia.ts';
 import { runWhatsApp } from './whatsapp.ts';
+import { runInstances } from './instances.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
 import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
 
@@ -73,7 +75,7 @@ async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<vo
 }
 
 try {
-  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
+  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui', 'instances'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
   const database = db;
   if (database) {
     await attempt('http', () => runHttp(opts, database));
@@ -82,6 +84,7 @@ try {
     await attempt('livia', () => runLivia(opts, database));
     await attempt('whatsapp', () => runWhatsApp(opts, database));
     await attempt('ui', () => runUi(opts, database));
+    await attempt('instances', () => runInstances(opts, database));
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
   await attempt('coldstart', () => runColdstart(opts));

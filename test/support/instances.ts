@@ -21,7 +21,14 @@ export async function spawnInstance(url: string, id: string, env: Record<string,
   const dataDir = await mkdtemp(join(tmpdir(), `livia-${id}-`));
   const s = await spawnServer({ DATABASE_URL: url, DATA_DIR: dataDir, INSTANCE_ID: id, ...env });
   await s.waitReady(90_000);
-  const res = await fetch(`${s.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  let res: Response;
+  for (let attempt = 1; ; attempt++) {
+    res = await fetch(`${s.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    // A loaded machine: the database may answer 503 (statement timeout) for a while.
+    if (res.status !== 503 || attempt >= 10) break;
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   const body = (await res.json()) as { token?: string };
   if (!body.token) throw new Error(`login on ${id} failed: ${res.status} ${JSON.stringify(body)}`);
   const token = body.token;
