@@ -48,7 +48,9 @@ async function startInstances(url: string, n: number, dir: string): Promise<Chil
 
 async function login(s: ChildServer): Promise<string> {
   const res = await fetch(`${s.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  return ((await res.json()) as { token: string }).token;
+  const body = (await res.json()) as { token?: string };
+  if (!body.token) throw new Error(`login answered ${res.status}: ${JSON.stringify(body)}`);
+  return body.token;
 }
 
 async function postLead(s: ChildServer, i: number, tag: string): Promise<number> {
@@ -80,8 +82,10 @@ async function throughput(base: BenchDatabase, n: number, leads: number, concurr
       await fetch(`${servers[0]!.url}/api/consultants`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ name: `C ${c}`, email: `c${c}@instances.bench`, password: 'consultant-pw-1', role: 'CONSULTANT', max_open_leads: 1_000_000 }),
-      }).then((r) => r.body?.cancel());
+        body: JSON.stringify({ name: `C ${c}`, email: `c${c}@instances.bench`, password: 'consultant-pw-1', role: 'CONSULTANT', max_open_leads: 10_000 }),
+      }).then(async (r) => {
+        if (r.status !== 201) throw new Error(`creating a consultant answered ${r.status}: ${await r.text()}`);
+      });
     }
     const started = performance.now();
     await pool(
