@@ -40,7 +40,7 @@ async function freshDatabase(base: string, name: string): Promise<{ url: string;
 async function startInstances(url: string, n: number, dir: string): Promise<ChildServer[]> {
   const out: ChildServer[] = [];
   for (let i = 0; i < n; i++) {
-    const env = { ...liviaEnv({ databaseUrl: url, dataDir: join(dir, `i${i}`), admin: ADMIN, webhookSecret: SECRET }), INSTANCE_ID: `bench-${i}`, INSTANCES: String(n), DB_POOL_MAX: '10' };
+    const env = { ...liviaEnv({ databaseUrl: url, dataDir: join(dir, `i${i}`), admin: ADMIN, webhookSecret: SECRET }), INSTANCE_ID: `bench-${i}`, INSTANCES: String(n), DB_POOL_MAX: '10', WHATSAPP_SEND_PER_MINUTE: '10000' };
     out.push(await forkServer('livia', env));
   }
   return out;
