@@ -5,10 +5,11 @@
  *
  * Environment:
  *   BENCH_QUICK=1              small sizes and short runs, a smoke run in well under a minute
- *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,machines-live,fanout   which benchmarks (default: all)
+ *   BENCH_ONLY=http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,machines-live,fanout,instances   which benchmarks (default: all)
  *   BENCH_FANOUT_CLIENTS       Socket.io clients of the fan-out runs (default "1000,5000,10000"; quick "200,1000")
  *   BENCH_FANOUT_PROCS         client processes of the fan-out bench (default one per 2,500 clients)
  *   BENCH_FANOUT_CROSS=0       skip the fan-out bench's cross-instance phase
+ *   BENCH_INSTANCES_LEADS      leads of each 1/2/3-instance run (default 2000; quick 400)
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
  *   BENCH_MACHINES_MESSAGES / BENCH_MACHINES_BURST_MS   simulator messages timed to the state lit on
@@ -42,6 +43,7 @@ import { runMachinesLive } from './machines-live.ts';
 import { runLivia } from './livia.ts';
 import { runWhatsApp } from './whatsapp.ts';
 import { runFanout } from './fanout.ts';
+import { runInstances } from './instances.ts';
 import { fmt, killChildren, progress, readOptions, type BenchResult, type Row } from './lib/common.ts';
 import { openBenchDatabase, type BenchDatabase } from './lib/db.ts';
 
@@ -80,7 +82,7 @@ async function attempt(name: string, fn: () => Promise<BenchResult>): Promise<vo
 }
 
 try {
-  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui', 'machines-live', 'fanout'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
+  if (['http', 'actors', 'pipeline', 'livia', 'whatsapp', 'ui', 'machines-live', 'fanout', 'instances'].some((b) => opts.only.has(b))) db = await openBenchDatabase();
   const database = db;
   if (database) {
     await attempt('http', () => runHttp(opts, database));
@@ -91,6 +93,7 @@ try {
     await attempt('ui', () => runUi(opts, database));
     await attempt('machines-live', () => runMachinesLive(opts, database));
     await attempt('fanout', () => runFanout(opts, database));
+    await attempt('instances', () => runInstances(opts, database));
   }
   // Last: it spawns the server on its own embedded PostgreSQL, which takes CPU from nothing else.
   await attempt('coldstart', () => runColdstart(opts));

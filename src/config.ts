@@ -57,6 +57,8 @@ const envSchema = z.object({
   ACTOR_JOURNAL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore, at most 64').optional(),
+  INSTANCES: z.coerce.number().int().min(1).max(64).default(1),
+  LEASE_TTL_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
@@ -121,6 +123,14 @@ export interface Config {
   metricsToken: string | undefined;
   /** This process's name among instances sharing one database (INSTANCE_ID, or host-pid-random). */
   instanceId: string;
+  /**
+   * INSTANCES: how many instances share the database. 1: this one takes every lease at start (a
+   * restart need not wait out its previous life's lease). More: leases pass by expiry only, and a
+   * Baileys driver needs WHATSAPP_AUTH_STORE=postgres.
+   */
+  instances: number;
+  /** LEASE_TTL_MS: a WhatsApp session's (and an actor home's) lease; another instance takes over within about 1.2 × it. */
+  leaseTtlMs: number;
   /** How long a new database connection may take before the attempt fails. */
   dbConnectTimeoutSeconds: number;
   /** PostgreSQL's statement_timeout on the request pools; requests give up (503) shortly after. */
@@ -235,6 +245,8 @@ export async function loadConfig(
     trustProxyHops: e.TRUST_PROXY_HOPS,
     metricsToken: e.METRICS_TOKEN,
     instanceId: e.INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    instances: e.INSTANCES,
+    leaseTtlMs: e.LEASE_TTL_MS,
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     intakeMaxPending: e.INTAKE_MAX_PENDING,

@@ -22,14 +22,14 @@ import { createMetrics } from './http/metrics.ts';
 import { registerActorMetrics } from './http/actor-metrics.ts';
 import { NotificationBus } from './http/notification-bus.ts';
 import type { AppEnv } from './http/types.ts';
-import { CONSULTANT } from './actors/consultant.ts';
 import { isOnline } from './actors/consultant.machine.ts';
 import type { ActorSystem } from './actors/runtime.ts';
 import { createLogger, type Logger } from './log.ts';
 import { exitOnFatalErrors } from './fatal.ts';
 import { ConsultantService } from './services/consultants.ts';
 import type { Sessions } from './services/sessions.ts';
-import { resetPresence, startActors } from './boot/actors.ts';
+import { startActors } from './boot/actors.ts';
+import { checkInstances, consultantPresence, createOwnership, sessionLease, startOwnership } from './boot/ownership.ts';
 import { onConsultantChanged } from './boot/consultant-changes.ts';
 import { openDatabase } from './boot/database.ts';
 import { ensureFirstAdmin } from './services/first-admin.ts';
@@ -89,17 +89,26 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const shared = createSocketAdapter({ url: databaseUrl, log });
     teardown.push(() => shared.close());
     const limiters = postgresLimiters({ pool: shared.pool, databaseAvailable: () => monitor.isUp });
+    // Several instances: leases say who owns each WhatsApp session and where each actor lives.
+    await checkInstances(sql, config, log);
+    const own = createOwnership({ sql, boss, log, config });
     const { sessions, auth } = await startSessions({ sql, config, log, teardown, limiters });
     const waDriver = await loadWhatsAppDriver({ config, sql, log });
     let whatsapp!: WhatsAppService;
     let livia!: ReturnType<typeof wireLivia>;
     const system = await startActors({
-      sql, boss, log, config, hub, teardown,
+      sql, boss, log, config, hub, teardown, homes: own.homes,
       beforeStart: (system) => {
+        own.attach(system);
         livia = wireLivia({ config, sql, system, log, hub, whatsapp: () => whatsapp });
-        whatsapp = createWhatsApp({ sql, system, log, config, hub, loaded: waDriver, teardown, conversations: livia });
+        whatsapp = createWhatsApp({
+          sql, system, log, config, hub, loaded: waDriver, teardown, conversations: livia,
+          owns: (s) => own.leases.holds(sessionLease(s)),
+          owners: () => own.sessionOwners(config.whatsapp.sessions),
+        });
       },
     });
+    const consultantOnline = consultantPresence({ sql, system, log, teardown, isOnline: (s) => isOnline(s as never) });
     const metrics = createMetrics({
       instance: config.instanceId,
       pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
@@ -107,11 +116,11 @@ export async function startServer(env: Env): Promise<RunningServer> {
       queues: () => queueDepths(boss),
     });
     const bus = new NotificationBus();
-    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts });
+    const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts, isOnline: consultantOnline });
     await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared });
-    await resetPresence(sql, system);
     await whatsapp.start();
-    await livia.recover();
+    // Wins the leases it can: opens those sessions, redelivers Lívia's stored messages, drops dead presence.
+    await startOwnership(own, { sql, system, log, config, sessions: config.whatsapp.sessions, whatsapp, livia, teardown });
     registerActorMetrics(metrics.registry, { sql, system });
 
     const app = createApp({
@@ -130,7 +139,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       trustProxyHops: config.trustProxyHops,
       metrics,
       isShuttingDown: () => hub.shuttingDown,
-      isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
+      isOnline: consultantOnline,
       system,
       webhookSecret: config.webhookSecret,
       pipeline,
@@ -150,7 +159,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const server = await listen(app.fetch, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     teardown.push(closer(server));
-    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, adapter: shared.factory, onClose: () => bus.close() });
+    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, adapter: shared.factory, onClose: () => bus.close(), sql, instance: { instanceId: own.instanceId, boot: own.boot } });
     log.info({ port, embedded }, `Lívia listening on http://localhost:${port}`);
     const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });
     if (banner) process.stdout.write(banner);

@@ -37,7 +37,7 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 
 export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const only = new Set((env.BENCH_ONLY ?? 'http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,machines-live,fanout').split(',').map((s) => s.trim()).filter(Boolean));
+  const only = new Set((env.BENCH_ONLY ?? 'http,coldstart,actors,pipeline,livia,whatsapp,faults,ui,machines-live,fanout,instances').split(',').map((s) => s.trim()).filter(Boolean));
   return {
     quick,
     durationMs: num(env, 'BENCH_DURATION_MS', quick ? 1500 : 5000),

@@ -44,6 +44,10 @@ export interface EffectRunnerOptions {
   handler(actorType: string, effect: string): EffectSpec | undefined;
   /** The actor types this process runs: only their effects are its to sweep. */
   types(): string[];
+  /** Whether the actor lives here (several instances): only its home runs its effects. */
+  mine?(type: string, id: string): boolean;
+  /** Fences a run just before it starts: false when this instance may no longer run it. */
+  claim?(row: OutboxRow): Promise<boolean>;
   timeoutMs: number;
   attempts: number;
   retryBaseMs: number;
@@ -91,7 +95,10 @@ export class EffectRunner {
     if (this.#stopped || this.#sweeping) return;
     this.#sweeping = true;
     try {
-      for (const h of await actorsWithDueEffects(this.#o.sql, this.#o.types(), 500)) this.wake(h.actor_type, h.actor_id);
+      for (const h of await actorsWithDueEffects(this.#o.sql, this.#o.types(), 500)) {
+        if (this.#o.mine && !this.#o.mine(h.actor_type, h.actor_id)) continue;
+        this.wake(h.actor_type, h.actor_id);
+      }
     } catch (err) {
       this.#o.log.warn({ err }, 'effect sweep failed');
     } finally {
@@ -166,6 +173,13 @@ export class EffectRunner {
         continue;
       }
       const ok = await this.#runOne(row);
+      if (ok === 'away') {
+        // The actor's home moved: its new owner runs the rest (from the table).
+        a.queue = [];
+        a.ids.clear();
+        a.known = false;
+        return;
+      }
       if (!ok) {
         a.queue = [];
         a.ids.clear();
@@ -177,8 +191,9 @@ export class EffectRunner {
     }
   }
 
-  /** One run with its timeout; true when done. */
-  async #runOne(row: OutboxRow): Promise<boolean> {
+  /** One run with its timeout; true when done, 'away' when it is no longer this instance's to run. */
+  async #runOne(row: OutboxRow): Promise<boolean | 'away'> {
+    if (this.#o.claim && !(await this.#o.claim(row))) return 'away';
     const spec = this.#o.handler(row.actor_type, row.effect.type);
     const timeoutMs = spec?.timeoutMs ?? this.#o.timeoutMs;
     const attempts = spec?.attempts ?? this.#o.attempts;
@@ -206,6 +221,8 @@ export class EffectRunner {
         timeout,
       ]);
     } catch (err) {
+      // Deposed while it ran: not a failure of the effect; its new owner runs it again by its id.
+      if (this.#o.mine && !this.#o.mine(row.actor_type, row.actor_id)) return 'away';
       const message = (err as Error)?.message ?? String(err);
       this.stats.failed++;
       const dead = await markEffectFailed(this.#o.sql, row.id, message, attempts, this.#o.retryBaseMs);

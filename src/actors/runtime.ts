@@ -27,7 +27,7 @@ import { mayPassivate, passivationInterval } from './passivation.ts';
 import { startActorPruning, stopActorPruning } from './pruning.ts';
 import { validateDefinition } from './registry.ts';
 import { DurableTimers, type TimerJob } from './timers.ts';
-import { ActorFailedError, effectSpec, SYSTEM_DEFAULTS, type ActorDefinition, type ActorEvent, type ActorSystemOptions, type ActorView } from './types.ts';
+import { ActorFailedError, NotHomeError, effectSpec, SYSTEM_DEFAULTS, type ActorDefinition, type ActorEvent, type ActorSystemOptions, type ActorView } from './types.ts';
 
 export { TIMER_QUEUE } from './timers.ts';
 export * from './types.ts';
@@ -35,7 +35,7 @@ export * from './types.ts';
 type Listener = (view: ActorView) => void;
 
 export class ActorSystem {
-  readonly #o: Required<Omit<ActorSystemOptions, 'pruning' | 'clock'>> & Pick<ActorSystemOptions, 'pruning'>;
+  readonly #o: Required<Omit<ActorSystemOptions, 'pruning' | 'clock' | 'homes'>> & Pick<ActorSystemOptions, 'pruning' | 'homes'>;
   readonly #log: Logger;
   readonly #defs = new Map<string, ActorDefinition>();
   readonly #live = new Map<string, Actor>();
@@ -65,6 +65,13 @@ export class ActorSystem {
       attempts: this.#o.effectAttempts,
       retryBaseMs: this.#o.effectRetryBaseMs,
       types: () => [...this.#defs.keys()],
+      mine: (type, id) => this.isHome(type, id),
+      claim: opts.homes
+        ? (row) => {
+            const lease = opts.homes!.leaseOf(row.actor_type, row.actor_id);
+            return lease ? opts.homes!.claim(lease, row.id) : Promise.resolve(true);
+          }
+        : undefined,
       handler: (type, name) => {
         const h = this.#defs.get(type)?.effects?.[name];
         return h ? effectSpec(h) : undefined;
@@ -145,6 +152,7 @@ export class ActorSystem {
     for (const def of this.#defs.values()) {
       if (!def.start) continue;
       for (const id of await activeActorIds(this.#o.sql, def.type)) {
+        if (!this.isHome(def.type, id)) continue;
         await this.#acquire(def.type, id).ready.catch((err) => this.#log.error({ err, type: def.type, id }, 'resource actor did not start'));
       }
     }
@@ -178,10 +186,60 @@ export class ActorSystem {
    */
   send(type: string, id: string, event: ActorEvent, opts: { timerId?: string } = {}): Promise<ActorView> {
     if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
+    const lease = this.#o.homes?.leaseOf(type, id);
+    if (lease && !this.#o.homes!.holds(lease)) {
+      if (!this.#defs.has(type)) return Promise.reject(new Error(`unknown actor type ${type}`));
+      return this.#o.homes!.forward(lease, type, id, event, { timerId: opts.timerId, wait: true }) as Promise<ActorView>;
+    }
+    return this.sendHere(type, id, event, opts);
+  }
+
+  /**
+   * Delivers an event to an actor that lives here (a forwarded event arrives this way); rejects
+   * with NotHomeError, touching nothing, when it lives elsewhere.
+   */
+  sendHere(type: string, id: string, event: ActorEvent, opts: { timerId?: string } = {}): Promise<ActorView> {
+    if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
     try {
       return this.#acquire(type, id).send(event, opts.timerId);
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /** Whether the actor lives in this instance (always, with a single instance). */
+  isHome(type: string, id: string): boolean {
+    const lease = this.#o.homes?.leaseOf(type, id);
+    return !lease || this.#o.homes!.holds(lease);
+  }
+
+  /**
+   * A lease was lost: every actor living under it leaves memory at once (its stop hook closes what
+   * it owned). Writes already on their way may still land; the journal's unique seq keeps a second
+   * owner from ever writing the same step twice, and effects are fenced by the lease's epoch.
+   */
+  evict(lease: string): number {
+    let n = 0;
+    for (const [key, a] of this.#live) {
+      if (this.#o.homes?.leaseOf(a.def.type, a.id) !== lease) continue;
+      this.#live.delete(key);
+      this.#effects.forget(a.def.type, a.id);
+      void a.retire('lease lost').catch((err) => this.#log.warn({ err, actor: key }, 'stop hook failed'));
+      n++;
+    }
+    return n;
+  }
+
+  /** A lease was won: run at once the effects its actors' previous owner left (not at the next sweep). */
+  async adopt(lease: string): Promise<void> {
+    if (!this.#started || this.#stopped) return;
+    await this.#effects.sweep();
+    for (const def of this.#defs.values()) {
+      if (!def.start) continue;
+      for (const id of await activeActorIds(this.#o.sql, def.type)) {
+        if (this.#o.homes?.leaseOf(def.type, id) !== lease || !this.isHome(def.type, id)) continue;
+        await this.#acquire(def.type, id).ready.catch((err) => this.#log.error({ err, type: def.type, id }, 'resource actor did not start'));
+      }
     }
   }
 
@@ -252,6 +310,8 @@ export class ActorSystem {
 
   #acquire(type: string, id: string): Actor {
     const key = `${type}/${id}`;
+    // Never a second copy: an actor that lives elsewhere is reached through the database only.
+    if (!this.isHome(type, id)) throw new NotHomeError(`actor ${key} lives in another instance`);
     const existing = this.#live.get(key);
     if (existing && !existing.broken) return existing;
     const def = this.#defs.get(type);
@@ -272,7 +332,13 @@ export class ActorSystem {
     if (!this.#defs.has(job.type)) throw new Error(`unknown actor type ${job.type}`);
     // Thrown, not dropped: pg-boss retries the job, and the timer row is still there to deliver.
     if (this.#stopped) throw new Error('actor system is stopping');
-    await this.send(job.type, job.id, event as ActorEvent, { timerId: job.timerId }).catch((err) => {
+    const lease = this.#o.homes?.leaseOf(job.type, job.id);
+    if (lease && !this.#o.homes!.holds(lease)) {
+      // Handed to the actor's home as a durable job of its own; this timer job is done.
+      await this.#o.homes!.forward(lease, job.type, job.id, event as ActorEvent, { timerId: job.timerId, wait: false });
+      return;
+    }
+    await this.sendHere(job.type, job.id, event as ActorEvent, { timerId: job.timerId }).catch((err) => {
       // A failed actor refuses the event; its timer row stays, and a reset arms it again.
       if (!(err instanceof ActorFailedError)) throw err;
     });

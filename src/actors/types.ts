@@ -91,6 +91,24 @@ export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
   restartBudget?: { max: number; windowMs: number };
 }
 
+/**
+ * Where actors live when several instances share the database: an actor whose type has a home
+ * lives only with the holder of that lease; elsewhere, events to it go through the database.
+ */
+export interface ActorHomes {
+  /** The lease an actor lives under; undefined: it may live in any instance. */
+  leaseOf(type: string, id: string): string | undefined;
+  /** Whether this instance holds the lease now (synchronous, by its own monotonic clock). */
+  holds(lease: string): boolean;
+  /**
+   * Hands the event to the lease's owner through the database (a durable job). With `wait`, resolves
+   * with the view the owner committed (or rejects with its error); without, once the job is stored.
+   */
+  forward(lease: string, type: string, id: string, event: ActorEvent, opts: { timerId?: string | undefined; wait: boolean }): Promise<ActorView | undefined>;
+  /** Fences one effect run: true only while this instance still holds the lease under its epoch. */
+  claim(lease: string, effectId: string): Promise<boolean>;
+}
+
 export interface ActorSystemOptions {
   sql: Sql;
   boss: PgBoss;
@@ -115,6 +133,8 @@ export interface ActorSystemOptions {
   /** Schedule pruning of the journal and of done effects (the application does; tests need not). */
   pruning?: { journalDays: number; cron?: string };
   clock?: () => number;
+  /** Several instances: where each actor lives (none: every actor lives here). */
+  homes?: ActorHomes;
 }
 
 export const SYSTEM_DEFAULTS = {
@@ -150,6 +170,10 @@ export class ActorCrashedError extends Error {
 /** The actor could not be loaded (the database); nothing was spent, the sender may retry. */
 export class ActorUnavailableError extends Error {
   override name = 'ActorUnavailableError';
+}
+/** The actor lives in another instance (or nowhere right now): this one may not run it. */
+export class NotHomeError extends Error {
+  override name = 'NotHomeError';
 }
 /** This event's write failed (a constraint, a NUL byte); the actor goes on without it. */
 export class EventRejectedError extends Error {

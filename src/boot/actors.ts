@@ -1,13 +1,12 @@
 /**
- * The actor system with the consultant actor, started, and presence reset: no socket survives a
- * restart, so consultants persisted as online start offline.
+ * The actor system with the consultant actor, started. Presence left by a dead instance (or by
+ * this one's previous life) is dropped by the consultant actors' home (src/boot/ownership.ts).
  */
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import type { PgBoss } from '../db/jobs.ts';
-import { actorIdsInState } from '../db/actors.ts';
-import { CONSULTANT, consultantActor } from '../actors/consultant.ts';
-import { ActorSystem } from '../actors/runtime.ts';
+import { consultantActor } from '../actors/consultant.ts';
+import { ActorSystem, type ActorHomes } from '../actors/runtime.ts';
 import { roleRoom } from '../http/socket.ts';
 import type { Logger } from '../log.ts';
 import type { Hub } from './hub.ts';
@@ -20,10 +19,12 @@ export async function startActors(d: {
   config: Config;
   hub: Hub;
   teardown: Teardown;
+  /** Several instances: where each actor lives. */
+  homes?: ActorHomes;
   /** Registers other actor types (they must be known before start). */
   beforeStart?: (system: ActorSystem) => void;
 }): Promise<ActorSystem> {
-  const system = new ActorSystem({ sql: d.sql, boss: d.boss, log: d.log, idleMs: d.config.actorIdleMs, pruning: { journalDays: d.config.actorJournalDays } });
+  const system = new ActorSystem({ sql: d.sql, boss: d.boss, log: d.log, idleMs: d.config.actorIdleMs, pruning: { journalDays: d.config.actorJournalDays }, ...(d.homes ? { homes: d.homes } : {}) });
   system.register(
     consultantActor({
       presenceChanged: (p) => {
@@ -37,11 +38,4 @@ export async function startActors(d: {
   await system.start();
   d.teardown.push(() => system.stop());
   return system;
-}
-
-/** Consultants persisted as online start offline (no socket survives a restart). */
-export async function resetPresence(sql: Sql, system: ActorSystem): Promise<void> {
-  for (const id of await actorIdsInState(sql, CONSULTANT, 'presence.online')) {
-    await system.send(CONSULTANT, id, { type: 'presence.reset' });
-  }
 }

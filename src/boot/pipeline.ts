@@ -31,6 +31,8 @@ export function buildPipeline(d: {
   teardown: Teardown;
   observeStep(step: string, seconds: number): void;
   timeouts: { connectTimeoutSeconds: number; statementTimeoutMs: number };
+  /** Whether a consultant is online, from any instance (default: this instance's live actor). */
+  isOnline?: (consultantId: string) => boolean;
 }): { pipeline: LeadPipeline; leads: LeadService } {
   const { hub, log, system } = d;
   const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
@@ -70,7 +72,7 @@ export function buildPipeline(d: {
     log,
     classify: createLeadClassifier({ apiKey: d.config.groq.apiKey, baseUrl: d.config.groq.baseUrl, model: d.config.groq.model, log }),
     requiresPresence: d.config.assignmentRequiresPresence,
-    isOnline: (id) => isOnline(system.peek(CONSULTANT, id)),
+    isOnline: d.isOnline ?? ((id) => isOnline(system.peek(CONSULTANT, id))),
     events,
     observeStep: d.observeStep,
     maxPendingIntakes: d.config.intakeMaxPending,

@@ -5,6 +5,8 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as SocketServer } from 'socket.io';
 import type { Config } from '../config.ts';
+import type { Sql } from '../db/client.ts';
+import { addPresenceSocket, removePresenceSocket } from '../db/presence.ts';
 import { CONSULTANT } from '../actors/consultant.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
 import { handleActorSubscriptions, streamActorSnapshots } from '../http/realtime.ts';
@@ -26,11 +28,22 @@ export function startRealtime(
     /** Socket.io's adapter across instances (src/db/socket-adapter.ts); in memory without one. */
     adapter?: SocketDeps['adapter'];
     onClose(): void;
+    /** Several instances: each socket is recorded under this instance, so its death drops it. */
+    sql?: Sql;
+    instance?: { instanceId: string; boot: string };
   },
 ): SocketServer {
   const { system, log } = d;
-  const presence = (type: 'presence.connected' | 'presence.disconnected', userId: string, socketId: string) =>
-    system.send(CONSULTANT, userId, { type, socketId }).catch((err) => log.warn({ err }, 'presence update failed'));
+  const presence = async (type: 'presence.connected' | 'presence.disconnected', userId: string, socketId: string) => {
+    try {
+      // Recorded before the actor hears of it, forgotten after: the sweep never drops a live socket.
+      if (d.sql && d.instance && type === 'presence.connected') await addPresenceSocket(d.sql, { socketId, userId, ...d.instance });
+      await system.send(CONSULTANT, userId, { type, socketId });
+      if (d.sql && type === 'presence.disconnected') await removePresenceSocket(d.sql, socketId);
+    } catch (err) {
+      log.warn({ err }, 'presence update failed');
+    }
+  };
   const io = attachSocketIo(server, {
     sessions: d.sessions,
     log,

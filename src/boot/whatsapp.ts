@@ -47,6 +47,9 @@ export function createWhatsApp(d: {
   loaded: LoadedDriver;
   teardown: Teardown;
   conversations?: ConversationInbox;
+  /** Several instances: whether this one owns the session (its lease), and who owns each. */
+  owns?: (session: string) => boolean;
+  owners?: () => Promise<Record<string, { instance: string | null; epoch: number | null; here: boolean }>>;
 }): WhatsAppService {
   const wa = new WhatsAppService({
     sql: d.sql,
@@ -57,6 +60,8 @@ export function createWhatsApp(d: {
     sessions: d.config.whatsapp.sessions,
     mediaMaxBytes: d.config.whatsapp.mediaMaxBytes,
     sendPerMinute: d.config.whatsapp.sendPerMinute,
+    ...(d.owns ? { owns: d.owns } : {}),
+    ...(d.owners ? { owners: d.owners } : {}),
     intake: async (lead) => {
       if (!d.hub.pipeline) throw new Error('lead pipeline not started');
       return d.hub.pipeline.intake(lead);

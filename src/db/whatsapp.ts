@@ -287,12 +287,36 @@ export async function countMessages(q: Queryable, session: string, status?: Mess
 }
 
 /** The simulator's record of a send; false when that id was already received (a resend). */
-export async function simulatorRecordSend(q: Queryable, s: { session: string; waId: string; toJid: string; text: string | null; content: unknown }): Promise<boolean> {
-  const rows = await q`
-    insert into wa_simulator_sent (session, wa_id, to_jid, text, content)
-    values (${s.session}, ${s.waId}, ${s.toJid}, ${s.text}, ${q.json(s.content as never)})
-    on conflict do nothing returning wa_id`;
-  return rows.length === 1;
+export async function simulatorRecordSend(
+  q: Queryable,
+  s: { session: string; waId: string; toJid: string; text: string | null; content: unknown; sentBy?: string | undefined },
+): Promise<boolean> {
+  // A resend of the same id is counted, not stored twice: WhatsApp shows one message.
+  const [row] = await q<{ fresh: boolean }[]>`
+    insert into wa_simulator_sent (session, wa_id, to_jid, text, content, sent_by)
+    values (${s.session}, ${s.waId}, ${s.toJid}, ${s.text}, ${q.json(s.content as never)}, ${s.sentBy ?? null})
+    on conflict (session, wa_id) do update set
+      sends = wa_simulator_sent.sends + 1, last_sent_by = excluded.sent_by, last_sent_at = now()
+    returning (xmax = 0) as fresh`;
+  return !!row?.fresh;
+}
+
+/** A customer's message for a session whose socket is in another instance (or in none yet). */
+export async function simulatorQueueInbound(q: Queryable, session: string, message: unknown, media: string | null): Promise<void> {
+  await q`insert into wa_simulator_inbox (session, message, media) values (${session}, ${q.json(message as never)}, ${media})`;
+}
+
+/**
+ * What waits for the session's socket after `afterId`, oldest first; marked delivered (kept a
+ * minute, so a socket opened after a crash gets them again: inbound deduplicates by WhatsApp id).
+ */
+export async function simulatorTakeInbound(q: Queryable, session: string, afterId: number): Promise<{ id: number; message: unknown; media: string | null }[]> {
+  await q`delete from wa_simulator_inbox where session = ${session} and delivered_at < now() - interval '1 minute'`;
+  const rows = await q<{ id: string; message: unknown; media: string | null }[]>`
+    update wa_simulator_inbox set delivered_at = coalesce(delivered_at, now())
+    where session = ${session} and id > ${afterId}
+    returning id, message, media`;
+  return rows.map((r) => ({ ...r, id: Number(r.id) })).sort((a, b) => a.id - b.id);
 }
 
 export async function simulatorSentTo(q: Queryable, toJids: string[]): Promise<{ session: string; wa_id: string; to_jid: string; text: string | null; at: Date; read_at: Date | null }[]> {

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { proto } from '@whiskeysockets/baileys';
-import { simulatorMarkRead, simulatorRecordSend, simulatorSentTo } from '../../db/whatsapp.ts';
+import { simulatorMarkRead, simulatorQueueInbound, simulatorRecordSend, simulatorSentTo, simulatorTakeInbound } from '../../db/whatsapp.ts';
 import { canonicalPhone, jidFromPhone, phoneVariants } from '../../domain/whatsapp/jid.ts';
 import type {
   AnyMessageContent,
@@ -60,8 +60,14 @@ export interface SimulatorDriver extends WhatsAppDriver {
 
 export const waMessageId = () => `3EB0${randomBytes(10).toString('hex').toUpperCase()}`;
 
+/** How often an open socket looks for what customers wrote through another instance. */
+const INBOX_POLL_MS = 100;
+
 class SimConnection implements WhatsAppConnection {
   ended = false;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #cursor = 0;
+  #polling = false;
   constructor(
     readonly session: string,
     readonly emit: WhatsAppEmit,
@@ -76,11 +82,32 @@ class SimConnection implements WhatsAppConnection {
     setImmediate(() => {
       this.fire('connection.update', { connection: 'connecting' });
       this.fire('connection.update', { connection: 'open', isNewLogin: false });
-      const backlog = this.world.backlog.get(this.session) ?? [];
-      this.world.backlog.delete(this.session);
-      // What arrived while we were away comes as `append`, like Baileys' offline messages.
-      if (backlog.length > 0) this.fire('messages.upsert', { messages: backlog, type: 'append' });
+      if (this.ended) return;
+      // What arrived while we were away comes first, as `append`, like Baileys' offline messages.
+      void this.#takeInbox('append').finally(() => {
+        if (this.ended) return;
+        this.#poll = setInterval(() => void this.#takeInbox('notify'), INBOX_POLL_MS);
+        this.#poll.unref?.();
+      });
     });
+  }
+
+  /** Messages customers wrote through another instance's simulator API (the shared world). */
+  async #takeInbox(type: 'append' | 'notify'): Promise<void> {
+    if (this.ended || this.#polling) return;
+    this.#polling = true;
+    try {
+      const rows = await simulatorTakeInbound(this.world.sql, this.session, this.#cursor);
+      for (const r of rows) {
+        this.#cursor = Math.max(this.#cursor, r.id);
+        if (r.media) this.world.media.set((r.message as WAMessage).key.id ?? '', Buffer.from(r.media, 'base64'));
+      }
+      if (rows.length > 0) this.fire('messages.upsert', { messages: rows.map((r) => r.message as WAMessage), type });
+    } catch {
+      // The database is away: the next poll tries again.
+    } finally {
+      this.#polling = false;
+    }
   }
 
   deliver(msg: WAMessage): void {
@@ -101,7 +128,7 @@ class SimConnection implements WhatsAppConnection {
     const message = toProto(content);
     const text = message.conversation ?? message.extendedTextMessage?.text ?? message.imageMessage?.caption ?? message.documentMessage?.caption ?? null;
     const alreadyRead = false;
-    const fresh = await simulatorRecordSend(this.world.sql, { session: this.session, waId: options.messageId, toJid: jid, text, content: message });
+    const fresh = await simulatorRecordSend(this.world.sql, { session: this.session, waId: options.messageId, toJid: jid, text, content: message, sentBy: this.world.instanceId });
     const msg: WAMessage = {
       key: { remoteJid: jid, fromMe: true, id: options.messageId },
       message,
@@ -149,21 +176,25 @@ class SimConnection implements WhatsAppConnection {
   }
 
   async logout(): Promise<void> {
-    this.ended = true;
+    this.end();
   }
 
-  async end(): Promise<void> {
+  end(): Promise<void> {
+    // Synchronous: nothing is sent or received from here on.
     this.ended = true;
+    clearInterval(this.#poll);
+    return Promise.resolve();
   }
 }
 
 interface World {
   sql: WhatsAppDriverDeps['sql'];
   connections: Map<string, SimConnection>;
-  backlog: Map<string, WAMessage[]>;
   media: Map<string, Buffer>;
   lids: Map<string, string>;
   readReceipts: number;
+  /** Which instance's sockets these are (recorded with each send). */
+  instanceId: string | undefined;
 }
 
 function toProto(content: AnyMessageContent): proto.IMessage {
@@ -194,7 +225,7 @@ const MEDIA_KEY = {
 } as const;
 
 export function createDriver(deps: WhatsAppDriverDeps): SimulatorDriver {
-  const world: World = { sql: deps.sql, connections: new Map(), backlog: new Map(), media: new Map(), lids: new Map(), readReceipts: 0 };
+  const world: World = { sql: deps.sql, connections: new Map(), media: new Map(), lids: new Map(), readReceipts: 0, instanceId: deps.config?.instanceId };
   const phoneJids = (phone: string) => {
     const e164 = canonicalPhone(phone);
     if (!e164) throw new Error('invalid phone');
@@ -238,7 +269,8 @@ export function createDriver(deps: WhatsAppDriverDeps): SimulatorDriver {
       };
       const conn = world.connections.get(session);
       if (conn && !conn.ended) conn.deliver(msg);
-      else world.backlog.set(session, [...(world.backlog.get(session) ?? []), msg]);
+      // The session's socket is in another instance, or in none yet: the shared world keeps it.
+      else await simulatorQueueInbound(deps.sql, session, msg, m.media?.base64 ?? null);
       return id;
     },
     async sentTo(phone) {

@@ -69,6 +69,18 @@ export interface WhatsAppServiceDeps {
   push: WhatsAppPush;
   /** How long a send waits for an open socket before its run counts as failed (then retried). */
   sendWaitMs?: number;
+  /**
+   * Several instances: whether this one owns the session now (its lease, checked synchronously).
+   * Only the owner opens the session's socket, and every use of the socket checks it right before.
+   */
+  owns?(session: string): boolean;
+  /** Who owns each session, for /ready. */
+  owners?(): Promise<Record<string, { instance: string | null; epoch: number | null; here: boolean }>>;
+}
+
+/** This instance no longer owns the session: nothing goes out on its socket. */
+export class SessionNotOwnedError extends Error {
+  override name = 'SessionNotOwnedError';
 }
 
 export interface SessionView {
@@ -157,15 +169,49 @@ export class WhatsAppService {
     });
   }
 
-  /** Rebuilds the chat index, then brings every session to life (its start hook opens its socket). */
+  /**
+   * Rebuilds the chat index, then brings every session this instance owns to life (its start hook
+   * opens its socket). With several instances the others come to life as their leases are won.
+   */
   async start(): Promise<void> {
     this.index.trigger.loaded({ chats: await listChatSummaries(this.d.sql) });
     this.inbound.open();
     for (const s of this.d.sessions) {
-      await this.d.system.send(WHATSAPP_SESSION, s, { type: 'session.boot' });
-      if (!this.d.driver) {
-        await this.d.system.send(WHATSAPP_SESSION, s, { type: 'driver.unavailable', message: this.d.driverError ?? 'driver not available', at: now() });
-      }
+      if (this.#owns(s)) await this.bootSession(s);
+    }
+  }
+
+  /** Brings one session to life here (this instance just became its owner). */
+  async bootSession(s: string): Promise<void> {
+    await this.d.system.send(WHATSAPP_SESSION, s, { type: 'session.boot' });
+    if (!this.d.driver) {
+      await this.d.system.send(WHATSAPP_SESSION, s, { type: 'driver.unavailable', message: this.d.driverError ?? 'driver not available', at: now() });
+    }
+  }
+
+  /**
+   * This instance lost the session's lease: its socket ends now, synchronously as far as the driver
+   * allows (the simulator's and Baileys' `end()` stop sending before they await anything).
+   */
+  sessionLost(session: string): void {
+    const l = this.#live.get(session);
+    if (!l) return;
+    l.generation = -1;
+    const conn = l.conn;
+    l.conn = undefined;
+    void conn?.end().catch((err) => this.d.log.warn({ err, session }, 'ending a WhatsApp socket failed'));
+    for (const w of l.waiters) w();
+  }
+
+  #owns(session: string): boolean {
+    return !this.d.owns || this.d.owns(session);
+  }
+
+  /** The socket, only while this instance owns the session: checked right before each use. */
+  #fence(session: string): void {
+    if (!this.#owns(session)) {
+      this.sessionLost(session);
+      throw new SessionNotOwnedError(`this instance no longer owns WhatsApp session ${session}`);
     }
   }
 
@@ -201,8 +247,15 @@ export class WhatsAppService {
     return out;
   }
 
-  /** /ready: each session's real state. */
-  async readiness(): Promise<{ status: 'ok' | 'down' | 'starting'; driver: string; sessions: Record<string, string>; conversations: unknown; inbound: unknown }> {
+  /** /ready: each session's real state (as its owner last recorded it), and who owns it. */
+  async readiness(): Promise<{
+    status: 'ok' | 'down' | 'starting';
+    driver: string;
+    sessions: Record<string, string>;
+    owners?: Record<string, { instance: string | null; epoch: number | null; here: boolean }>;
+    conversations: unknown;
+    inbound: unknown;
+  }> {
     const views = await this.sessionViews();
     const sessions = Object.fromEntries(views.map((v) => [v.name, v.status]));
     const down = views.some((v) => v.status === 'failed' || v.status === 'loggedOut' || v.status === 'replaced');
@@ -210,6 +263,7 @@ export class WhatsAppService {
       status: views.every((v) => v.status === 'open') ? 'ok' : down ? 'down' : 'starting',
       driver: this.d.driver?.name ?? 'unavailable',
       sessions,
+      ...(this.d.owners ? { owners: await this.d.owners() } : {}),
       conversations: this.d.conversations.describe(),
       inbound: { ...this.inbound.counters },
     };
@@ -288,7 +342,7 @@ export class WhatsAppService {
   /** One socket per session and generation: a newer generation ends the older socket first. */
   #reconcile(session: string, value: unknown, ctx: WhatsAppSessionContext): void {
     const l = this.#entry(session);
-    const want = wantsSocket(value) && !!this.d.driver;
+    const want = wantsSocket(value) && !!this.d.driver && this.#owns(session);
     const generation = want ? ctx.generation : 0;
     if (l.generation === generation) return;
     l.generation = generation;
@@ -296,14 +350,14 @@ export class WhatsAppService {
       const old = l.conn;
       l.conn = undefined;
       await old?.end().catch((err) => this.d.log.warn({ err, session }, 'ending a WhatsApp socket failed'));
-      if (!want || l.generation !== generation || this.#stopped) return;
+      if (!want || l.generation !== generation || this.#stopped || !this.#owns(session)) return;
       try {
         const conn = await this.d.driver!.connect({
           session,
           emit: (event, payload) => this.#driverEvent(session, generation, event, payload),
           getMessage: async (key) => (key.id ? ((await sentContent(this.d.sql, session, key.id)) as never) : undefined),
         });
-        if (l.generation !== generation || this.#stopped) await conn.end();
+        if (l.generation !== generation || this.#stopped || !this.#owns(session)) await conn.end();
         else l.conn = conn;
       } catch (err) {
         this.d.log.warn({ err, session }, 'WhatsApp connect failed');
@@ -445,6 +499,9 @@ export class WhatsAppService {
           ? { image: media.data, mimetype: media.mime, ...(p.text ? { caption: p.text } : {}) }
           : { document: media.data, mimetype: media.mime, fileName: media.file_name ?? 'arquivo', ...(p.text ? { caption: p.text } : {}) };
     }
+    // Last check, synchronous, right before the message leaves: after a pause (SIGSTOP) the lease
+    // may have lapsed while this run was waiting, and no timer has had a chance to notice yet.
+    this.#fence(p.session);
     await conn.sendMessage(p.jid, content, { messageId: p.waId });
   }
 
@@ -452,6 +509,7 @@ export class WhatsAppService {
     const l = this.#entry(session);
     const deadline = Date.now() + (this.d.sendWaitMs ?? 30_000);
     for (;;) {
+      this.#fence(session);
       const view = this.d.system.peek(WHATSAPP_SESSION, session);
       if (l.conn && view && sessionStatus(view.value) === 'open') return l.conn;
       if (view && !wantsSocket(view.value) && sessionStatus(view.value) !== 'reconnecting') return undefined;
@@ -528,7 +586,7 @@ export class WhatsAppService {
     const chat = await this.chatFor(user, chatId);
     const rows = await markChatRead(this.d.sql, chatId);
     this.index.trigger.read({ chatId });
-    const conn = this.#live.get(chat.session)?.conn;
+    const conn = this.#owns(chat.session) ? this.#live.get(chat.session)?.conn : undefined;
     if (rows.length > 0 && conn) {
       await conn.readMessages(rows.map((r) => ({ remoteJid: chat.jid, id: r.wa_id, fromMe: false }))).catch((err) => this.d.log.warn({ err }, 'read receipts failed'));
     }
@@ -537,6 +595,7 @@ export class WhatsAppService {
 
   /** Typing presence for the agent: `composing`, then `paused`. */
   async typing(session: string, jid: string, on: boolean): Promise<void> {
+    if (!this.#owns(session)) return;
     await this.#live.get(session)?.conn?.sendPresenceUpdate(on ? 'composing' : 'paused', jid);
   }
 
