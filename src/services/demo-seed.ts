@@ -153,8 +153,12 @@ export function generateDemoData(opts: { consultantIds: string[]; count: number;
     let createdAt = now - Math.pow(g.next(), 1.4) * 60 * DAY;
     const local = new Date(createdAt - 3 * HOUR);
     local.setUTCHours(g.int(8, 21), g.int(0, 59), g.int(0, 59), g.int(0, 999));
-    if (local.getUTCDay() === 0 && g.chance(0.6)) local.setUTCDate(local.getUTCDate() - 1);
-    createdAt = Math.min(local.getTime() + 3 * HOUR, now - g.int(5, 120) * MINUTE);
+    // A Sunday moves to Saturday, unless that leaves the 60 days (then to Monday).
+    if (local.getUTCDay() === 0 && g.chance(0.6)) {
+      local.setUTCDate(local.getUTCDate() - 1);
+      if (local.getTime() + 3 * HOUR < now - 60 * DAY) local.setUTCDate(local.getUTCDate() + 2);
+    }
+    createdAt = Math.max(Math.min(local.getTime() + 3 * HOUR, now - g.int(5, 120) * MINUTE), now - 60 * DAY + HOUR);
 
     const id = randomUUID();
     const events: SeedInteraction[] = [];
