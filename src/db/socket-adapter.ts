@@ -95,25 +95,27 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
     query: (text: string, values?: unknown[]) => (text === NOTIFY && values ? notify(values[0] as string, values[1] as string) : pool.query(text, values)),
   };
   // Emits made in the same turn of the event loop go out in one statement (one commit), in order.
+  // The adapter delivers an emit to this instance's own sockets only once its publish settles
+  // (socket.io-adapter's ClusterAdapter.broadcast awaits it): so a publish settles at once, and
+  // local delivery never waits on the database (a round trip, or a stall's timeout) — a board
+  // would see its own PATCH's event after the answer, and a keyboard user's focus was lost to the
+  // re-render. A failed publish costs only cross-instance delivery, and is logged.
   let sent = 0;
-  let batch: { channel: string; payload: string; done: { resolve(): void; reject(e: unknown): void } }[] = [];
-  const notify = (channel: string, payload: string) =>
-    new Promise<void>((resolve, reject) => {
-      if (batch.length === 0) setImmediate(flush);
-      // PostgreSQL delivers identical (channel, payload) pairs of one transaction once: a counter
-      // keeps two identical emits two (the adapter reads the fields it knows and ignores this one).
-      const unique = payload.endsWith('}') ? `${payload.slice(0, -1)},"_n":${++sent}}` : payload;
-      batch.push({ channel, payload: unique, done: { resolve, reject } });
-    });
+  let batch: { channel: string; payload: string }[] = [];
+  const notify = (channel: string, payload: string): Promise<void> => {
+    if (batch.length === 0) setImmediate(flush);
+    // PostgreSQL delivers identical (channel, payload) pairs of one transaction once: a counter
+    // keeps two identical emits two (the adapter reads the fields it knows and ignores this one).
+    const unique = payload.endsWith('}') ? `${payload.slice(0, -1)},"_n":${++sent}}` : payload;
+    batch.push({ channel, payload: unique });
+    return Promise.resolve();
+  };
   const flush = () => {
     const items = batch;
     batch = [];
     pool
       .query('select pg_notify(c, p) from unnest($1::text[], $2::text[]) with ordinality as t(c, p, i) order by i', [items.map((i) => i.channel), items.map((i) => i.payload)])
-      .then(
-        () => items.forEach((i) => i.done.resolve()),
-        (err) => items.forEach((i) => i.done.reject(err)),
-      );
+      .catch((err: Error) => log.warn({ err: err.message, events: items.length }, 'Socket.io adapter: cross-instance message failed'));
   };
   const factory = createAdapter(poolLike as unknown as pg.Pool, {
     errorHandler: (err: Error) => log.warn({ err: err.message }, 'Socket.io adapter: cross-instance message failed'),
