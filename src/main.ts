@@ -105,6 +105,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
           sql, system, log, config, hub, loaded: waDriver, teardown, conversations: livia,
           owns: (s) => own.leases.holds(sessionLease(s)),
           owners: () => own.sessionOwners(config.whatsapp.sessions),
+          remote: { call: (s, op, args, o) => own.forwarding.call(sessionLease(s), op, args, o), handle: (op, fn) => own.forwarding.handle(op, fn) },
         });
       },
     });

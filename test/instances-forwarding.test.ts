@@ -1,0 +1,99 @@
+/**
+ * What is asked of an instance that does not own the thing asked about reaches its owner (issue 14):
+ * two server processes on one database, A owning every session and actor home, B asked.
+ * - WhatsApp operations: a pairing code, a logout and read receipts asked on B are done by A's socket;
+ *   with A stopped (SIGSTOP), B answers 503 with a reason, and A does not do it after it resumes.
+ * - Admin actions on actors (reset, retry of a dead-lettered effect) asked on B run at A.
+ * - An LGPD erasure on B makes A drop the conversation actor: the phone's next message starts afresh.
+ * - A consultant's reply from /conversations on B goes out once, from A, on Lívia's number.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killServers, until } from './support/child-server.ts';
+import { createTestDatabase } from './support/db.ts';
+import { createSql } from '../src/db/client.ts';
+import { api, say, spawnInstance, waitOwner, type Instance } from './support/instances.ts';
+
+// A long lease: A stays the owner while it is paused in the last case.
+const ENV = { DB_POOL_MAX: '6', LIVIA_BURST_MS: '0', LIVIA_TYPING_MS_PER_CHAR: '0', WHATSAPP_SEND_PER_MINUTE: '10000', LOG_LEVEL: 'warn', INSTANCES: '2', LEASE_TTL_MS: '60000' };
+let sql: ReturnType<typeof createSql>;
+let a: Instance;
+let b: Instance;
+
+beforeAll(async () => {
+  const url = await createTestDatabase('fwd');
+  sql = createSql(url, { max: 4 });
+  a = await spawnInstance(url, 'inst-a', ENV);
+  b = await spawnInstance(url, 'inst-b', ENV);
+  expect(await waitOwner([b], 'livia', () => true)).toBe('inst-a');
+  expect(await waitOwner([b], 'consultant', () => true)).toBe('inst-a');
+}, 180_000);
+
+afterAll(async () => {
+  killServers();
+  await sql?.end({ timeout: 5 });
+});
+
+function call(s: Instance, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${s.url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+async function socketLog(s: Instance): Promise<{ read_receipts: string[]; logouts: string[] }> {
+  return (await (await api(s, '/api/simulator/socket')).json()) as { read_receipts: string[]; logouts: string[] };
+}
+
+async function sessionStatus(s: Instance, name: string): Promise<string | undefined> {
+  const list = (await (await api(s, '/api/whatsapp/sessions')).json()) as { name: string; status: string }[];
+  return list.find((x) => x.name === name)?.status;
+}
+
+describe('asked on a non-owner, done by the owner', () => {
+  it('WhatsApp: a pairing code, a logout and read receipts asked on B are done by the owner A', { timeout: 60_000 }, async () => {
+    // The consultant session waits for pairing on A (the owner's socket).
+    expect((await call(a, 'POST', '/api/simulator/pairing', { session: 'consultant' })).status).toBe(202);
+    await until('pairing', async () => (await sessionStatus(b, 'consultant')) === 'pairing', 10_000);
+    const res = await call(b, 'POST', '/api/whatsapp/sessions/consultant/pairing-code', { phone: '+55 11 98765-4321' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ code: 'SIM54321' });
+    // The owner's refusal comes back as it is (contract shape, its status).
+    const bad = await call(b, 'POST', '/api/whatsapp/sessions/livia/pairing-code', { phone: '+55 11 98765-4321' });
+    expect(bad.status).toBe(409);
+    expect(await bad.json()).toMatchObject({ error: { code: 'conflict', message: 'A sessão não está aguardando pareamento' } });
+
+    expect((await call(b, 'POST', '/api/whatsapp/sessions/consultant/logout')).status).toBe(202);
+    expect((await socketLog(a)).logouts).toEqual(['consultant']);
+    expect((await socketLog(b)).logouts).toEqual([]);
+    await until('logged out', async () => (await sessionStatus(b, 'consultant')) === 'loggedOut', 10_000);
+
+    // A customer writes to Lívia; B marks the chat read; the receipts go out on A's socket.
+    const phone = '+5511987660001';
+    await say(sql, () => b, phone, 'Oi, aqui é a Carla');
+    const [msg] = await sql<{ wa_id: string; chat_id: string }[]>`
+      select m.wa_id, m.chat_id from wa_messages m join wa_chats c on c.id = m.chat_id
+      where c.jid = ${'5511987660001@s.whatsapp.net'} and m.direction = 'in'`;
+    const read = await call(b, 'POST', `/api/whatsapp/chats/${msg!.chat_id}/read`);
+    expect(read.status).toBe(200);
+    expect(await read.json()).toEqual({ read: 1 });
+    expect((await socketLog(a)).read_receipts).toContain(msg!.wa_id);
+    expect((await socketLog(b)).read_receipts).toEqual([]);
+  });
+
+  it('the owner paused: B answers 503 with a reason, and A does not do it after it resumes', { timeout: 60_000 }, async () => {
+    a.child.kill('SIGSTOP');
+    try {
+      const res = await call(b, 'POST', '/api/whatsapp/sessions/livia/logout');
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBeTruthy();
+      expect(await res.json()).toMatchObject({ error: { code: 'service_unavailable', details: { reason: 'owner_timeout' } } });
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    // Give A time to poll its inbox: the cancelled logout stays undone.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await socketLog(a)).logouts).toEqual(['consultant']);
+    expect(await sessionStatus(b, 'livia')).toBe('open');
+  });
+});
