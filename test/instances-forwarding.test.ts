@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killServers, until } from './support/child-server.ts';
 import { createTestDatabase } from './support/db.ts';
 import { createSql } from '../src/db/client.ts';
-import { api, say, spawnInstance, waitOwner, type Instance } from './support/instances.ts';
+import { api, received, say, settled, spawnInstance, waitOwner, type Instance } from './support/instances.ts';
 
 // A long lease: A stays the owner while it is paused in the last case.
 const ENV = { DB_POOL_MAX: '6', LIVIA_BURST_MS: '0', LIVIA_TYPING_MS_PER_CHAR: '0', WHATSAPP_SEND_PER_MINUTE: '10000', LOG_LEVEL: 'warn', INSTANCES: '2', LEASE_TTL_MS: '60000' };
@@ -79,6 +79,38 @@ describe('asked on a non-owner, done by the owner', () => {
     expect(await read.json()).toEqual({ read: 1 });
     expect((await socketLog(a)).read_receipts).toContain(msg!.wa_id);
     expect((await socketLog(b)).read_receipts).toEqual([]);
+  });
+
+  it('actors: a reset and the retry of a dead-lettered effect asked on B run at the home A', { timeout: 60_000 }, async () => {
+    const phone = '+5511987660002';
+    await say(sql, () => b, phone, 'Oi, aqui é a Carla');
+    const path = `/api/actors/conversation/${encodeURIComponent(phone)}`;
+    const reset = await call(b, 'POST', `${path}/reset`);
+    expect(reset.status).toBe(200);
+    expect(await reset.json()).toMatchObject({ type: 'conversation', id: phone, status: 'active' });
+
+    // One of its effects, done, made dead-lettered: the retry on B revives it and A runs it again.
+    const [effect] = await sql<{ id: string }[]>`
+      update actor_outbox set dead_at = now(), done_at = null, last_error = 'made dead by the test'
+      where id = (select id from actor_outbox where actor_type = 'conversation' and actor_id = ${phone} and done_at is not null order by seq limit 1)
+      returning id`;
+    const retry = await call(b, 'POST', `${path}/effects/${effect!.id}/retry`);
+    expect(retry.status, await retry.clone().text()).toBe(200);
+    await until('the effect done again', async () => (await sql`select 1 from actor_outbox where id = ${effect!.id} and done_at is not null`).length > 0, 15_000);
+  });
+
+  it('LGPD: an erasure asked on B makes A forget the conversation, so the next message starts afresh', { timeout: 60_000 }, async () => {
+    const phone = '+5511987660003';
+    await say(sql, () => b, phone, 'Oi, aqui é a Carla');
+    const first = await settled(sql, phone, 1500);
+    await say(sql, () => b, phone, 'quero reformar a casa');
+    await settled(sql, phone, 1500);
+    const erased = await call(b, 'DELETE', `/api/customers/${encodeURIComponent(phone)}`);
+    expect(erased.status).toBe(204);
+    expect(await received(sql, phone)).toEqual([]);
+    // The same first words: the same first answer as a new customer gets (not the dialogue's next step).
+    await say(sql, () => b, phone, 'Oi, aqui é a Carla');
+    expect(await settled(sql, phone, 1500)).toEqual(first);
   });
 
   it('the owner paused: B answers 503 with a reason, and A does not do it after it resumes', { timeout: 60_000 }, async () => {

@@ -92,6 +92,25 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
           ? new OwnerUnavailableError(e.message, 'deadline_passed')
           : undefined,
   });
+  // Admin actions and erasures asked on another instance, run by the actor's home.
+  type ActorArgs = { type: string; id: string; by?: string; effectId?: string };
+  const sys = () => {
+    if (!system) throw new Error('actor system not started');
+    return system;
+  };
+  forwarding.handle('actor.reset', async (a) => {
+    const { type, id, by } = a as ActorArgs;
+    return (await sys().reset(type, id, by ?? 'system')) ?? null;
+  });
+  forwarding.handle('actor.retryEffect', async (a) => {
+    const { type, id, effectId, by } = a as ActorArgs;
+    return sys().retryEffect(type, id, effectId!, by ?? 'system');
+  });
+  forwarding.handle('actor.drop', async (a) => {
+    const { type, id } = a as ActorArgs;
+    await sys().forget(type, id, async () => undefined);
+    return null;
+  });
   const homes: ActorHomes = {
     leaseOf: (type, id) => {
       if (type === WHATSAPP_SESSION) return sessionLease(id);
