@@ -113,6 +113,24 @@ describe('asked on a non-owner, done by the owner', () => {
     expect(await settled(sql, phone, 1500)).toEqual(first);
   });
 
+  it('a consultant reply from /conversations on B goes out once, from A, on the livia number', { timeout: 60_000 }, async () => {
+    const phone = '+5511987660004';
+    await say(sql, () => b, phone, 'Oi, aqui é a Carla');
+    await settled(sql, phone, 1500);
+    const list = (await (await api(b, '/api/conversations')).json()) as { id: string; phone: string }[];
+    const conv = list.find((c) => c.phone === phone)!;
+    expect(conv).toBeDefined();
+    expect((await call(b, 'POST', `/api/conversations/${conv.id}/takeover`)).status).toBe(200);
+    const before = (await received(sql, phone)).length;
+    const text = 'Aqui é o Rafael, consultor: posso te ligar?';
+    expect((await call(b, 'POST', `/api/conversations/${conv.id}/messages`, { text })).status).toBe(202);
+    await until('the reply', async () => (await received(sql, phone)).length > before, 15_000);
+    await settled(sql, phone, 1500);
+    const mine = (await sql<{ session: string; sent_by: string; sends: number }[]>`
+      select session, sent_by, sends from wa_simulator_sent where to_jid = ${'5511987660004@s.whatsapp.net'} and text = ${text}`);
+    expect(mine).toEqual([{ session: 'livia', sent_by: 'inst-a', sends: 1 }]);
+  });
+
   it('the owner paused: B answers 503 with a reason, and A does not do it after it resumes', { timeout: 60_000 }, async () => {
     a.child.kill('SIGSTOP');
     try {
