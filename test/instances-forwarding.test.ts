@@ -6,7 +6,9 @@
  * - Admin actions on actors (reset, retry of a dead-lettered effect) asked on B run at A.
  * - An LGPD erasure on B makes A drop the conversation actor: the phone's next message starts afresh.
  * - A consultant's reply from /conversations on B goes out once, from A, on Lívia's number.
+ * - /machines watching from B sees the live snapshots of an actor whose home is A.
  */
+import { io as connectClient } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killServers, until } from './support/child-server.ts';
 import { createTestDatabase } from './support/db.ts';
@@ -129,6 +131,32 @@ describe('asked on a non-owner, done by the owner', () => {
     const mine = (await sql<{ session: string; sent_by: string; sends: number }[]>`
       select session, sent_by, sends from wa_simulator_sent where to_jid = ${'5511987660004@s.whatsapp.net'} and text = ${text}`);
     expect(mine).toEqual([{ session: 'livia', sent_by: 'inst-a', sends: 1 }]);
+  });
+
+  it('live actor watching from B: the home A streams the snapshots of an actor watched on B', { timeout: 60_000 }, async () => {
+    const phone = '+5511987660005';
+    await say(sql, () => b, phone, 'Oi, aqui é a Carla');
+    await settled(sql, phone, 1000);
+    const socket = connectClient(b.url, { auth: { token: b.token }, transports: ['websocket'], reconnection: false, forceNew: true });
+    try {
+      const snaps: { seq?: number; state: string }[] = [];
+      socket.on('actor:snapshot', (v: { type: string; id: string; state: string }) => {
+        if (v.type === 'conversation' && v.id === phone) snaps.push(v);
+      });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      expect(await socket.timeout(5000).emitWithAck('actor:subscribe', { type: 'conversation', id: phone })).toEqual({ ok: true });
+      await until('the first snapshot', () => snaps.length >= 1, 5000);
+      // The watch is announced to A (one NOTIFY); then the customer writes again.
+      await new Promise((r) => setTimeout(r, 500));
+      const initial = snaps.length;
+      await say(sql, () => b, phone, 'quero reformar a casa');
+      await until('a live snapshot from the home', () => snaps.length > initial, 10_000);
+    } finally {
+      socket.close();
+    }
   });
 
   it('the owner paused: B answers 503 with a reason, and A does not do it after it resumes', { timeout: 60_000 }, async () => {
