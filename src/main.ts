@@ -105,6 +105,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
           sql, system, log, config, hub, loaded: waDriver, teardown, conversations: livia,
           owns: (s) => own.leases.holds(sessionLease(s)),
           owners: () => own.sessionOwners(config.whatsapp.sessions),
+          remote: { call: (s, op, args, o) => own.forwarding.call(sessionLease(s), op, args, o), handle: (op, fn) => own.forwarding.handle(op, fn) },
         });
       },
     });
@@ -117,7 +118,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     });
     const bus = new NotificationBus();
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts, isOnline: consultantOnline });
-    await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared });
+    const cross = await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared });
     await whatsapp.start();
     // Wins the leases it can: opens those sessions, redelivers Lívia's stored messages, drops dead presence.
     await startOwnership(own, { sql, system, log, config, sessions: config.whatsapp.sessions, whatsapp, livia, teardown });
@@ -159,7 +160,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const server = await listen(app.fetch, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     teardown.push(closer(server));
-    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, adapter: shared.factory, onClose: () => bus.close(), sql, instance: { instanceId: own.instanceId, boot: own.boot } });
+    const io = startRealtime(server, { sessions, log, config, system, hub, teardown, adapter: shared.factory, onClose: () => bus.close(), sql, instance: { instanceId: own.instanceId, boot: own.boot }, broadcast: cross.broadcast });
     log.info({ port, embedded }, `Lívia listening on http://localhost:${port}`);
     const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });
     if (banner) process.stdout.write(banner);

@@ -10,6 +10,15 @@
  * const fwd = new ActorForwarding({ boss, log, deliver: (e) => system.sendHere(e.type, e.id, e.event, e) });
  * await fwd.serve('whatsapp:livia');
  * const view = await fwd.forward('whatsapp:livia', 'conversation', phone, { type: 'message.received', ... }, { wait: true });
+ *
+ * Operations that are not actor events (a WhatsApp logout, a pairing code, an admin reset) travel
+ * the same way as calls: the owner registers a handler (`handle`), a caller anywhere awaits
+ * `call(lease, op, args)`. A call carries a deadline: the owner refuses to start it once passed,
+ * so a caller told "no answer in time" knows it did not and will not happen (`durable` calls,
+ * whose late run is still right, have none).
+ * @example
+ * fwd.handle('whatsapp.logout', (a) => wa.logout((a as { name: string }).name));
+ * await fwd.call('whatsapp:livia', 'whatsapp.logout', { name: 'livia' });
  */
 import type { PgBoss } from '../db/jobs.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +28,7 @@ import {
   ActorUnavailableError,
   EventRejectedError,
   NotHomeError,
+  OwnerUnavailableError,
   type ActorEvent,
   type ActorView,
 } from './types.ts';
@@ -30,8 +40,26 @@ export interface ForwardedEvent {
   timerId?: string | undefined;
 }
 
-/** The answer a job completes with: the view, or the actor's own error (not retried). */
-type Answer = { view: ActorView } | { error: { name: string; message: string } };
+/** An operation run at the lease's owner; not started after `deadline` (ms since the epoch). */
+export interface ForwardedCall {
+  op: string;
+  args: unknown;
+  deadline?: number | undefined;
+}
+
+type Forwarded = ForwardedEvent | ForwardedCall;
+
+/** What a refused call's error carries back (a ServiceError's kind, code and details). */
+export interface CarriedError {
+  name: string;
+  message: string;
+  kind?: string;
+  code?: string;
+  details?: unknown;
+}
+
+/** The answer a job completes with: the view (or a call's result), or the error (not retried). */
+type Answer = { view: ActorView } | { result: unknown } | { error: CarriedError };
 
 const ACTOR_ERRORS: Record<string, new (m: string) => Error> = {
   ActorFailedError,
@@ -48,7 +76,15 @@ export interface ForwardingOptions {
   answerTimeoutMs?: number;
   /** pg-boss polling of the inbox queues (seconds, at least 0.5). */
   pollingIntervalSeconds?: number;
+  /** Whether this instance holds the lease now: a call is run only by the owner. */
+  holds?(lease: string): boolean;
+  /** Turns a carried error back into the caller's error class (a ServiceError); undefined: Error. */
+  revive?(e: CarriedError): Error | undefined;
+  /** How long a caller waits for a call's answer (default 15 s). */
+  callTimeoutMs?: number;
 }
+
+type Handler = (args: unknown) => Promise<unknown>;
 
 export function inboxQueue(lease: string): string {
   return `actor-inbox-${lease.replace(/[^A-Za-z0-9_-]/g, '-')}`;
@@ -58,6 +94,7 @@ export class ActorForwarding {
   readonly #o: ForwardingOptions;
   readonly #queues = new Map<string, Promise<void>>();
   readonly #serving = new Set<string>();
+  readonly #ops = new Map<string, Handler>();
   stats = { forwarded: 0, delivered: 0 };
 
   constructor(o: ForwardingOptions) {
@@ -107,19 +144,56 @@ export class ActorForwarding {
     if (!jobId) throw new ActorUnavailableError(`could not forward ${event.type} to ${type}/${id}`);
     this.stats.forwarded++;
     if (!opts.wait) return undefined;
-    return this.#answer(queue, jobId, `${type}/${id}`);
+    const a = await this.#answer(queue, jobId, `${type}/${id}`);
+    if (!('view' in a)) throw new Error(`unexpected answer from ${type}/${id}`);
+    return a.view;
   }
 
-  async #answer(queue: string, jobId: string, actor: string): Promise<ActorView> {
-    const deadline = Date.now() + (this.#o.answerTimeoutMs ?? 30_000);
+  /** Registers an operation this instance runs for callers elsewhere when it holds the lease. */
+  handle(op: string, fn: Handler): void {
+    this.#ops.set(op, fn);
+  }
+
+  /**
+   * Runs `op` at the lease's owner and resolves with its result (or rejects with its error). With
+   * no answer within the timeout: OwnerUnavailableError, and the job is cancelled (an owner that
+   * takes it later sees its deadline passed and does not run it). A `durable` call has no deadline:
+   * it stays queued until an owner runs it, and the caller only stops waiting.
+   */
+  async call(lease: string, op: string, args: unknown, opts: { timeoutMs?: number; durable?: boolean } = {}): Promise<unknown> {
+    const queue = inboxQueue(lease);
+    await this.#ensure(queue);
+    const timeoutMs = opts.timeoutMs ?? this.#o.callTimeoutMs ?? 15_000;
+    const data: ForwardedCall = { op, args, ...(opts.durable ? {} : { deadline: Date.now() + timeoutMs }) };
+    const retryLimit = opts.durable ? 120 : Math.ceil(timeoutMs / 1000) + 1;
+    const jobId = await this.#o.boss.send(queue, data as never, { retryLimit, retryDelay: 1, expireInSeconds: 60 });
+    if (!jobId) throw new OwnerUnavailableError(`could not ask the owner of ${lease} for ${op}`, 'not_queued');
+    this.stats.forwarded++;
+    try {
+      const a = await this.#answer(queue, jobId, `${lease} (${op})`, timeoutMs);
+      return 'result' in a ? a.result : 'view' in a ? a.view : undefined;
+    } catch (err) {
+      if (!(err instanceof ActorUnavailableError)) throw err;
+      if (!opts.durable) await this.#o.boss.cancel(queue, jobId).catch(() => undefined);
+      const reason = /in time/.test(err.message) ? 'owner_timeout' : 'owner_unreachable';
+      const what = opts.durable ? 'it stays queued for the owner' : 'it was not done';
+      throw new OwnerUnavailableError(`the instance owning ${lease} did not answer ${op} within ${Math.round(timeoutMs / 1000)} s; ${what}`, reason);
+    }
+  }
+
+  /** Polls the job until it completes: its answer (a carried error is thrown here). */
+  async #answer(queue: string, jobId: string, actor: string, timeoutMs = this.#o.answerTimeoutMs ?? 30_000): Promise<Answer> {
+    const deadline = Date.now() + timeoutMs;
     let pause = 20;
     for (;;) {
       const job = (await this.#o.boss.getJobById(queue, jobId, { includeArchive: true })) as { state: string; output?: unknown } | null;
       if (job?.state === 'completed') {
         const a = job.output as Answer;
-        if ('view' in a) return a.view;
-        const E = ACTOR_ERRORS[a.error.name] ?? Error;
-        throw new E(a.error.message);
+        if ('error' in a) {
+          const E = ACTOR_ERRORS[a.error.name];
+          throw E ? new E(a.error.message) : (this.#o.revive?.(a.error) ?? Object.assign(new Error(a.error.message), { name: a.error.name }));
+        }
+        return a;
       }
       if (job?.state === 'failed' || job?.state === 'cancelled' || !job) {
         throw new ActorUnavailableError(`actor ${actor} could not be reached in its instance (${job?.state ?? 'job gone'})`);
@@ -133,6 +207,23 @@ export class ActorForwarding {
     }
   }
 
+  /** Runs a call here: only while holding the lease (else retried), never after its deadline. */
+  async #run(lease: string, c: ForwardedCall): Promise<Answer> {
+    if (this.#o.holds && !this.#o.holds(lease)) throw new NotHomeError(`${lease} is not held here`);
+    if (c.deadline !== undefined && Date.now() > c.deadline) {
+      return { error: { name: 'OwnerUnavailableError', message: `${c.op} reached the owner of ${lease} after its deadline; not done` } };
+    }
+    const fn = this.#ops.get(c.op);
+    if (!fn) return { error: { name: 'Error', message: `unknown operation ${c.op}` } };
+    try {
+      return { result: (await fn(c.args)) ?? null };
+    } catch (err) {
+      if (err instanceof NotHomeError) throw err;
+      const e = err as Error & { kind?: string; code?: string; details?: unknown };
+      return { error: { name: e.name, message: e.message, ...(e.kind && e.code ? { kind: e.kind, code: e.code, details: e.details } : {}) } };
+    }
+  }
+
   /** Works the lease's inbox (call on winning the lease). */
   async serve(lease: string): Promise<void> {
     const queue = inboxQueue(lease);
@@ -140,12 +231,16 @@ export class ActorForwarding {
     this.#serving.add(queue);
     await this.#ensure(queue);
     if (!this.#serving.has(queue)) return;
-    await this.#o.boss.work<ForwardedEvent>(
+    await this.#o.boss.work<Forwarded>(
       queue,
       { batchSize: 100, pollingIntervalSeconds: this.#o.pollingIntervalSeconds ?? 0.5 },
       async (jobs) => {
         // Handed to the mailboxes in job order (sendHere enqueues synchronously), then awaited.
-        const runs = jobs.map((j) => this.#o.deliver(j.data).then((view) => ({ view }) as Answer, (err: Error) => err));
+        const runs = jobs.map((j) =>
+          'op' in j.data
+            ? this.#run(lease, j.data).catch((err: Error) => err)
+            : this.#o.deliver(j.data).then((view) => ({ view }) as Answer, (err: Error) => err),
+        );
         await Promise.all(
           jobs.map(async (j, i) => {
             const r = await runs[i]!;
@@ -155,7 +250,8 @@ export class ActorForwarding {
             }
             if (r.name in ACTOR_ERRORS) return this.#o.boss.complete(queue, j.id, { error: { name: r.name, message: r.message } });
             // Not here any more, or the database failed: pg-boss retries it (with the next owner).
-            if (!(r instanceof NotHomeError)) this.#o.log.warn({ err: r.message, actor: `${j.data.type}/${j.data.id}` }, 'forwarded event failed; retried');
+            const what = 'op' in j.data ? j.data.op : `${j.data.type}/${j.data.id}`;
+            if (!(r instanceof NotHomeError)) this.#o.log.warn({ err: r.message, actor: what }, 'forwarded event failed; retried');
             return this.#o.boss.fail(queue, j.id, { message: r.message });
           }),
         );

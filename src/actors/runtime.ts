@@ -261,6 +261,8 @@ export class ActorSystem {
   /** An admin reset: stop hooks, status active from the last good snapshot, journalled, start hooks. */
   async reset(type: string, id: string, by: string): Promise<ActorView | undefined> {
     if (!this.#defs.has(type) || !(await loadSnapshot(this.#o.sql, type, id))) return undefined;
+    const lease = this.#remoteLease(type, id);
+    if (lease) return ((await this.#o.homes!.call(lease, 'actor.reset', { type, id, by })) ?? undefined) as ActorView | undefined;
     // A timer that fell due while the actor was failed found it refusing events: arm its job again.
     return this.#acquire(type, id).reset(by, async (tx) => {
       for (const t of await armedTimersOf(tx, type, id)) await this.#timers.schedule(tx, t);
@@ -272,6 +274,8 @@ export class ActorSystem {
     if (!this.#defs.has(type)) return 'not_found';
     const dead = await deadEffectsOf(this.#o.sql, type, id);
     if (!dead.some((d) => d.id === effectId)) return 'not_found';
+    const lease = this.#remoteLease(type, id);
+    if (lease) return (await this.#o.homes!.call(lease, 'actor.retryEffect', { type, id, effectId, by })) as ActorView | 'not_found';
     const view = await this.#acquire(type, id).record({ type: 'actor.effect.retried', effectId, by }, async (tx) => {
       if (!(await reviveEffect(tx, type, id, effectId))) throw new Error('the effect is no longer dead');
     });
@@ -281,11 +285,21 @@ export class ActorSystem {
 
   /**
    * Forgets an actor (an LGPD erasure): lets its mailbox and writes drain, drops it from memory,
-   * then runs `erase`, which deletes its rows. Its next event starts it afresh from the machine's
+   * then runs `erase`, which deletes its rows (an actor living in another instance is dropped
+   * there, through its home's inbox). Its next event starts it afresh from the machine's
    * initial state. An effect already running for it may still deliver its event afterwards (to
    * the fresh actor, where a stale turn changes nothing).
    */
   async forget<T>(type: string, id: string, erase: () => Promise<T>): Promise<T> {
+    const lease = this.#remoteLease(type, id);
+    if (lease) {
+      // Its home drops it before the rows go, and again after: a copy it loaded meanwhile (from
+      // the rows about to go) does not outlive them.
+      await this.#o.homes!.call(lease, 'actor.drop', { type, id });
+      const out = await erase();
+      await this.#o.homes!.call(lease, 'actor.drop', { type, id });
+      return out;
+    }
     const key = `${type}/${id}`;
     const a = this.#live.get(key);
     if (a) await a.settled().catch(() => undefined);
@@ -306,6 +320,12 @@ export class ActorSystem {
     }
     this.stats.passivations += n;
     return n;
+  }
+
+  /** The lease of an actor that lives in another instance now; undefined when it lives here. */
+  #remoteLease(type: string, id: string): string | undefined {
+    const lease = this.#o.homes?.leaseOf(type, id);
+    return lease && !this.#o.homes!.holds(lease) ? lease : undefined;
   }
 
   #acquire(type: string, id: string): Actor {

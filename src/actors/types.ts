@@ -105,6 +105,11 @@ export interface ActorHomes {
    * with the view the owner committed (or rejects with its error); without, once the job is stored.
    */
   forward(lease: string, type: string, id: string, event: ActorEvent, opts: { timerId?: string | undefined; wait: boolean }): Promise<ActorView | undefined>;
+  /**
+   * Runs a named operation at the lease's owner (registered there with ActorForwarding.handle) and
+   * resolves with its result; rejects with OwnerUnavailableError when it gets no answer in time.
+   */
+  call(lease: string, op: string, args: unknown): Promise<unknown>;
   /** Fences one effect run: true only while this instance still holds the lease under its epoch. */
   claim(lease: string, effectId: string): Promise<boolean>;
 }
@@ -174,6 +179,19 @@ export class ActorUnavailableError extends Error {
 /** The actor lives in another instance (or nowhere right now): this one may not run it. */
 export class NotHomeError extends Error {
   override name = 'NotHomeError';
+}
+/**
+ * An operation asked of another instance (the owner of a lease) got no answer in time; it will not
+ * run later (its job carries a deadline the owner checks). `reason` says why, for the caller.
+ */
+export class OwnerUnavailableError extends Error {
+  override name = 'OwnerUnavailableError';
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
 }
 /** This event's write failed (a constraint, a NUL byte); the actor goes on without it. */
 export class EventRejectedError extends Error {

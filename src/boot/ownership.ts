@@ -29,7 +29,8 @@ import { Leases } from '../actors/leases.ts';
 import { CONSULTANT } from '../actors/consultant.ts';
 import { CONVERSATION } from '../actors/conversation.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
-import type { ActorHomes } from '../actors/types.ts';
+import { OwnerUnavailableError, type ActorHomes } from '../actors/types.ts';
+import { ServiceError, type ServiceErrorKind } from '../services/errors.ts';
 import { WHATSAPP_SESSION } from '../actors/whatsapp-session.ts';
 import { LIVIA_SESSION } from '../services/livia-whatsapp.ts';
 import type { Logger } from '../log.ts';
@@ -81,6 +82,34 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
       if (!system) return Promise.reject(new Error('actor system not started'));
       return system.sendHere(e.type, e.id, e.event, e.timerId ? { timerId: e.timerId } : {});
     },
+    holds: (lease) => leases.holds(lease),
+    // Within the request deadline (statement timeout + 1 s), so the caller gets the call's own answer.
+    callTimeoutMs: Math.max(1000, d.config.dbStatementTimeoutMs - 1000),
+    revive: (e) =>
+      e.kind && e.code
+        ? new ServiceError(e.kind as ServiceErrorKind, e.code, e.message, e.details)
+        : e.name === 'OwnerUnavailableError'
+          ? new OwnerUnavailableError(e.message, 'deadline_passed')
+          : undefined,
+  });
+  // Admin actions and erasures asked on another instance, run by the actor's home.
+  type ActorArgs = { type: string; id: string; by?: string; effectId?: string };
+  const sys = () => {
+    if (!system) throw new Error('actor system not started');
+    return system;
+  };
+  forwarding.handle('actor.reset', async (a) => {
+    const { type, id, by } = a as ActorArgs;
+    return (await sys().reset(type, id, by ?? 'system')) ?? null;
+  });
+  forwarding.handle('actor.retryEffect', async (a) => {
+    const { type, id, effectId, by } = a as ActorArgs;
+    return sys().retryEffect(type, id, effectId!, by ?? 'system');
+  });
+  forwarding.handle('actor.drop', async (a) => {
+    const { type, id } = a as ActorArgs;
+    await sys().forget(type, id, async () => undefined);
+    return null;
   });
   const homes: ActorHomes = {
     leaseOf: (type, id) => {
@@ -91,6 +120,7 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
     },
     holds: (lease) => leases.holds(lease),
     forward: (lease, type, id, event, opts) => forwarding.forward(lease, type, id, event, opts),
+    call: (lease, op, args) => forwarding.call(lease, op, args),
     claim: async (lease, effectId) => {
       const epoch = leases.epoch(lease);
       if (epoch === undefined) return false;

@@ -9,7 +9,8 @@ import type { Sql } from '../db/client.ts';
 import { addPresenceSocket, removePresenceSocket } from '../db/presence.ts';
 import { CONSULTANT } from '../actors/consultant.ts';
 import type { ActorSystem } from '../actors/runtime.ts';
-import { handleActorSubscriptions, streamActorSnapshots } from '../http/realtime.ts';
+import type { Broadcast } from '../db/broadcast.ts';
+import { handleActorSubscriptions, streamActorSnapshots, watchActorsAcrossInstances, type ActorWatch } from '../http/realtime.ts';
 import { attachSocketIo, type SocketDeps } from '../http/socket.ts';
 import type { Logger } from '../log.ts';
 import type { Sessions } from '../services/sessions.ts';
@@ -31,6 +32,8 @@ export function startRealtime(
     /** Several instances: each socket is recorded under this instance, so its death drops it. */
     sql?: Sql;
     instance?: { instanceId: string; boot: string };
+    /** Several instances: actor watchers on other instances are heard of through it. */
+    broadcast?: Broadcast;
   },
 ): SocketServer {
   const { system, log } = d;
@@ -59,7 +62,18 @@ export function startRealtime(
     },
   });
   d.hub.io = io;
-  streamActorSnapshots(io, system);
+  if (d.broadcast && d.instance) {
+    const broadcast = d.broadcast;
+    const watchers = watchActorsAcrossInstances(io, { instanceId: d.instance.instanceId, publish: (m) => broadcast.publish('actor.watch', m) });
+    const off = broadcast.on<ActorWatch>('actor.watch', (m) => watchers.heard(m));
+    d.teardown.push(async () => {
+      off();
+      watchers.stop();
+    });
+    streamActorSnapshots(io, system, watchers);
+  } else {
+    streamActorSnapshots(io, system);
+  }
   d.teardown.push(async () => {
     d.onClose();
     // This instance's sockets only: through the adapter, io.disconnectSockets would end every instance's.

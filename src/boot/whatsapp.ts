@@ -14,7 +14,7 @@ import type { WhatsAppDriver, WhatsAppDriverFactory } from '../actors/whatsapp/t
 import { roleRoom, userRoom } from '../http/socket.ts';
 import type { Logger } from '../log.ts';
 import { UnhandledConversationInbox, type ConversationInbox } from '../services/whatsapp/conversation-inbox.ts';
-import { WhatsAppService } from '../services/whatsapp/service.ts';
+import { WhatsAppService, type WhatsAppServiceDeps } from '../services/whatsapp/service.ts';
 import type { Hub } from './hub.ts';
 import type { Teardown } from './teardown.ts';
 
@@ -50,6 +50,7 @@ export function createWhatsApp(d: {
   /** Several instances: whether this one owns the session (its lease), and who owns each. */
   owns?: (session: string) => boolean;
   owners?: () => Promise<Record<string, { instance: string | null; epoch: number | null; here: boolean }>>;
+  remote?: WhatsAppServiceDeps['remote'];
 }): WhatsAppService {
   const wa = new WhatsAppService({
     sql: d.sql,
@@ -62,6 +63,7 @@ export function createWhatsApp(d: {
     sendPerMinute: d.config.whatsapp.sendPerMinute,
     ...(d.owns ? { owns: d.owns } : {}),
     ...(d.owners ? { owners: d.owners } : {}),
+    ...(d.remote ? { remote: d.remote } : {}),
     intake: async (lead) => {
       if (!d.hub.pipeline) throw new Error('lead pipeline not started');
       return d.hub.pipeline.intake(lead);

@@ -9,6 +9,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/faults.ts';
+import { OwnerUnavailableError } from '../actors/types.ts';
 import { ApiError, ServiceError, type ServiceErrorKind } from '../services/errors.ts';
 
 export { ApiError };
@@ -61,6 +62,11 @@ export function toErrorResponse(c: Context, err: unknown): Response {
     const code = isMalformed ? 'malformed_json' : (codeByStatus[status] ?? 'http_error');
     const message = isMalformed ? 'The request body is not valid JSON' : err.message || code;
     return c.json(errorBody(code, message), status);
+  }
+  if (err instanceof OwnerUnavailableError) {
+    // Another instance owns what was asked (a WhatsApp session, an actor) and did not answer in time.
+    c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+    return c.json(errorBody('service_unavailable', err.message, { reason: err.reason, retry_after_seconds: RETRY_AFTER_SECONDS }), 503);
   }
   if (isDatabaseUnavailable(err)) {
     // The database is down, restarting or too slow: not our bug, and worth retrying soon.

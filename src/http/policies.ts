@@ -72,6 +72,7 @@ export const ROUTE_POLICIES: PolicyTable = {
   'GET /api/simulator/messages': roles('ADMIN'),
   'POST /api/simulator/read': roles('ADMIN'),
   'POST /api/simulator/pairing': roles('ADMIN'),
+  'GET /api/simulator/socket': roles('ADMIN'),
 
   // The web app's files and pages; the pages call the API, which holds the data.
   'GET /*': anyone,

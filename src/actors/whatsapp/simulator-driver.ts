@@ -56,6 +56,8 @@ export interface SimulatorDriver extends WhatsAppDriver {
   read(phone: string): Promise<number>;
   /** The session's socket asks to be paired (a fresh QR), as a logged-out phone would; false without a socket. */
   askPairing(session: string): boolean;
+  /** What this instance's sockets did: read receipts sent (customers' message ids) and logouts (sessions), oldest first. */
+  socketLog(): { read_receipts: string[]; logouts: string[] };
 }
 
 export const waMessageId = () => `3EB0${randomBytes(10).toString('hex').toUpperCase()}`;
@@ -152,7 +154,8 @@ class SimConnection implements WhatsAppConnection {
   async sendPresenceUpdate(): Promise<void> {}
 
   async readMessages(keys: WAMessageKey[]): Promise<void> {
-    this.world.readReceipts += keys.length;
+    this.world.readReceipts.push(...keys.map((k) => k.id ?? ''));
+    if (this.world.readReceipts.length > 1000) this.world.readReceipts.splice(0, this.world.readReceipts.length - 1000);
   }
 
   async requestPairingCode(phoneDigits: string): Promise<string> {
@@ -176,6 +179,7 @@ class SimConnection implements WhatsAppConnection {
   }
 
   async logout(): Promise<void> {
+    this.world.logouts.push(this.session);
     this.end();
   }
 
@@ -192,7 +196,8 @@ interface World {
   connections: Map<string, SimConnection>;
   media: Map<string, Buffer>;
   lids: Map<string, string>;
-  readReceipts: number;
+  readReceipts: string[];
+  logouts: string[];
   /** Which instance's sockets these are (recorded with each send). */
   instanceId: string | undefined;
 }
@@ -225,7 +230,7 @@ const MEDIA_KEY = {
 } as const;
 
 export function createDriver(deps: WhatsAppDriverDeps): SimulatorDriver {
-  const world: World = { sql: deps.sql, connections: new Map(), media: new Map(), lids: new Map(), readReceipts: 0, instanceId: deps.config?.instanceId };
+  const world: World = { sql: deps.sql, connections: new Map(), media: new Map(), lids: new Map(), readReceipts: [], logouts: [], instanceId: deps.config?.instanceId };
   const phoneJids = (phone: string) => {
     const e164 = canonicalPhone(phone);
     if (!e164) throw new Error('invalid phone');
@@ -283,6 +288,7 @@ export function createDriver(deps: WhatsAppDriverDeps): SimulatorDriver {
       conn.askPairing();
       return true;
     },
+    socketLog: () => ({ read_receipts: world.readReceipts.slice(), logouts: world.logouts.slice() }),
     async read(phone) {
       const rows = await simulatorMarkRead(deps.sql, phoneJids(phone));
       for (const r of rows) world.connections.get(r.session)?.receipt(r.wa_id, r.to_jid, STATUS.READ);

@@ -91,6 +91,22 @@ export function simulatorRoutes(deps: { simulator: SimulatorDriver | undefined; 
 
   r.openapi(
     createRoute({
+      method: 'get',
+      path: '/socket',
+      tags: ['simulator'],
+      security: bearer,
+      responses: {
+        200: json(z.object({ read_receipts: z.array(z.string()), logouts: z.array(z.string()) }), "What this instance's sockets did: read receipts sent (customers' message ids), logouts (sessions)"),
+        401: errors[401],
+        403: errors[403],
+        404: errors[404],
+      },
+    }),
+    (c) => c.json(sim().socketLog(), 200),
+  );
+
+  r.openapi(
+    createRoute({
       method: 'post',
       path: '/pairing',
       tags: ['simulator'],

@@ -76,6 +76,15 @@ export interface WhatsAppServiceDeps {
   owns?(session: string): boolean;
   /** Who owns each session, for /ready. */
   owners?(): Promise<Record<string, { instance: string | null; epoch: number | null; here: boolean }>>;
+  /**
+   * Several instances: runs an operation at the session's owner (a durable job on its lease's
+   * inbox, src/actors/forwarding.ts) and answers with its result; `handle` registers what this
+   * instance runs when it is the owner. Absent: every session is here.
+   */
+  remote?: {
+    call(session: string, op: string, args: unknown, opts?: { timeoutMs?: number; durable?: boolean }): Promise<unknown>;
+    handle(op: string, fn: (args: unknown) => Promise<unknown>): void;
+  };
 }
 
 /** This instance no longer owns the session: nothing goes out on its socket. */
@@ -113,6 +122,12 @@ interface Live {
   chain: Promise<void>;
   receipts: Promise<void>;
   waiters: Set<() => void>;
+}
+
+interface ReadReceipts {
+  session: string;
+  jid: string;
+  ids: string[];
 }
 
 const RECEIPT: Record<number, MessageStatus> = { 0: 'failed', 2: 'sent', 3: 'delivered', 4: 'read', 5: 'read' };
@@ -163,6 +178,10 @@ export class WhatsAppService {
         stopped: (ctx) => this.#stopped_(ctx),
       }),
     );
+    // What another instance asks of a session this one owns (run only while it owns it).
+    this.d.remote?.handle('whatsapp.logout', (a) => this.#logoutHere((a as { name: string }).name));
+    this.d.remote?.handle('whatsapp.pairingCode', (a) => this.#pairingCodeHere((a as { name: string }).name, (a as { phone: string }).phone));
+    this.d.remote?.handle('whatsapp.readReceipts', (a) => this.#readReceiptsHere(a as ReadReceipts));
     // Before the system starts: sessions restored by it change state before start() is called.
     this.#unsubscribe = this.d.system.onChange((v) => {
       if (v.type === WHATSAPP_SESSION) this.#changed(v);
@@ -273,8 +292,17 @@ export class WhatsAppService {
     if (!this.d.sessions.includes(name)) throw new WhatsAppError('not_found', 'Sessão desconhecida');
   }
 
+  /** Asked on any instance; done by the session's owner (its socket logs out there). */
   async logout(name: string): Promise<void> {
     this.#known(name);
+    if (this.d.remote && !this.#owns(name)) {
+      await this.d.remote.call(name, 'whatsapp.logout', { name });
+      return;
+    }
+    await this.#logoutHere(name);
+  }
+
+  async #logoutHere(name: string): Promise<void> {
     const live = this.#live.get(name);
     const conn = live?.conn;
     if (live) live.conn = undefined;
@@ -287,8 +315,14 @@ export class WhatsAppService {
     await this.d.system.send(WHATSAPP_SESSION, name, { type: 'session.reconnect', at: now() });
   }
 
+  /** Asked on any instance; the code comes from the owner's socket. */
   async pairingCode(name: string, phone: string): Promise<string> {
     this.#known(name);
+    if (this.d.remote && !this.#owns(name)) return (await this.d.remote.call(name, 'whatsapp.pairingCode', { name, phone })) as string;
+    return this.#pairingCodeHere(name, phone);
+  }
+
+  async #pairingCodeHere(name: string, phone: string): Promise<string> {
     const view = await this.sessionView(name);
     const conn = this.#live.get(name)?.conn;
     if (!conn || (view.status !== 'pairing' && view.status !== 'connecting')) {
@@ -586,11 +620,24 @@ export class WhatsAppService {
     const chat = await this.chatFor(user, chatId);
     const rows = await markChatRead(this.d.sql, chatId);
     this.index.trigger.read({ chatId });
-    const conn = this.#owns(chat.session) ? this.#live.get(chat.session)?.conn : undefined;
-    if (rows.length > 0 && conn) {
-      await conn.readMessages(rows.map((r) => ({ remoteJid: chat.jid, id: r.wa_id, fromMe: false }))).catch((err) => this.d.log.warn({ err }, 'read receipts failed'));
+    if (rows.length === 0) return { read: 0 };
+    const receipts: ReadReceipts = { session: chat.session, jid: chat.jid, ids: rows.map((r) => r.wa_id) };
+    if (!this.d.remote || this.#owns(chat.session)) await this.#readReceiptsHere(receipts);
+    else {
+      // Sent by the owner's socket. Durable: the chat is read already, and a late receipt is still
+      // right, so when the owner is slow to answer the job stays queued for it.
+      await this.d.remote.call(chat.session, 'whatsapp.readReceipts', receipts, { durable: true, timeoutMs: 2000 }).catch((err: Error) => {
+        if (err.name !== 'OwnerUnavailableError') throw err;
+        this.d.log.warn({ err: err.message, session: chat.session }, 'read receipts queued for the session owner');
+      });
     }
     return { read: rows.length };
+  }
+
+  async #readReceiptsHere(r: ReadReceipts): Promise<void> {
+    const conn = this.#owns(r.session) ? this.#live.get(r.session)?.conn : undefined;
+    if (!conn) return;
+    await conn.readMessages(r.ids.map((id) => ({ remoteJid: r.jid, id, fromMe: false }))).catch((err) => this.d.log.warn({ err }, 'read receipts failed'));
   }
 
   /** Typing presence for the agent: `composing`, then `paused`. */
