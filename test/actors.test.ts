@@ -494,7 +494,9 @@ describe('durable timers', () => {
   });
 
   it('never fires a timer cancelled by leaving its state, and fires the re-armed one', async () => {
-    await system.send('counter', 'snooze', { type: 'arm', delayMs: 200 });
+    // The cancelled timers are due well after their disarm, even on a loaded machine: a 200 ms one
+    // could fire, rightly, before a slow disarm arrived.
+    await system.send('counter', 'snooze', { type: 'arm', delayMs: 1500 });
     const first = await armedTimerId('snooze');
     const left = await system.send('counter', 'snooze', { type: 'disarm' });
     expect(left.state).toBe('idle');
@@ -509,7 +511,7 @@ describe('durable timers', () => {
     ]);
 
     // Arm, leave, arm again: only the last timer may fire.
-    await system.send('counter', 'snooze', { type: 'arm', delayMs: 200 });
+    await system.send('counter', 'snooze', { type: 'arm', delayMs: 1500 });
     const second = await armedTimerId('snooze');
     await system.send('counter', 'snooze', { type: 'disarm' });
     await system.send('counter', 'snooze', { type: 'arm', delayMs: 300 });

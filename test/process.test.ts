@@ -12,7 +12,9 @@ import { createTestDatabase } from './support/db.ts';
 import { freePort } from '../src/db/embedded.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const SLOW = 60_000;
+// Each test starts the server (initdb, or a crashed database to recover) and signs in with bcrypt:
+// on a crowded two-core machine one took over 60 s.
+const SLOW = 120_000;
 
 interface ServerProcess {
   child: ChildProcess;

@@ -35,6 +35,15 @@ async function accepted(limiters: Limiter[], n: number, key: string, pauseEvery 
   return ok;
 }
 
+/**
+ * The batched limiter counts per clock minute: a test that straddles a minute's end starts afresh
+ * halfway through and over-counts. Start with at least `needMs` left in the minute.
+ */
+async function startInsideAMinute(needMs = 8000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < needMs) await new Promise((r) => setTimeout(r, left + 100));
+}
+
 describe('rate limits in PostgreSQL', () => {
   it('the exact limiter: two instances accept the limit once between them', async () => {
     const pools = await setup();
@@ -45,6 +54,7 @@ describe('rate limits in PostgreSQL', () => {
   it('the batched limiter: two instances accept about the limit between them (each alone would take it all)', async () => {
     const pools = await setup();
     const ls = pools.map((pool) => batchedPostgresLimiters({ pool, flushMs: 5 })({ keyPrefix: 'webhook-sender', points: 100, duration: 60 }));
+    await startInsideAMinute();
     const ok = await accepted(ls, 300, 'sender-1', 5);
     // Per instance it would be 200; shared, over by at most what one flush interval lets through.
     expect(ok).toBeGreaterThanOrEqual(100);
@@ -55,6 +65,7 @@ describe('rate limits in PostgreSQL', () => {
     const pools = await setup();
     const dead = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', max: 1, connectionTimeoutMillis: 200 });
     const l = batchedPostgresLimiters({ pool: dead, flushMs: 5 })({ keyPrefix: 'webhook-sender', points: 20, duration: 60 });
+    await startInsideAMinute();
     expect(await accepted([l], 50, 'sender-2', 5)).toBe(20);
     await dead.end();
     expect(pools.length).toBe(2);

