@@ -75,6 +75,8 @@ export interface AppDeps extends HardeningDeps {
   simulator?: SimulatorDriver | undefined;
   /** Defaults to ROUTE_POLICIES; tests may pass another table. */
   policies?: PolicyTable;
+  /** A conversation changed outside its actor (an LGPD erasure): push its `conversation:updated`. */
+  conversationChanged?: (id: string) => void;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
@@ -127,7 +129,12 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
   app.route('/api/conversations', conversationRoutes({ conversations: new ConversationService({ sql: deps.sql, system: deps.system }) }));
-  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({ sql: deps.sql, system: deps.system, erased: async () => deps.whatsapp?.reloadIndex() }) }));
+  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({
+        sql: deps.sql,
+        system: deps.system,
+        erased: async () => deps.whatsapp?.reloadIndex(),
+        ...(deps.conversationChanged ? { conversationChanged: deps.conversationChanged } : {}),
+      }) }));
   if (deps.whatsapp) {
     app.route('/api/whatsapp', whatsappRoutes({ whatsapp: deps.whatsapp }));
     app.route('/api/simulator', simulatorRoutes({ simulator: deps.simulator, sessions: deps.whatsapp.sessions }));
