@@ -185,7 +185,12 @@ describe('Lívia on the server', () => {
   it("reassigning the conversation's lead pushes conversation:updated to the consultant it leaves, the one it joins, and admins", { timeout: 30_000 }, async () => {
     const conv = (await conversationOf('+5511987658001'))!;
     nova = await createUser(s, admin, { name: 'Nova Consultora', max_open_leads: 0 });
-    const [rafaelSocket, novaSocket, otherSocket, adminSocket] = await Promise.all([rafael.token, nova.token, other.token, admin].map((t) => connectSocket(s.url, t)));
+    const [rafaelSocket, novaSocket, otherSocket, adminSocket] = await Promise.all([
+      connectSocket(s.url, rafael.token),
+      connectSocket(s.url, nova.token),
+      connectSocket(s.url, other.token),
+      connectSocket(s.url, admin),
+    ]);
     sockets.push(rafaelSocket.socket, novaSocket.socket, otherSocket.socket, adminSocket.socket);
     const lead = await json<{ version: number; consultant_id: string }>(await s.api(`/api/leads/${conv.lead_id}`, { token: admin }));
     expect(lead.consultant_id).toBe(rafael.id);
@@ -273,7 +278,7 @@ describe('Lívia on the server', () => {
     const digits = phone.replace(/\D/g, '');
     const countsBefore = await sql<{ n: number }[]>`select count(*)::int as n from leads`;
 
-    const [novaSocket, otherSocket, adminSocket] = await Promise.all([nova.token, other.token, admin].map((t) => connectSocket(s.url, t)));
+    const [novaSocket, otherSocket, adminSocket] = await Promise.all([connectSocket(s.url, nova.token), connectSocket(s.url, other.token), connectSocket(s.url, admin)]);
     sockets.push(novaSocket.socket, otherSocket.socket, adminSocket.socket);
     const del = await s.api(`/api/customers/${encodeURIComponent(phone)}`, { method: 'DELETE', token: admin });
     expect(del.status, await del.text()).toBe(204);
