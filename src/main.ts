@@ -154,6 +154,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       databaseAvailable: () => monitor.isUp,
       requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
       liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
+      // A CSV export holds a pool connection while it streams: a quarter of the pool at most.
+      maxExports: Math.max(1, Math.floor(config.dbPoolMax / 4)),
       conversationChanged: (id) => void pushConversationById(sql, hub, id).catch((err) => log.warn({ err }, 'pushing conversation:updated failed')),
     });
 
