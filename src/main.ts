@@ -31,6 +31,7 @@ import type { Sessions } from './services/sessions.ts';
 import { startActors } from './boot/actors.ts';
 import { checkInstances, consultantPresence, createOwnership, sessionLease, startOwnership } from './boot/ownership.ts';
 import { onConsultantChanged } from './boot/consultant-changes.ts';
+import { pushConversationById } from './boot/conversation-push.ts';
 import { openDatabase } from './boot/database.ts';
 import { ensureFirstAdmin } from './services/first-admin.ts';
 import { firstStartBanner } from './startup-banner.ts';
@@ -153,6 +154,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
       databaseAvailable: () => monitor.isUp,
       requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
       liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
+      // A CSV export holds a pool connection while it streams: a quarter of the pool at most.
+      maxExports: Math.max(1, Math.floor(config.dbPoolMax / 4)),
+      conversationChanged: (id) => void pushConversationById(sql, hub, id).catch((err) => log.warn({ err }, 'pushing conversation:updated failed')),
     });
 
     // Everything is running before the port opens: a 200 from /ready means fully started.

@@ -1,7 +1,7 @@
 /**
  * Who may inspect actors, on a real server: every inspection route and the `actor:subscribe`
  * socket event, for each role. Conversation actors hold customers' personal data: ADMIN and
- * MANAGER may list, read and subscribe; only ADMIN may reset an actor or retry a dead effect;
+ * MANAGER may list, read and subscribe; only ADMIN may reset an actor or retry or discard a dead effect;
  * a CONSULTANT gets 403 everywhere and no `actor:snapshot`. `/api/machines` (definitions, no data)
  * stays open to every signed-in user.
  */
@@ -61,6 +61,7 @@ function routes(): { name: string; method: string; path: () => string; expect: R
     { name: 'read own actor', method: 'GET', path: () => `/api/actors/consultant/${ids.CONSULTANT}?limit=5`, expect: { ADMIN: 200, MANAGER: 200, CONSULTANT: 403 } },
     { name: 'reset', method: 'POST', path: () => `${target()}/reset`, expect: { ADMIN: 200, MANAGER: 403, CONSULTANT: 403 } },
     { name: 'retry effect', method: 'POST', path: () => `${target()}/effects/${randomUUID()}/retry`, expect: { ADMIN: 404, MANAGER: 403, CONSULTANT: 403 } },
+    { name: 'discard effect', method: 'POST', path: () => `${target()}/effects/${randomUUID()}/discard`, expect: { ADMIN: 404, MANAGER: 403, CONSULTANT: 403 } },
   ];
 }
 
@@ -156,5 +157,46 @@ describe('admin actions', () => {
     const metrics = await (await s.api('/metrics')).text();
     expect(metrics).toContain('actor_effects_dead_letters');
     expect((await s.api(`/api/actors/consultant/${id}/effects/${effectId}/retry`, { token: tokens.ADMIN, body: {} })).status).toBe(404);
+  });
+
+  it('discards a dead-lettered effect: kept with who and when, journalled, and the effect behind it runs', async () => {
+    const sql = s.server.sql;
+    const id = ids.CONSULTANT;
+    const [dead, behind] = [randomUUID(), randomUUID()];
+    const [snap] = await sql<{ seq: string }[]>`select seq from actor_snapshots where actor_type = 'consultant' and actor_id = ${id}`;
+    const effect = sql.json({ type: 'consultant.eligibilityChanged', params: { consultantId: id } });
+    await sql`
+      insert into actor_outbox (id, actor_type, actor_id, seq, position, effect, attempts, last_error, dead_at)
+      values (${dead}, 'consultant', ${id}, ${snap!.seq}, 98, ${effect}, 8, 'socket closed', now())`;
+    await sql`insert into actor_outbox (id, actor_type, actor_id, seq, position, effect) values (${behind}, 'consultant', ${id}, ${snap!.seq}, 99, ${effect})`;
+    const path = `/api/actors/consultant/${id}/effects/${dead}/discard`;
+    expect((await s.api(path, { token: tokens.MANAGER, body: {} })).status).toBe(403);
+    // The effect behind the dead one waits (a sweep would have run it by now otherwise).
+    await new Promise((r) => setTimeout(r, 300));
+    const [waiting] = await sql<{ done: boolean }[]>`select done_at is not null as done from actor_outbox where id = ${behind}`;
+    expect(waiting!.done).toBe(false);
+
+    const res = await s.api(path, { token: tokens.ADMIN, body: {} });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ type: 'consultant', id, status: 'active' });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [row] = await sql<{ done: boolean }[]>`select done_at is not null as done from actor_outbox where id = ${behind}`;
+      if (row?.done) break;
+      if (Date.now() > deadline) throw new Error('the effect behind the discarded one did not run');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const events = (await journalFor(sql, 'consultant', id)).map((j) => j.event);
+    expect(events).toContainEqual({ type: 'actor.effect.discarded', effectId: dead, by: ids.ADMIN });
+    const detail = (await (await s.api(`/api/actors/consultant/${id}`, { token: tokens.MANAGER })).json()) as {
+      dead_effects: unknown[];
+      discarded_effects: { id: string; discarded_by: string; discarded_by_name: string; discarded_at: string; last_error: string }[];
+    };
+    expect(detail.dead_effects).toEqual([]);
+    expect(detail.discarded_effects).toEqual([
+      expect.objectContaining({ id: dead, type: 'consultant.eligibilityChanged', last_error: 'socket closed', discarded_by: ids.ADMIN, discarded_by_name: expect.any(String) }),
+    ]);
+    expect(Math.abs(Date.now() - Date.parse(detail.discarded_effects[0]!.discarded_at))).toBeLessThan(60_000);
+    expect((await s.api(path, { token: tokens.ADMIN, body: {} })).status).toBe(404);
   });
 });

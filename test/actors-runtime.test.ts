@@ -427,12 +427,19 @@ describe('supervision', () => {
 // Effects
 
 const fxMachine = setup({
-  types: { context: {} as { sent: number }, events: {} as { type: 'send'; n: number } },
+  types: {
+    context: {} as { sent: number; discarded: number[] },
+    events: {} as { type: 'send'; n: number } | { type: 'effect.discarded'; effectId: string; effect: string; params: { n: number }; by: string },
+  },
   actions: { 'fx.call': (_, _p: { n: number }) => {} },
 }).createMachine({
   id: 'fx',
-  context: { sent: 0 },
-  on: { send: { actions: [assign({ sent: ({ context }) => context.sent + 1 }), { type: 'fx.call', params: ({ event }) => ({ n: event.n }) }] } },
+  context: { sent: 0, discarded: [] },
+  on: {
+    send: { actions: [assign({ sent: ({ context }) => context.sent + 1 }), { type: 'fx.call', params: ({ event }) => ({ n: event.n }) }] },
+    // The runtime tells the actor which of its effects an admin gave up.
+    'effect.discarded': { actions: assign({ discarded: ({ context, event }) => [...context.discarded, event.params.n] }) },
+  },
 });
 
 describe('effects', () => {
@@ -516,6 +523,46 @@ describe('effects', () => {
     expect(await runs('doomed')).toEqual([10, 11]);
     expect((await journalFor(sql, 'fx', 'doomed')).at(-1)?.event).toEqual({ type: 'actor.effect.retried', effectId, by: 'admin-1' });
     expect((await actorDetail(sql, system, 'fx', 'doomed', 10))?.dead_effects).toEqual([]);
+  });
+
+  it('discards a dead letter: kept with who and when, journalled, the actor told, and the later effects run', async () => {
+    script.set(20, ['fail', 'fail', 'fail']);
+    await system.send('fx', 'given-up', { type: 'send', n: 20 });
+    await system.send('fx', 'given-up', { type: 'send', n: 21 });
+    const detail = await until('the dead letter', async () => {
+      const d = await actorDetail(sql, system, 'fx', 'given-up', 10);
+      return d && d.dead_effects.length === 1 ? d : undefined;
+    });
+    expect(await runs('given-up')).toEqual([]);
+    const effectId = detail.dead_effects[0]!.id;
+    await expect(system.discardEffect('fx', 'given-up', 'e2c8a0c2-0000-4000-8000-000000000000', 'admin-1')).resolves.toBe('not_found');
+    await expect(system.discardEffect('nope', 'given-up', effectId, 'admin-1')).resolves.toBe('not_found');
+    const view = await system.discardEffect('fx', 'given-up', effectId, 'admin-1');
+    if (view === 'not_found') throw new Error('not found');
+    // The machine received `effect.discarded` with the effect's params.
+    expect(view.context).toMatchObject({ sent: 2, discarded: [20] });
+    await until('the later effect done', async () => (await runs('given-up')).length === 1);
+    expect(await runs('given-up')).toEqual([21]);
+    const events = (await journalFor(sql, 'fx', 'given-up')).map((j) => j.event);
+    expect(events.at(-2)).toEqual({ type: 'actor.effect.discarded', effectId, by: 'admin-1' });
+    expect(events.at(-1)).toMatchObject({ type: 'effect.discarded', effectId, effect: 'fx.call', params: { n: 20 }, by: 'admin-1' });
+    const after = await actorDetail(sql, system, 'fx', 'given-up', 10);
+    expect(after?.dead_effects).toEqual([]);
+    expect(after?.discarded_effects).toEqual([
+      expect.objectContaining({ id: effectId, type: 'fx.call', attempts: 3, last_error: 'n 20 fails', discarded_by: 'admin-1', discarded_by_name: null }),
+    ]);
+    expect(Date.now() - Date.parse(after!.discarded_effects[0]!.discarded_at)).toBeLessThan(60_000);
+    // Discarded once: not dead any more, and never run.
+    await expect(system.discardEffect('fx', 'given-up', effectId, 'admin-1')).resolves.toBe('not_found');
+    await expect(system.retryEffect('fx', 'given-up', effectId, 'admin-1')).resolves.toBe('not_found');
+    expect(calls.filter((c) => c.n === 20)).toHaveLength(3);
+    // Pruning keeps it as long as the journal keeps its events, not just a day.
+    await sql`update actor_outbox set done_at = now() - interval '2 days', discarded_at = now() - interval '2 days' where id = ${effectId}`;
+    await pruneActorTables(sql, { journalDays: 30, keepLast: KEEP_LAST_EVENTS, doneEffectHours: 24 });
+    expect(await sql`select 1 from actor_outbox where id = ${effectId}`).toHaveLength(1);
+    await sql`update actor_outbox set done_at = now() - interval '40 days', discarded_at = now() - interval '40 days' where id = ${effectId}`;
+    await pruneActorTables(sql, { journalDays: 30, keepLast: KEEP_LAST_EVENTS, doneEffectHours: 24 });
+    expect(await sql`select 1 from actor_outbox where id = ${effectId}`).toHaveLength(0);
   });
 });
 

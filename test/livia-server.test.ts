@@ -3,8 +3,9 @@
  * on Lívia's number (`POST /api/simulator/messages`), her replies come back on the wire
  * (`GET /api/simulator/messages?to=`). A dialogue to TRANSFERRED (lead created, assigned, the
  * consultant notified, `conversation:updated` pushed to who may see it), the conversations API and
- * who sees what, take over / give back with the consultant's message on Lívia's number, opt-out,
- * a voice note without Groq, and the LGPD export and erasure (gone from every table).
+ * who sees what, take over / give back with the consultant's message on Lívia's number, the lead
+ * reassigned (`conversation:updated` to the old and new consultant), opt-out, a voice note without
+ * Groq, and the LGPD export and erasure (gone from every table; `conversation:updated` pushed).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSocket, createUser, expectApiError, waitFor, type Person } from './lead-helpers.ts';
@@ -14,6 +15,7 @@ let s: TestServer;
 let admin: string;
 let rafael: Person;
 let other: Person;
+let nova: Person;
 const sockets: { disconnect(): void }[] = [];
 
 const SCRIPT = ['Oi, aqui é a Carla Souza', 'quero reformar a casa', 'uns 30 mil', 'ganho 5 mil', 'em 24x', 'sim', 'pode sim'];
@@ -180,6 +182,30 @@ describe('Lívia on the server', () => {
     expect(released.stage).toBe('TRANSFERRED');
   });
 
+  it("reassigning the conversation's lead pushes conversation:updated to the consultant it leaves, the one it joins, and admins", { timeout: 30_000 }, async () => {
+    const conv = (await conversationOf('+5511987658001'))!;
+    nova = await createUser(s, admin, { name: 'Nova Consultora', max_open_leads: 0 });
+    const [rafaelSocket, novaSocket, otherSocket, adminSocket] = await Promise.all([
+      connectSocket(s.url, rafael.token),
+      connectSocket(s.url, nova.token),
+      connectSocket(s.url, other.token),
+      connectSocket(s.url, admin),
+    ]);
+    sockets.push(rafaelSocket.socket, novaSocket.socket, otherSocket.socket, adminSocket.socket);
+    const lead = await json<{ version: number; consultant_id: string }>(await s.api(`/api/leads/${conv.lead_id}`, { token: admin }));
+    expect(lead.consultant_id).toBe(rafael.id);
+    await json(await s.api(`/api/leads/${conv.lead_id}`, { method: 'PATCH', token: admin, body: { version: lead.version, consultant_id: nova.id } }));
+    const pushed = (x: { events: { name: string; data: any }[] }) => x.events.find((e) => e.name === 'conversation:updated' && e.data.id === conv.id);
+    for (const [who, socket] of [['Nova', novaSocket], ['Rafael', rafaelSocket], ['the admin', adminSocket]] as const) {
+      await waitFor(`conversation:updated to ${who}`, async () => pushed(socket));
+    }
+    expect(pushed(novaSocket)!.data).toEqual({ id: conv.id, stage: conv.stage, data: conv.data, lead_id: conv.lead_id });
+    // Nova sees it now; Rafael no longer does; the bystander heard nothing.
+    expect(await conversationOf('+5511987658001', nova.token)).toMatchObject({ id: conv.id });
+    expect(await conversationOf('+5511987658001', rafael.token)).toBeUndefined();
+    expect(pushed(otherSocket)).toBeUndefined();
+  });
+
   it('opt-out: one confirmation, then silence', { timeout: 30_000 }, async () => {
     const phone = '+5511987658002';
     await say(phone, 'Oi, aqui é o João');
@@ -252,8 +278,17 @@ describe('Lívia on the server', () => {
     const digits = phone.replace(/\D/g, '');
     const countsBefore = await sql<{ n: number }[]>`select count(*)::int as n from leads`;
 
+    const [novaSocket, otherSocket, adminSocket] = await Promise.all([connectSocket(s.url, nova.token), connectSocket(s.url, other.token), connectSocket(s.url, admin)]);
+    sockets.push(novaSocket.socket, otherSocket.socket, adminSocket.socket);
     const del = await s.api(`/api/customers/${encodeURIComponent(phone)}`, { method: 'DELETE', token: admin });
     expect(del.status, await del.text()).toBe(204);
+    // Who sees the conversation hears that it changed: its data is gone.
+    const erasedPush = (x: { events: { name: string; data: any }[] }) => x.events.find((e) => e.name === 'conversation:updated' && e.data.id === conv.id);
+    for (const [who, socket] of [['Nova (the lead is hers)', novaSocket], ['the admin', adminSocket]] as const) {
+      const e = await waitFor(`conversation:updated to ${who}`, async () => erasedPush(socket));
+      expect(e.data).toEqual({ id: conv.id, stage: conv.stage, data: {}, lead_id: leadId });
+    }
+    expect(erasedPush(otherSocket)).toBeUndefined();
 
     // Every table of the public schema (and pg-boss's jobs): no phone, no JID, no text the customer or Lívia wrote.
     const needles = [phone, digits, 'Carla', 'quero reformar a casa', 'ganho 5 mil', 'Posso te ligar às 15h', 'pode sim, às 15h'];

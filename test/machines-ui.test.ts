@@ -3,7 +3,8 @@
  * the actor runtime on PostgreSQL and pg-boss) and Debian's Chromium through playwright-core, one
  * browser for the file. A consultant's real socket moves its actor; a conversation actor runs
  * through the runtime with the scripted brain and a WhatsApp transport that is down, so its reply
- * is dead-lettered while its follow-up timer is armed. Every page is checked for console errors and
+ * is dead-lettered while its follow-up timer is armed (an admin retries it), and a brain that is
+ * down, so a turn's think is dead-lettered (an admin discards it). Every page is checked for console errors and
  * serious or critical axe-core violations.
  */
 import { mkdirSync } from 'node:fs';
@@ -22,7 +23,13 @@ import { startTestServer, type TestServer } from './support/server.ts';
 const ARTIFACTS = 'test-artifacts/machines';
 const STAGES = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED', 'HUMAN', 'ABANDONED', 'OPTED_OUT'];
 
-type Detail = { state: string; events: { seq: number; type: string; state: string | null }[]; timers: { event: string; due_at: string }[]; dead_effects: { id: string; type: string }[] };
+type Detail = {
+  state: string;
+  events: { seq: number; type: string; state: string | null }[];
+  timers: { event: string; due_at: string }[];
+  dead_effects: { id: string; type: string }[];
+  discarded_effects: { id: string; type: string; discarded_by: string; discarded_at: string }[];
+};
 
 let s: TestServer;
 let browser: Browser;
@@ -33,6 +40,8 @@ const contexts: BrowserContext[] = [];
 const sockets: Socket[] = [];
 /** The WhatsApp side of the conversation actor: down until a test brings it back. */
 const whatsapp = { up: false, sent: [] as string[] };
+/** Lívia's brain: up unless a test takes it down. */
+const brain = { up: true };
 /** The actor type of the conversation actor this file drives. */
 let TYPE = CONVERSATION;
 
@@ -49,7 +58,13 @@ beforeAll(async () => {
   {
     const def = conversationActor({
       settings: liviaSettings(config),
-      brain: scriptedBrain,
+      brain: {
+        kind: 'scripted',
+        decide: async (input) => {
+          if (!brain.up) throw new Error('Cérebro indisponível (teste)');
+          return scriptedBrain.decide(input);
+        },
+      },
       transport: {
         send: async (m) => {
           if (!whatsapp.up) throw new Error('WhatsApp indisponível (teste)');
@@ -61,6 +76,8 @@ beforeAll(async () => {
     // One attempt, so the reply is dead-lettered at once.
     const reply = def.effects!['conversation.reply'] as EffectSpec;
     def.effects!['conversation.reply'] = { ...reply, attempts: 1 };
+    const think = def.effects!['conversation.think'] as EffectSpec;
+    def.effects!['conversation.think'] = { ...think, attempts: 1 };
     system.register({ ...def, type: TYPE });
   }
   admin = await s.login();
@@ -268,6 +285,54 @@ describe('/machines', { timeout: 90_000 }, () => {
     expect(errors).toEqual([]);
   });
 
+  it("a conversation stuck thinking on a dead-lettered think: an admin discards it and the conversation goes on", async () => {
+    const phone = '+5511987650003';
+    brain.up = false;
+    await s.server.system.send(TYPE, phone, { type: 'message.received', id: 'w-3', text: 'oi', kind: 'text', at: new Date().toISOString() });
+    const d = await waitFor('a dead think', async () => {
+      const x = await detail(TYPE, phone);
+      return x.dead_effects.length > 0 ? x : undefined;
+    });
+    expect(d.state).toBe('INTRO.thinking');
+    expect(d.dead_effects[0]!.type).toBe('conversation.think');
+    brain.up = true;
+
+    const { page, errors } = await signedIn(s.admin.email, s.admin.password);
+    await page.goto(machinesUrl(TYPE, phone));
+    await lit(page, 'conversation.INTRO.thinking').waitFor();
+    const dead = page.getByTestId('dead-effects').locator('li');
+    expect(await dead.textContent()).toContain('Cérebro indisponível');
+    // Both actions side by side; discarding asks first, and a "no" changes nothing.
+    expect(await dead.getByRole('button').allTextContents()).toEqual(['Tentar de novo', 'Descartar']);
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await page.getByTestId('discard-effect').click();
+    expect((await detail(TYPE, phone)).dead_effects).toHaveLength(1);
+    page.once('dialog', (dialog) => {
+      expect(dialog.message()).toContain('conversation.think');
+      void dialog.accept();
+    });
+    await page.getByTestId('discard-effect').click();
+    const answer = page.getByTestId('discard-result');
+    await answer.filter({ hasText: 'Descartado' }).waitFor();
+    expect(await answer.textContent()).toContain('INTRO.idle');
+    await lit(page, 'conversation.INTRO.idle').waitFor();
+    await page.getByTestId('dead-effects').waitFor({ state: 'detached' });
+    const kept = page.getByTestId('discarded-effects').locator('li');
+    expect(await kept.textContent()).toContain('conversation.think');
+    expect(await kept.textContent()).toContain(`Descartado por ${s.admin.name}`);
+    await checkPage(page, 'conversation-discarded');
+    const after = await detail(TYPE, phone);
+    expect(after.state).toBe('INTRO.idle');
+    expect(after.dead_effects).toEqual([]);
+    expect(after.discarded_effects.map((x) => x.type)).toEqual(['conversation.think']);
+    expect(after.events.map((e) => e.type)).toEqual(expect.arrayContaining(['actor.effect.discarded', 'effect.discarded']));
+
+    // Not stuck: the customer's next message gets an answer.
+    await s.server.system.send(TYPE, phone, { type: 'message.received', id: 'w-4', text: 'aqui é a Carla', kind: 'text', at: new Date().toISOString() });
+    await waitFor('an answer to the next turn', async () => ((await detail(TYPE, phone)).state.endsWith('.waiting') ? true : undefined));
+    expect(errors).toEqual([]);
+  });
+
   it('every page is in the navigation of the roles that may see it, and a forbidden page says so', async () => {
     const navOf = async (page: Page) => page.locator('nav[aria-label="Principal"] a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     const m = await signedIn(manager.email, manager.password);
@@ -299,11 +364,12 @@ describe('/machines', { timeout: 90_000 }, () => {
     expect([...m.errors, ...a.errors, ...c.errors].filter((e) => !/status of 403/.test(e))).toEqual([]);
   });
 
-  it('a manager has no retry button; a consultant is told the page is not for them', async () => {
+  it('a manager has no retry or discard button; a consultant is told the page is not for them', async () => {
     const m = await signedIn(manager.email, manager.password);
     await m.page.goto(machinesUrl(TYPE, '+5511987650002'));
     expect(await m.page.getByTestId('actor-message').textContent()).toContain('não encontrado');
     expect(await m.page.getByTestId('retry-effect').count()).toBe(0);
+    expect(await m.page.getByTestId('discard-effect').count()).toBe(0);
 
     const c = await signedIn(paula.email, paula.password);
     expect(await c.page.locator('nav a[href="/machines"]').count()).toBe(0);

@@ -205,6 +205,35 @@ describe('conversation machine', () => {
     expect(d.s.context).toEqual(before.context);
   });
 
+  it('a discarded think ends its turn unanswered: back to idle, or the next turn when messages waited', () => {
+    const d = new Driver();
+    d.message('oi');
+    d.fire('BURST');
+    expect(d.s.value).toEqual({ INTRO: 'thinking' });
+    const think = d.thinks[0]!;
+    const discarded = (t: ThinkParams, effect = 'conversation.think') =>
+      d.send({ type: 'effect.discarded', effectId: 'e-1', effect, params: t, by: 'admin-1' });
+    // Another effect, or a think of an older turn, changes nothing.
+    discarded(think, 'conversation.reply');
+    discarded({ ...think, turn: think.turn - 1 });
+    expect(d.s.value).toEqual({ INTRO: 'thinking' });
+    discarded(think);
+    expect(d.s.value).toEqual({ INTRO: 'idle' });
+    expect(d.replies).toEqual([]);
+    // The late decision of that turn (had the brain answered after all) is stale.
+    d.send({ type: 'brain.decided', turn: think.turn, decision: decideScripted(think), at: at(3) });
+    expect(d.s.value).toEqual({ INTRO: 'idle' });
+    // A message starts a fresh turn.
+    d.message('aqui é a Carla');
+    d.fire('BURST');
+    expect(d.thinks).toHaveLength(2);
+    d.message('quero quitar dívidas'); // while thinking
+    discarded(d.thinks[1]!);
+    expect(d.s.value).toEqual({ INTRO: 'collecting' });
+    d.fire('BURST');
+    expect(d.thinks[2]!.text).toBe('quero quitar dívidas');
+  });
+
   it('opt-out: one confirmation, then silence, and no follow-up armed', () => {
     const d = new Driver();
     d.say('aqui é a Carla');

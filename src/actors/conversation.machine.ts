@@ -7,7 +7,8 @@
  *   idle ──message──▶ collecting ──after BURST──▶ thinking ──brain.decided──▶ waiting (or collecting)
  *   waiting ──after FOLLOW_UP_1──▶ nudged ──after FOLLOW_UP_2──▶ ABANDONED
  * A burst of messages inside BURST is one turn. While thinking, new messages wait for the next turn,
- * so one turn gets one answer. With a burst window of 0 there is no `collecting` step: a message
+ * so one turn gets one answer. A think an admin discarded (dead-lettered: `effect.discarded`) ends
+ * the turn unanswered: back to idle, or on to the next turn when messages came meanwhile. With a burst window of 0 there is no `collecting` step: a message
  * goes straight to `thinking` (no timer to arm and fire).
  *
  * The brain does I/O, so it never runs here: `thinking` names the `conversation.think` effect, whose
@@ -66,7 +67,9 @@ export type ConversationEvent =
   | { type: 'conversation.takeover'; by: string; at: string }
   | { type: 'conversation.release'; by: string; at: string }
   | { type: 'consultant.message'; text: string; by: string; at: string }
-  | { type: 'handoff.completed'; consultantName: string | null; at: string };
+  | { type: 'handoff.completed'; consultantName: string | null; at: string }
+  /** An admin discarded a dead-lettered effect of this conversation (the runtime sends it). */
+  | { type: 'effect.discarded'; effectId: string; effect: string; params: unknown; by: string };
 
 export interface ConversationReply {
   /** 1, 2, 3…: the reply's number in this conversation (its row in conversation_messages). */
@@ -195,6 +198,12 @@ export function createConversationMachine(settings: ConversationSettings) {
       turnLeadsTo: ({ context, event }, p: { from: ActiveStage; to: ResumeStage; more: boolean }) =>
         event.type === 'brain.decided' && outcome(context, event, p.from).stage === p.to && context.pending.length > 0 === p.more,
       resumesAt: ({ context }, p: { stage: ResumeStage }) => context.resume === p.stage,
+      /** The current turn's think effect was discarded (dead-lettered, given up by an admin). */
+      thinkDiscarded: ({ context, event }, p: { more: boolean }) =>
+        event.type === 'effect.discarded' &&
+        event.effect === 'conversation.think' &&
+        (event.params as { turn?: unknown } | null)?.turn === context.turn &&
+        context.pending.length > 0 === p.more,
     },
     delays: {
       BURST: () => settings.burstMs,
@@ -322,6 +331,12 @@ export function createConversationMachine(settings: ConversationSettings) {
             // Messages during a turn wait for the next one: one answer per turn.
             'message.received': [{ guard: 'duplicate' as const }, optOut, unreadable, { actions: [record, queue] }],
             'brain.decided': decided,
+            // The turn's think was dead-lettered and discarded: no answer is coming. Messages that
+            // arrived meanwhile start the next turn; otherwise the conversation waits for one.
+            'effect.discarded': [
+              { guard: { type: 'thinkDiscarded' as const, params: { more: true } }, target: gather, reenter: true },
+              { guard: { type: 'thinkDiscarded' as const, params: { more: false } }, target: 'idle' },
+            ],
           },
         },
         waiting: {

@@ -17,7 +17,7 @@
  * const state = await system.send('consultant', id, { type: 'presence.connected' });
  */
 import { activeActorIds, armedTimerEvent, armedTimersOf, loadSnapshot, markActorFailed, type SnapshotRow } from '../db/actors.ts';
-import { deadEffectsOf, reviveEffect } from '../db/actor-effects.ts';
+import { deadEffectsOf, discardDeadEffect, reviveEffect } from '../db/actor-effects.ts';
 import type { Logger } from '../log.ts';
 import { Committer } from './committer.ts';
 import { EffectRunner } from './effects.ts';
@@ -281,6 +281,34 @@ export class ActorSystem {
     });
     this.#effects.wake(type, id);
     return view;
+  }
+
+  /**
+   * An admin discard of a dead-lettered effect: it is finished without running (kept, with who
+   * discarded it and when), journalled as `actor.effect.discarded`; the actor's later effects run,
+   * and the actor is told with the event `effect.discarded` `{effectId, effect, params, by}`, so its
+   * machine can leave a state that waited on the effect's result (a machine that does not handle
+   * it ignores it). 'not_found' when no such dead effect.
+   */
+  async discardEffect(type: string, id: string, effectId: string, by: string): Promise<ActorView | 'not_found'> {
+    if (!this.#defs.has(type)) return 'not_found';
+    const dead = await deadEffectsOf(this.#o.sql, type, id);
+    if (!dead.some((d) => d.id === effectId)) return 'not_found';
+    const lease = this.#remoteLease(type, id);
+    if (lease) return (await this.#o.homes!.call(lease, 'actor.discardEffect', { type, id, effectId, by })) as ActorView | 'not_found';
+    let effect: { type: string; params?: unknown } | undefined;
+    const view = await this.#acquire(type, id).record({ type: 'actor.effect.discarded', effectId, by }, async (tx) => {
+      effect = await discardDeadEffect(tx, type, id, effectId, by);
+      if (!effect) throw new Error('the effect is no longer dead');
+    });
+    this.#effects.wake(type, id);
+    try {
+      return await this.sendHere(type, id, { type: 'effect.discarded', effectId, effect: effect!.type, params: effect!.params ?? null, by });
+    } catch (err) {
+      // The discard stands (committed); a failed actor cannot take the notice, and says so itself.
+      this.#log.warn({ err, actor: `${type}/${id}`, effectId }, 'the actor could not be told of the discarded effect');
+      return view;
+    }
   }
 
   /**

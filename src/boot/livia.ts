@@ -16,11 +16,10 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ConversationInbox } from '../services/conversation-inbox.ts';
 import type { Sql } from '../db/client.ts';
-import { conversationForPush } from '../db/conversations.ts';
-import { roleRoom, userRoom } from '../http/socket.ts';
 import { createLiviaHandoff } from '../services/livia-handoff.ts';
 import { LiviaConversationInbox, LiviaWhatsAppTransport } from '../services/livia-whatsapp.ts';
 import type { WhatsAppService } from '../services/whatsapp/service.ts';
+import { pushConversation } from './conversation-push.ts';
 import type { Hub } from './hub.ts';
 
 export function liviaSettings(config: Pick<Config, 'livia'>): ConversationSettings {
@@ -91,11 +90,4 @@ export function wireLivia(d: {
     void pushConversation(d.sql, d.hub, v.id).catch((err) => log.warn({ err }, 'pushing conversation:updated failed'));
   });
   return new LiviaConversationInbox({ sql: d.sql, inbox, log });
-}
-
-async function pushConversation(sql: Sql, hub: Hub, phone: string): Promise<void> {
-  const c = await conversationForPush(sql, phone);
-  if (!c || !hub.io) return;
-  const rooms = [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(c.consultant_id ? [userRoom(c.consultant_id)] : [])];
-  hub.io.to(rooms).emit('conversation:updated', { id: c.id, stage: c.stage, data: c.data, lead_id: c.lead_id });
 }

@@ -106,6 +106,10 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
     const { type, id, effectId, by } = a as ActorArgs;
     return sys().retryEffect(type, id, effectId!, by ?? 'system');
   });
+  forwarding.handle('actor.discardEffect', async (a) => {
+    const { type, id, effectId, by } = a as ActorArgs;
+    return sys().discardEffect(type, id, effectId!, by ?? 'system');
+  });
   forwarding.handle('actor.drop', async (a) => {
     const { type, id } = a as ActorArgs;
     await sys().forget(type, id, async () => undefined);

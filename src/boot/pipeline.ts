@@ -16,6 +16,7 @@ import type { Logger } from '../log.ts';
 import { createLeadClassifier } from '../services/lead-classifier.ts';
 import { LeadPipeline, type PipelineEvents } from '../services/lead-pipeline.ts';
 import { LeadService } from '../services/leads.ts';
+import { pushLeadConversations } from './conversation-push.ts';
 import type { Hub } from './hub.ts';
 import type { Teardown } from './teardown.ts';
 
@@ -55,8 +56,12 @@ export function buildPipeline(d: {
       hub.whatsapp?.leadChanged(l);
       hub.io?.to(leadRooms(l)).emit('lead:updated', leadView(l));
     },
-    // Only the id: the consultant it was taken from may no longer see the lead itself.
-    leadRemoved: (id, consultantId) => hub.io?.to(userRoom(consultantId)).emit('lead:removed', { id }),
+    // Only the id: the consultant it was taken from may no longer see the lead itself. The lead's
+    // Lívia conversations change hands with it (they see `conversation:updated` too).
+    leadRemoved: (id, consultantId) => {
+      hub.io?.to(userRoom(consultantId)).emit('lead:removed', { id });
+      void pushLeadConversations(d.sql, hub, id, consultantId).catch((err) => log.warn({ err }, 'pushing conversation:updated failed'));
+    },
     notification: (n) => {
       hub.io?.to(userRoom(n.recipient_id)).emit('notification', notificationView(n));
       d.bus.publish(n);

@@ -1,7 +1,8 @@
 /**
  * The effect outbox: effects an event named, written in its transaction and run after the commit,
  * in order per actor. A spent retry budget dead-letters the effect: it stays, visible, holding back
- * the later effects of its actor until an admin retries it.
+ * the later effects of its actor until an admin retries it or discards it (finished without having
+ * run, kept with who discarded it and when).
  *
  * @example
  * const heads = await actorsWithDueEffects(sql, ['conversation'], 100);
@@ -75,6 +76,52 @@ export async function reviveEffect(sql: Queryable, type: string, id: string, eff
     where id = ${effectId} and actor_type = ${type} and actor_id = ${id} and dead_at is not null and done_at is null
     returning id`;
   return rows.length > 0;
+}
+
+/**
+ * An admin discard: the dead effect is finished without running (`done_at`), so the actor's later
+ * effects may run; the row keeps who discarded it and when. Undefined when it is not dead.
+ */
+export async function discardDeadEffect(
+  sql: Queryable,
+  type: string,
+  id: string,
+  effectId: string,
+  by: string,
+): Promise<{ type: string; params?: unknown } | undefined> {
+  const [row] = await sql<{ effect: { type: string; params?: unknown } }[]>`
+    update actor_outbox set done_at = now(), discarded_at = now(), discarded_by = ${by}
+    where id = ${effectId} and actor_type = ${type} and actor_id = ${id} and dead_at is not null and done_at is null
+    returning effect`;
+  return row?.effect;
+}
+
+export interface DiscardedEffect extends DeadEffect {
+  discarded_at: Date;
+  /** The user id of the admin who discarded it ('system' when no user). */
+  discarded_by: string | null;
+  /** That user's name, while the user exists. */
+  discarded_by_name: string | null;
+}
+
+/** The effects an admin discarded for one actor, most recent first. */
+export async function discardedEffectsOf(sql: Queryable, type: string, id: string, limit = 20): Promise<DiscardedEffect[]> {
+  const rows = await sql<(Omit<DiscardedEffect, 'type'> & { effect: { type: string } })[]>`
+    select o.id, o.seq, o.effect, o.attempts, o.last_error, o.dead_at, o.discarded_at, o.discarded_by, c.name as discarded_by_name
+    from actor_outbox o left join consultants c on c.id::text = o.discarded_by
+    where o.actor_type = ${type} and o.actor_id = ${id} and o.discarded_at is not null
+    order by o.discarded_at desc, o.seq desc limit ${limit}`;
+  return rows.map((r) => ({
+    id: r.id,
+    seq: Number(r.seq),
+    type: r.effect.type,
+    attempts: r.attempts,
+    last_error: r.last_error,
+    dead_at: r.dead_at,
+    discarded_at: r.discarded_at,
+    discarded_by: r.discarded_by,
+    discarded_by_name: r.discarded_by_name,
+  }));
 }
 
 export async function deadEffectsOf(sql: Queryable, type: string, id: string): Promise<DeadEffect[]> {

@@ -1,6 +1,7 @@
 /**
  * Bounded growth of the actor tables: journal entries past the retention (but never the last
- * `keepLast` of an actor) and effects done long enough ago.
+ * `keepLast` of an actor) and effects done long enough ago (an effect an admin discarded is kept as
+ * long as the journal keeps its events: it is part of the audit trail).
  *
  * @example
  * const { journal, effects } = await pruneActorTables(sql, { journalDays: 30, keepLast: 100, doneEffectHours: 24 });
@@ -19,6 +20,7 @@ export async function pruneActorTables(
       and j.seq <= s.seq - ${opts.keepLast}`;
   const effects = await sql`
     delete from actor_outbox
-    where done_at is not null and done_at < now() - make_interval(hours => ${opts.doneEffectHours})`;
+    where done_at is not null and done_at < now() - make_interval(hours => ${opts.doneEffectHours})
+      and (discarded_at is null or discarded_at < now() - make_interval(days => ${opts.journalDays}))`;
   return { journal: journal.count, effects: effects.count };
 }

@@ -117,11 +117,32 @@ export async function linkConversationLead(sql: Queryable, phone: string, leadId
   await sql`update conversations set lead_id = ${leadId}, updated_at = now() where phone = ${phone}`;
 }
 
+export type ConversationPushRow = ConversationRow & { consultant_id: string | null };
+
 /** A conversation with the consultant of its lead (who may see it besides managers and admins). */
-export async function conversationForPush(sql: Queryable, phone: string): Promise<(ConversationRow & { consultant_id: string | null }) | undefined> {
-  const [row] = await sql<(ConversationRow & { consultant_id: string | null })[]>`
+export async function conversationForPush(sql: Queryable, phone: string): Promise<ConversationPushRow | undefined> {
+  const [row] = await sql<ConversationPushRow[]>`
     select c.*, l.consultant_id from conversations c left join leads l on l.id = c.lead_id where c.phone = ${phone}`;
   return row;
+}
+
+/** The same, by the conversation's id (an erased conversation no longer has its phone). */
+export async function conversationForPushById(sql: Queryable, id: string): Promise<ConversationPushRow | undefined> {
+  const [row] = await sql<ConversationPushRow[]>`
+    select c.*, l.consultant_id from conversations c left join leads l on l.id = c.lead_id where c.id = ${id}`;
+  return row;
+}
+
+/** The conversations a lead was handed off from, with the lead's consultant. */
+export async function conversationsOfLeadForPush(sql: Queryable, leadId: string): Promise<ConversationPushRow[]> {
+  return sql<ConversationPushRow[]>`
+    select c.*, l.consultant_id from conversations c join leads l on l.id = c.lead_id where c.lead_id = ${leadId}`;
+}
+
+/** The ids of the conversations on any of these phones. */
+export async function conversationIdsByPhones(sql: Queryable, phones: string[]): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`select id from conversations where phone = any(${phones}::text[])`;
+  return rows.map((r) => r.id);
 }
 
 export interface ConversationListRow {

@@ -3,9 +3,11 @@
  * second or two that the database is gone (cut, restarting, stalled) and can refuse work at once
  * with 503 rather than let each request wait out its timeout, and knows as soon as it is back.
  *
- * A probe is `select 1`. One that fails, or has not answered within `timeoutMs`, marks the
- * database down; the first one that answers marks it up. A probe stuck on a dead connection for
- * longer than `stuckMs` has its client thrown away and a new one made.
+ * A probe is `select 1`, on the monitor's own single connection (never queued behind the request
+ * pools, however stuck they are). One that fails, or has not answered within `timeoutMs` (its own
+ * timer, not the next tick), marks the database down; the first one that answers marks it up. So
+ * a stall closes the gate at most `intervalMs + timeoutMs` after it starts. A probe stuck on a dead
+ * connection for longer than `stuckMs` has its client thrown away and a new one made.
  *
  * @example
  * const monitor = new DatabaseMonitor({ url, log });
@@ -102,12 +104,19 @@ export class DatabaseMonitor {
     const client = this.#client();
     const probe = { started: now, client };
     this.#probe = probe;
+    // Down the moment the probe is late: waiting for the next tick could add up to an interval.
+    const late = setTimeout(() => {
+      if (this.#probe === probe) this.markDown('no answer');
+    }, this.#o.timeoutMs);
+    late.unref?.();
     client`select 1`.then(
       () => {
+        clearTimeout(late);
         if (this.#probe === probe) this.#probe = undefined;
         this.#set({ up: true });
       },
       (err: { code?: string; message?: string }) => {
+        clearTimeout(late);
         if (this.#probe === probe) this.#probe = undefined;
         // Only our own connection may have been cut (the pools' are fine): ask once more, on a new
         // connection, before refusing every request.

@@ -75,6 +75,10 @@ export interface AppDeps extends HardeningDeps {
   simulator?: SimulatorDriver | undefined;
   /** Defaults to ROUTE_POLICIES; tests may pass another table. */
   policies?: PolicyTable;
+  /** CSV exports streaming at once (each holds a pool connection); default in AnalyticsService. */
+  maxExports?: number;
+  /** A conversation changed outside its actor (an LGPD erasure): push its `conversation:updated`. */
+  conversationChanged?: (id: string) => void;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
@@ -124,10 +128,15 @@ function mountApi(app: OpenAPIHono<AppEnv>, deps: AppDeps, clientLimit: Middlewa
   app.route('/api/leads', leadRoutes({ leads: deps.leads }));
   const notifications = new NotificationService({ sql: deps.sql, subscribe: (id, listener) => deps.bus.subscribe(id, listener) });
   app.route('/api/notifications', notificationRoutes({ notifications, live: deps.sessions.live }));
-  app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql }) }));
+  app.route('/api/analytics', analyticsRoutes({ analytics: new AnalyticsService({ sql: deps.sql, ...(deps.maxExports ? { maxExports: deps.maxExports } : {}) }) }));
   app.route('/api', actorRoutes({ sql: deps.sql, system: deps.system }));
   app.route('/api/conversations', conversationRoutes({ conversations: new ConversationService({ sql: deps.sql, system: deps.system }) }));
-  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({ sql: deps.sql, system: deps.system, erased: async () => deps.whatsapp?.reloadIndex() }) }));
+  app.route('/api/customers', customerRoutes({ customers: new CustomerDataService({
+        sql: deps.sql,
+        system: deps.system,
+        erased: async () => deps.whatsapp?.reloadIndex(),
+        ...(deps.conversationChanged ? { conversationChanged: deps.conversationChanged } : {}),
+      }) }));
   if (deps.whatsapp) {
     app.route('/api/whatsapp', whatsappRoutes({ whatsapp: deps.whatsapp }));
     app.route('/api/simulator', simulatorRoutes({ simulator: deps.simulator, sessions: deps.whatsapp.sessions }));

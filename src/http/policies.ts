@@ -47,6 +47,7 @@ export const ROUTE_POLICIES: PolicyTable = {
   'GET /api/actors/:type/:id': roles('ADMIN', 'MANAGER'),
   'POST /api/actors/:type/:id/reset': roles('ADMIN'),
   'POST /api/actors/:type/:id/effects/:effectId/retry': roles('ADMIN'),
+  'POST /api/actors/:type/:id/effects/:effectId/discard': roles('ADMIN'),
 
   // WhatsApp: the inbox narrows chats, messages and media to a consultant's own leads.
   'GET /api/whatsapp/sessions': signedIn,

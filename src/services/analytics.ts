@@ -31,6 +31,7 @@ import {
   type LeadExportRow,
   type Window,
 } from '../db/analytics.ts';
+import { RETRY_AFTER_SECONDS } from '../db/faults.ts';
 import { ApiError } from '../http/errors.ts';
 
 export const ANALYTICS_TIME_ZONE = 'America/Sao_Paulo';
@@ -38,6 +39,8 @@ export const DEFAULT_RANGE_DAYS = 30;
 export const MAX_RANGE_DAYS = 366;
 /** Rows fetched per cursor round trip while exporting. */
 const EXPORT_BATCH = 500;
+/** CSV exports at once when the composition root does not say (it derives it from the pool size). */
+export const DEFAULT_MAX_EXPORTS = 2;
 
 /** Lívia's stages in their conversational order (the contract's list). */
 const LIVIA_STAGES = ['INTRO', 'QUALIFICATION', 'SIMULATION', 'CONVERSION', 'TRANSFERRED', 'HUMAN', 'ABANDONED', 'OPTED_OUT'];
@@ -138,7 +141,18 @@ const durations = (d: DurationStats): Durations => ({
 });
 
 export class AnalyticsService {
-  constructor(private readonly d: { sql: Sql; timeZone?: string }) {}
+  /** Exports streaming now: each holds a pool connection (its cursor) for as long as it lasts. */
+  #exports = 0;
+
+  /**
+   * `maxExports`: CSV exports at once (default 2); past it, an export is refused with 503 and
+   * `Retry-After` rather than taking one more pool connection for as long as a slow reader likes.
+   */
+  constructor(private readonly d: { sql: Sql; timeZone?: string; maxExports?: number }) {}
+
+  get exportsRunning(): number {
+    return this.#exports;
+  }
 
   get timeZone(): string {
     return this.d.timeZone ?? ANALYTICS_TIME_ZONE;
@@ -206,9 +220,27 @@ export class AnalyticsService {
   /**
    * The leads of the range as CSV (RFC 4180, header row first), pulled from a database cursor as
    * the client reads: a slow reader holds back the query instead of filling memory, and a client
-   * that goes away closes the cursor.
+   * that goes away closes the cursor. The cursor holds a pool connection until the export ends,
+   * so at most `maxExports` run at once: one more is refused (503, `Retry-After`) and the rest of
+   * the pool stays free for every other request.
    */
   leadsCsv(range: DateRange): ReadableStream<Uint8Array> {
+    if (this.#exports >= (this.d.maxExports ?? DEFAULT_MAX_EXPORTS)) {
+      throw new ApiError(
+        503,
+        'service_unavailable',
+        'Too many exports are running right now; try again shortly',
+        { retry_after_seconds: RETRY_AFTER_SECONDS, reason: 'exports_busy' },
+        { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+      );
+    }
+    this.#exports++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#exports--;
+    };
     const encoder = new TextEncoder();
     let batches: AsyncIterator<LeadExportRow[]> | undefined;
     return new ReadableStream<Uint8Array>({
@@ -218,16 +250,26 @@ export class AnalyticsService {
         controller.enqueue(encoder.encode(`\uFEFF${stringify([[...CSV_COLUMNS]], { record_delimiter: 'windows' })}`));
       },
       pull: async (controller) => {
-        batches ??= leadExportCursor(this.d.sql, range, EXPORT_BATCH)[Symbol.asyncIterator]();
-        const next = await batches.next();
-        if (next.done) {
-          controller.close();
-          return;
+        try {
+          batches ??= leadExportCursor(this.d.sql, range, EXPORT_BATCH)[Symbol.asyncIterator]();
+          const next = await batches.next();
+          if (next.done) {
+            release();
+            controller.close();
+            return;
+          }
+          controller.enqueue(encoder.encode(stringify(next.value.map(csvRow), { record_delimiter: 'windows' })));
+        } catch (err) {
+          release();
+          throw err;
         }
-        controller.enqueue(encoder.encode(stringify(next.value.map(csvRow), { record_delimiter: 'windows' })));
       },
       async cancel() {
-        await batches?.return?.();
+        try {
+          await batches?.return?.();
+        } finally {
+          release();
+        }
       },
     });
   }

@@ -1,7 +1,8 @@
 /**
  * Inspection for developers: machine definitions (any signed-in user: no data in them), and, for
  * ADMIN and MANAGER only, actors, one actor with its history, and the admin actions (ADMIN): reset
- * a failed actor, retry a dead-lettered effect. Conversation actors hold customers' personal data.
+ * a failed actor, retry or discard a dead-lettered effect. Conversation actors hold customers'
+ * personal data.
  * (Live snapshots stream over Socket.io: `actor:subscribe` → `actor:snapshot`, same roles.)
  */
 import { actorDetail, listActors } from '../../actors/inspection.ts';
@@ -28,6 +29,19 @@ const ActorDetailSchema = z
     events: z.array(z.object({ seq: z.number().int(), type: z.string(), at: z.string(), state: z.string().nullable() })),
     dead_effects: z.array(
       z.object({ id: z.string(), seq: z.number().int(), type: z.string(), attempts: z.number().int(), last_error: z.string().nullable(), dead_at: z.string() }),
+    ),
+    discarded_effects: z.array(
+      z.object({
+        id: z.string(),
+        seq: z.number().int(),
+        type: z.string(),
+        attempts: z.number().int(),
+        last_error: z.string().nullable(),
+        dead_at: z.string(),
+        discarded_at: z.string(),
+        discarded_by: z.string().nullable(),
+        discarded_by_name: z.string().nullable(),
+      }),
     ),
     timers: z.array(z.object({ key: z.string(), event: z.string(), due_at: z.string() })),
   })
@@ -83,7 +97,10 @@ export function actorRoutes(deps: { sql: Sql; system: ActorSystem }) {
       security: bearer,
       request: { params: actorParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }) },
       responses: {
-        200: json(ActorDetailSchema, 'The actor, its last events with the state after each, its dead-lettered effects, its armed timers'),
+        200: json(
+          ActorDetailSchema,
+          'The actor, its last events with the state after each, its dead-lettered effects, the effects an admin discarded (who, when), its armed timers',
+        ),
         401: errors[401],
         403: errors[403],
         404: errors[404],
@@ -130,6 +147,34 @@ export function actorRoutes(deps: { sql: Sql; system: ActorSystem }) {
       adminOnly(c.var.user.role);
       const { type, id, effectId } = c.req.valid('param');
       const view = await deps.system.retryEffect(type, id, effectId, c.var.user.id);
+      if (view === 'not_found') throw new ApiError(404, 'not_found', 'No such dead-lettered effect');
+      return c.json({ type: view.type, id: view.id, state: view.state, status: view.status, seq: view.seq, context: view.context }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/actors/{type}/{id}/effects/{effectId}/discard',
+      tags: ['actors'],
+      security: bearer,
+      description:
+        'The dead-lettered effect is given up: marked discarded (kept, with who and when, in `discarded_effects` and the journal), ' +
+        "the actor's later effects run, and the actor receives the event `effect.discarded` `{effectId, effect, params, by}` " +
+        '(a conversation whose `conversation.think` is discarded leaves `thinking`).',
+      request: { params: actorParams.extend({ effectId: z.string().uuid() }) },
+      responses: {
+        200: json(ActorStateSchema, 'The actor after it was told of the discard'),
+        401: errors[401],
+        403: errors[403],
+        404: errors[404],
+        422: errors[422],
+      },
+    }),
+    async (c) => {
+      adminOnly(c.var.user.role);
+      const { type, id, effectId } = c.req.valid('param');
+      const view = await deps.system.discardEffect(type, id, effectId, c.var.user.id);
       if (view === 'not_found') throw new ApiError(404, 'not_found', 'No such dead-lettered effect');
       return c.json({ type: view.type, id: view.id, state: view.state, status: view.status, seq: view.seq, context: view.context }, 200);
     },

@@ -122,13 +122,15 @@ const csvRoute = createRoute({
     `${rangeDescription} One row per lead created in the range, oldest first, after a header row: ${CSV_COLUMNS.join(', ')}. ` +
     'UTF-8 with a byte order mark, CRLF line ends, RFC 4180 quoting. A text cell starting with = + - @, a tab or a carriage ' +
     'return gets a leading apostrophe so spreadsheets do not run it as a formula (plain numbers such as E.164 phones ' +
-    'are left alone). Streamed from a database cursor, so any number of leads is fine.',
+    'are left alone). Streamed from a database cursor, so any number of leads is fine; each export holds a database ' +
+    'connection while it streams, so only a few run at once: one more is answered 503 with Retry-After.',
   request: { query: RangeQuery },
   responses: {
     200: { description: 'The leads as CSV (an attachment)', content: { 'text/csv': { schema: z.string() } } },
     401: errors[401],
     403: errors[403],
     422: errors[422],
+    503: errors[503],
   },
 });
 

@@ -3,7 +3,8 @@
  * laid out on the server (elkjs in the loader), so it shows before any JavaScript runs. Choosing an
  * actor lights its current state, streams its changes live (`actor:subscribe`), and a timeline
  * scrubber steps through its recent events, lighting the state after each one. Armed timers show
- * with their due time; dead-lettered effects with a retry button for admins.
+ * with their due time; dead-lettered effects with retry and discard buttons for admins, and the
+ * effects an admin discarded, with who and when.
  */
 import { $, component$, Slot, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { routeLoader$, type DocumentHead } from '@builder.io/qwik-city';
@@ -41,6 +42,11 @@ interface DeadEffect {
   last_error: string | null;
   dead_at: string;
 }
+interface DiscardedEffect extends DeadEffect {
+  discarded_at: string;
+  discarded_by: string | null;
+  discarded_by_name: string | null;
+}
 interface Timer {
   key: string;
   event: string;
@@ -55,6 +61,7 @@ interface ActorDetail {
   failure?: string;
   events: HistoryEvent[];
   dead_effects: DeadEffect[];
+  discarded_effects: DiscardedEffect[];
   timers: Timer[];
 }
 
@@ -235,11 +242,13 @@ interface PanelState {
   events: HistoryEvent[];
   timers: Timer[];
   dead: DeadEffect[];
+  discarded: DiscardedEffect[];
   /** The timeline position (index into events); the last one while following live. */
   pos: number;
   live: boolean;
   message: string;
   retry: Record<string, string>;
+  discard: Record<string, string>;
   /** Reads of the actor's detail started so far (the newest one wins). */
   reads: number;
 }
@@ -253,10 +262,12 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
     events: actor.events,
     timers: actor.timers,
     dead: actor.dead_effects,
+    discarded: actor.discarded_effects,
     pos: Math.max(0, actor.events.length - 1),
     live: true,
     message: '',
     retry: {},
+    discard: {},
     reads: 0,
   });
 
@@ -276,6 +287,7 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
     store.events = r.data.events;
     store.timers = r.data.timers;
     store.dead = r.data.dead_effects;
+    store.discarded = r.data.discarded_effects;
     if (store.live) store.pos = Math.max(0, r.data.events.length - 1);
   });
 
@@ -348,6 +360,18 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
       { method: 'POST' },
     );
     store.retry = { ...store.retry, [effectId]: r.ok ? `Reenviado: o ator está em ${r.data.state} (${r.data.status}).` : r.message };
+    if (r.ok) await refresh();
+  });
+
+  // Irreversible: the effect never runs, and the actor's later effects go ahead without it.
+  const discard = $(async (effectId: string, type: string) => {
+    if (!window.confirm(`Descartar o efeito ${type}? Ele não será executado, e os próximos efeitos do ator seguirão.`)) return;
+    store.discard = { ...store.discard, [effectId]: 'Descartando…' };
+    const r = await api<{ state: string; status: string }>(
+      `/api/actors/${encodeURIComponent(actor.type)}/${encodeURIComponent(actor.id)}/effects/${effectId}/discard`,
+      { method: 'POST' },
+    );
+    store.discard = { ...store.discard, [effectId]: r.ok ? `Descartado: o ator está em ${r.data.state} (${r.data.status}).` : r.message };
     if (r.ok) await refresh();
   });
 
@@ -435,9 +459,14 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
                 <li key={d.id} data-effect-id={d.id}>
                   <code>{d.type}</code> (evento #{d.seq}, {d.attempts} tentativas): {d.last_error ?? 'sem detalhe'}
                   {admin && (
-                    <button type="button" class="button" onClick$={() => retry(d.id)} data-testid="retry-effect">
-                      Tentar de novo
-                    </button>
+                    <span class="dead-actions">
+                      <button type="button" class="button" onClick$={() => retry(d.id)} data-testid="retry-effect">
+                        Tentar de novo
+                      </button>
+                      <button type="button" class="button" onClick$={() => discard(d.id, d.type)} data-testid="discard-effect">
+                        Descartar
+                      </button>
+                    </span>
                   )}
                 </li>
               ))}
@@ -448,6 +477,24 @@ const ActorPanel = component$<{ actor: ActorDetail; machine: string; root: strin
               {text}
             </p>
           ))}
+          {Object.entries(store.discard).map(([id, text]) => (
+            <p key={id} class="notice" role="status" data-testid="discard-result">
+              {text}
+            </p>
+          ))}
+          {store.discarded.length > 0 && (
+            <>
+              <h4 id="discarded-title">Descartados</h4>
+              <ul data-testid="discarded-effects" aria-labelledby="discarded-title">
+                {store.discarded.map((d) => (
+                  <li key={d.id} data-effect-id={d.id}>
+                    <code>{d.type}</code> (evento #{d.seq}, {d.attempts} tentativas): {d.last_error ?? 'sem detalhe'}. Descartado por{' '}
+                    {d.discarded_by_name ?? d.discarded_by ?? 'sistema'} em <time dateTime={d.discarded_at}>{when(d.discarded_at)}</time>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
         </section>
       </div>
     </section>
