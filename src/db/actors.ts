@@ -55,6 +55,8 @@ export interface ActorBatch {
   timersArmed: TimerRow[];
   timersCancelled: { actor_type: string; actor_id: string; key: string }[];
   timersFired: string[];
+  /** Effects whose run ends with this event (its sender): marked done in the event's transaction. */
+  effectsDone: string[];
 }
 
 const toBigint = (n: unknown) => Number(n);
@@ -175,6 +177,9 @@ export async function writeActorBatch(tx: TransactionSql, b: ActorBatch): Promis
                   ${o.map((r) => r.seq)}::bigint[], ${o.map((r) => r.position)}::int[], ${o.map((r) => JSON.stringify(r.effect))}::text[])
         with ordinality as o(id, actor_type, actor_id, seq, position, effect, ord)
       order by ord`);
+  }
+  if (b.effectsDone.length > 0) {
+    statements.push(tx`update actor_outbox set done_at = now(), last_error = null where id = any(${b.effectsDone}::uuid[]) and done_at is null`);
   }
   if (b.timersArmed.length > 0) {
     // One row per (actor, key), the last armed: a multi-row upsert may not touch a row twice.
