@@ -5,12 +5,18 @@
  *   that event's transaction, so the effect after it runs without waiting for a done mark of its own;
  *   when the event changes nothing (nothing is written), the runner marks it done as before;
  * - the group commit has more than one transaction on its way: one actor's slow transaction does not
- *   hold back another actor's writes, while the same actor's next write waits for it (in order).
+ *   hold back another actor's writes, while the same actor's next write waits for it (in order);
+ * - xstate's transition() builds a throwaway actor per event, without input: the machines' context
+ *   factories do not throw there (a caught exception per event was a tenth of the CPU under load).
  *
  * The tests wait for facts, never for a duration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
+import { assign, createActor, setup, transition } from 'xstate';
+import { consultantMachine } from '../src/actors/consultant.machine.ts';
+import { createConversationMachine } from '../src/actors/conversation.machine.ts';
+import { whatsappSessionMachine } from '../src/actors/whatsapp-session.machine.ts';
+import { parseHours } from '../src/domain/business-hours.ts';
 import { ActorSystem, type ActorDefinition, type EffectContext } from '../src/actors/runtime.ts';
 import { journalFor } from '../src/db/actors.ts';
 import type { Sql, TransactionSql } from '../src/db/client.ts';
@@ -177,5 +183,32 @@ describe('group commit with transactions in flight at once', () => {
     expect(settled).toEqual(['held:slow', 'held:after']);
     const rows = await sql<{ actor_id: string; seq: string; body: string }[]>`select actor_id, seq, body from test_turn_notes order by id`;
     expect(rows.map((r) => `${r.actor_id}:${r.seq}:${r.body}`)).toEqual(['other:1:quick', 'held:1:slow', 'held:2:after']);
+  });
+});
+
+describe('the throwaway actor of each transition()', () => {
+  const conversation = createConversationMachine({
+    monthlyRate: 0.0199,
+    maxIncomeShare: 0.3,
+    followUpMs: [3_600_000, 86_400_000],
+    burstMs: 0,
+    hours: parseHours('00:00-24:00', 'America/Sao_Paulo'),
+  });
+
+  it('starts without input and without an error, for every machine the app registers', () => {
+    for (const machine of [conversation, consultantMachine, whatsappSessionMachine]) {
+      // As transition() builds it: no input.
+      const inert = (createActor as (m: unknown) => { getSnapshot(): { status: string } })(machine);
+      expect(inert.getSnapshot().status, machine.id).toBe('active');
+    }
+    // And a transition still carries the real context.
+    const [first] = transition(conversation, conversation.resolveState({ value: 'INTRO', context: { ...createActor(conversation, { input: { phone: '+5511987654321' } }).getSnapshot().context } }), {
+      type: 'message.received',
+      id: 'w1',
+      text: 'oi',
+      kind: 'text',
+      at: new Date().toISOString(),
+    });
+    expect(first.context.phone).toBe('+5511987654321');
   });
 });
