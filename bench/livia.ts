@@ -147,6 +147,7 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
     gc();
     const heapPerConversation = (process.memoryUsage().heapUsed - heapBefore) / N;
     const turnStats = summarize(latencies);
+    const turns0 = N * DIALOGUE.length;
 
     // Paced: N other conversations live at once, each customer answering after a human pause.
     const thinkMs = Number(process.env.BENCH_LIVIA_THINK_MS ?? (opts.quick ? 2000 : 5000));
@@ -195,6 +196,7 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
       notes.push(`livia profile of the paced run (${file}):\n${formatProfile(await summarizeProfile(file, 25))}`);
     }
     const pacedStats = summarize(paced);
+    progress(`livia: paced p50 ${pacedStats.p50.toFixed(1)} ms, p99 ${pacedStats.p99.toFixed(1)} ms; saturated ${(turns0 / seconds).toFixed(0)} turns/s, p50 ${turnStats.p50.toFixed(0)} ms`);
     const [transferred] = await sql<{ n: number }[]>`select count(*)::int as n from conversations where stage = 'TRANSFERRED'`;
     if (transferred!.n !== 2 * N) notes.push(`livia: only ${transferred!.n} of ${2 * N} conversations (saturated and paced) reached TRANSFERRED`);
 
