@@ -6,8 +6,8 @@
  * - turns per second when all N customers write at the same instant and answer the moment Lívia
  *   replies (saturation: N turns always in flight), against a baseline of bare actor events per
  *   second (a one-field counter, no effects) at the same number in flight, same database, same run;
- * - turn latency, from the customer's message stored (deliver() resolved) to the reply handed to
- *   the transport by the send effect, two ways:
+ * - turn latency, from the customer's message stored (its commit acknowledged, seen on the
+ *   system's change feed) to the reply handed to the transport by the send effect, two ways:
  *   - paced (issue 12's figure): N conversations live at once, each customer answering a random
  *     1–9 s (BENCH_LIVIA_THINK_MS, mean 5 s) after Lívia's reply, starting spread over that span.
  *     That is N concurrent conversations as WhatsApp has them (about N/5 turns/s offered, faster
@@ -19,6 +19,10 @@
  * - heap per live conversation (measured with --expose-gc when available), against the heap of a
  *   plain object of the same snapshot.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Session, type Profiler } from 'node:inspector';
+import { dirname, join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { assign, setup } from 'xstate';
 import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
@@ -32,6 +36,7 @@ import { parseHours } from '../src/domain/business-hours.ts';
 import { createLogger } from '../src/log.ts';
 import { ConversationInbox } from '../src/services/conversation-inbox.ts';
 import { simulatorTurnLatencies } from './livia-wire.ts';
+import { formatProfile, summarizeProfile } from './lib/profile.ts';
 import { progress, row, summarize, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -42,6 +47,24 @@ const counter = setup({ types: { context: {} as { n: number }, events: {} as { t
   context: { n: 0 },
   on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
 });
+
+/** A CPU profile of this process from now until `stop()` (BENCH_LIVIA_CPU_PROF: the paced run's). */
+async function startProfile(): Promise<{ stop(): Promise<Profiler.Profile> }> {
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) =>
+    new Promise<T>((res, rej) => session.post(method, params ?? {}, (err, out) => (err ? rej(err) : res(out as T))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 1000 });
+  await post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await post<{ profile: Profiler.Profile }>('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
+  };
+}
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
@@ -66,9 +89,23 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
           waiting.get(`${m.phone}#${m.n}`)?.(performance.now());
         },
       },
-      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
+      send: (phone, e: ConversationEvent, opts) => system.send(CONVERSATION, phone, e, opts),
     }),
   );
+  // When each customer's message was stored: the moment its commit is acknowledged (the system's
+  // change feed, before the sender or any effect hears of it), not when deliver()'s promise gets
+  // round to resolving: effects started by the same commit (the think, the brain) run before that.
+  const storedAt = new Map<string, number>();
+  system.onChange((v) => {
+    if (v.type === CONVERSATION && /(^|\.)thinking$/.test(v.state) && !storedAt.has(v.id)) storedAt.set(v.id, performance.now());
+  });
+  let storedLate = 0;
+  const storedOf = (phone: string, resolvedAt: number): number => {
+    const at = storedAt.get(phone);
+    storedAt.delete(phone);
+    if (at === undefined) storedLate++;
+    return at ?? resolvedAt;
+  };
   await system.start();
   const inbox = new ConversationInbox({ system, transcriber: noTranscriber });
   try {
@@ -99,7 +136,7 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
         for (const [turn, text] of DIALOGUE.entries()) {
           const replied = new Promise<number>((resolve) => waiting.set(`${phone}#${turn + 1}`, resolve));
           await inbox.deliver('livia', phone, { id: `bench.${i}.${turn}`, text });
-          const stored = performance.now();
+          const stored = storedOf(phone, performance.now());
           const sentAt = await replied;
           waiting.delete(`${phone}#${turn + 1}`);
           latencies.push(sentAt - stored);
@@ -110,12 +147,19 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
     gc();
     const heapPerConversation = (process.memoryUsage().heapUsed - heapBefore) / N;
     const turnStats = summarize(latencies);
+    const turns0 = N * DIALOGUE.length;
 
     // Paced: N other conversations live at once, each customer answering after a human pause.
     const thinkMs = Number(process.env.BENCH_LIVIA_THINK_MS ?? (opts.quick ? 2000 : 5000));
     progress(`livia: ${N} conversations at once, paced (customers answer after ${thinkMs / 5}–${(thinkMs * 9) / 5} ms)`);
     const paced: number[] = [];
     const pause = () => new Promise((r) => setTimeout(r, thinkMs * (0.2 + 1.6 * Math.random())));
+    // How late the event loop ran timers meanwhile (stalls: GC, long synchronous work).
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    const profiler = process.env.BENCH_LIVIA_CPU_PROF ? await startProfile() : undefined;
+    const commitsBefore = system.commitStats;
+    const effectsBefore = { ...system.effectStats };
     const t1 = performance.now();
     await Promise.all(
       Array.from({ length: N }, async (_, i) => {
@@ -125,7 +169,7 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
         for (const [turn, text] of DIALOGUE.entries()) {
           const replied = new Promise<number>((resolve) => waiting.set(`${phone}#${turn + 1}`, resolve));
           await inbox.deliver('livia', phone, { id: `paced.${i}.${turn}`, text });
-          const stored = performance.now();
+          const stored = storedOf(phone, performance.now());
           const sentAt = await replied;
           waiting.delete(`${phone}#${turn + 1}`);
           paced.push(sentAt - stored);
@@ -134,7 +178,25 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
       }),
     );
     const pacedSeconds = (performance.now() - t1) / 1000;
+    loopDelay.disable();
+    const profile = await profiler?.stop();
+    const commitsAfter = system.commitStats;
+    const pacedCommits = {
+      batches: commitsAfter.batches - commitsBefore.batches,
+      writes: commitsAfter.writes - commitsBefore.writes,
+      msPerBatch: (commitsAfter.ms - commitsBefore.ms) / Math.max(1, commitsAfter.batches - commitsBefore.batches),
+      effectsDone: system.effectStats.done - effectsBefore.done,
+      effectsDoneWithEvent: system.effectStats.doneWithEvent - effectsBefore.doneWithEvent,
+    };
+    const pacedLoop = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+    if (profile) {
+      const file = join(resolve(process.env.BENCH_LIVIA_CPU_PROF!), `livia-paced-${Date.now()}.cpuprofile`);
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify(profile));
+      notes.push(`livia profile of the paced run (${file}):\n${formatProfile(await summarizeProfile(file, 25))}`);
+    }
     const pacedStats = summarize(paced);
+    progress(`livia: paced p50 ${pacedStats.p50.toFixed(1)} ms, p99 ${pacedStats.p99.toFixed(1)} ms; saturated ${(turns0 / seconds).toFixed(0)} turns/s, p50 ${turnStats.p50.toFixed(0)} ms`);
     const [transferred] = await sql<{ n: number }[]>`select count(*)::int as n from conversations where stage = 'TRANSFERRED'`;
     if (transferred!.n !== 2 * N) notes.push(`livia: only ${transferred!.n} of ${2 * N} conversations (saturated and paced) reached TRANSFERRED`);
 
@@ -157,7 +219,7 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
       for (const [turn, text] of DIALOGUE.entries()) {
         const replied = new Promise<number>((resolve) => waiting.set(`${phone}#${turn + 1}`, resolve));
         await inbox.deliver('livia', phone, { id: `serial.${i}.${turn}`, text });
-        const stored = performance.now();
+        const stored = storedOf(phone, performance.now());
         serial.push((await replied) - stored);
         waiting.delete(`${phone}#${turn + 1}`);
         const s = performance.now();
@@ -190,11 +252,15 @@ export async function runLivia(opts: BenchOptions, db: { url: string }): Promise
     notes.push(
       `livia: ${N} conversations × ${DIALOGUE.length} turns in ${seconds.toFixed(1)} s saturated, ${pacedSeconds.toFixed(1)} s paced (${(turns / pacedSeconds).toFixed(0)} turns/s offered); ` +
         'scripted brain, burst window 0, no typing delay; each reply re-arms a durable follow-up timer (with its pg-boss job) and each message cancels it',
+      `livia paced run: ${pacedCommits.batches} group commits of ${(pacedCommits.writes / Math.max(1, pacedCommits.batches)).toFixed(1)} events on average, ` +
+        `${pacedCommits.msPerBatch.toFixed(1)} ms each; ${pacedCommits.effectsDone} effects run, ${pacedCommits.effectsDoneWithEvent} of them marked done in the commit of the event they sent back; ` +
+        `event loop delay p50 ${pacedLoop.p50.toFixed(1)} ms, p99 ${pacedLoop.p99.toFixed(1)} ms, max ${pacedLoop.max.toFixed(0)} ms` +
+        (storedLate > 0 ? `; ${storedLate} turns timed from deliver() resolving (their commit was not seen)` : ''),
       `issue 12 (Lívia, ${N} concurrent conversations): ${(turns / seconds).toFixed(0)} turns/s; turn latency p50 ${pacedStats.p50.toFixed(1)} ms, ` +
         `p99 ${pacedStats.p99.toFixed(1)} ms paced (goal p99 < 50 ms), p50 ${turnStats.p50.toFixed(0)} ms / p99 ${turnStats.p99.toFixed(0)} ms saturated; ` +
         `memory ${(heapPerConversation / 1024).toFixed(1)} KiB heap per active conversation`,
     );
-    return { name: 'livia', rows, notes, details: { conversations: N, thinkMs, pacedTurnLatency: pacedStats, turnLatency: turnStats, bareLatency: bareStats, serialTurnLatency: serialStats, bareSerialLatency: bareSerialStats, simulatorTurnLatency: wireStats, effects: system.effectStats } };
+    return { name: 'livia', rows, notes, details: { conversations: N, thinkMs, pacedTurnLatency: pacedStats, pacedCommits, pacedLoop, commits: system.commitStats, turnLatency: turnStats, bareLatency: bareStats, serialTurnLatency: serialStats, bareSerialLatency: bareSerialStats, simulatorTurnLatency: wireStats, effects: system.effectStats } };
   } finally {
     await system.stop();
     await stopJobs(boss).catch(() => {});

@@ -15,6 +15,8 @@
  *   BENCH_MACHINES_MESSAGES / BENCH_MACHINES_BURST_MS   simulator messages timed to the state lit on
  *                              /machines (default 100; quick 30), Lívia's burst window there (300 ms)
  *   BENCH_LIVIA_CONVERSATIONS  conversations at once of the livia run (default 1000; quick 200)
+ *   BENCH_LIVIA_THINK_MS       mean pause of the livia paced run's customers (default 5000; quick 2000)
+ *   BENCH_LIVIA_CPU_PROF       a folder: the livia paced run's CPU profile is written there, its top entries printed
  *   BENCH_WA_SESSIONS          idle WhatsApp sessions of the memory run (default 500; quick 50)
  *   BENCH_DURATION_MS / BENCH_WARMUP_MS   per throughput run (default 5000 / 1000; quick 1500 / 300)
  *   BENCH_CONNECTIONS          HTTP connections (default 50)

@@ -39,6 +39,7 @@ export type Record_ = { status: Status; extra?: DomainWrite | undefined };
 interface Replay {
   event: ActorEvent;
   timerId?: string | undefined;
+  completes?: string | undefined;
   prev: Saved;
   record?: Record_ | undefined;
 }
@@ -89,13 +90,14 @@ export abstract class ActorState {
     w.reject(rejected);
     for (const l of later) {
       const m = l.meta as Replay;
-      const out = m.record ? this.commit(m.event, this.snapshot, [], { record: m.record }) : this.apply(m.event, m.timerId);
+      const out = m.record ? this.commit(m.event, this.snapshot, [], { record: m.record }) : this.apply(m.event, m.timerId, m.completes);
       if ('error' in out) l.reject(new ActorCrashedError(`actor ${this.key} crashed replaying ${m.event.type}: ${message(out.error)}`));
       else out.written.then(l.resolve, l.reject);
     }
   }
 
-  protected apply(event: ActorEvent, timerId?: string): Outcome {
+  /** `completes`: the id of the effect whose run sends this event (marked done with it, when it is written). */
+  protected apply(event: ActorEvent, timerId?: string, completes?: string): Outcome {
     let next: AnyMachineSnapshot;
     let actions: ActionLike[];
     try {
@@ -105,7 +107,7 @@ export abstract class ActorState {
       return { error: err };
     }
     this.host.counted('events');
-    return this.commit(event, next, actions, { timerId });
+    return this.commit(event, next, actions, { timerId, completes });
   }
 
   /** Plans the actions and hands the write to the committer. */
@@ -113,7 +115,7 @@ export abstract class ActorState {
     event: ActorEvent,
     next: AnyMachineSnapshot,
     actions: readonly ActionLike[],
-    o: { timerId?: string | undefined; record?: Record_ | undefined; force?: boolean },
+    o: { timerId?: string | undefined; completes?: string | undefined; record?: Record_ | undefined; force?: boolean },
   ): Outcome {
     const seq = this.seq + 1;
     const batch = emptyBatch();
@@ -133,11 +135,12 @@ export abstract class ActorState {
     const prev: Saved = { snapshot: this.snapshot, seq: this.seq, state: this.stateName, status: this.status };
     this.restore({ snapshot: next, seq, state, status });
     eventRows(batch, { def: this.def, id: this.id, seq, event, state, next, status, failure: this.failure, timerId: o.timerId });
+    if (o.completes) batch.effectsDone.push(o.completes);
     const ctx = { actorType: this.def.type, actorId: this.id, seq, event, context: next.context, state };
     const writes = [...(domain ? [{ fn: domain, ctx }] : []), ...(o.record?.extra ? [{ fn: o.record.extra, ctx }] : [])];
     const { promise: written, resolve, reject } = deferred<ActorView>();
     this.lastWrite = written.catch(() => {});
-    const meta: Replay = { event, timerId: o.timerId, prev, record: o.record };
+    const meta: Replay = { event, timerId: o.timerId, completes: o.completes, prev, record: o.record };
     this.host.write({ actor: this, key: this.key, batch, domain: writes, view: this.view(), resolve, reject, meta });
     return { written };
   }

@@ -64,8 +64,8 @@ export class Actor extends ActorState {
     return this.#mailbox.then(() => this.lastWrite);
   }
 
-  send(event: ActorEvent, timerId?: string): Promise<ActorView> {
-    return this.#enqueue(() => this.#step(event, timerId));
+  send(event: ActorEvent, timerId?: string, completes?: string): Promise<ActorView> {
+    return this.#enqueue(() => this.#step(event, timerId, completes));
   }
 
   /** A journalled event that does not go through the machine (reset, effect retry), with an optional domain write. */
@@ -126,7 +126,7 @@ export class Actor extends ActorState {
     if (this.broken) throw new ActorUnavailableError(`actor ${this.key} is reloading; send again`);
   }
 
-  async #step(event: ActorEvent, timerId: string | undefined): Promise<Step> {
+  async #step(event: ActorEvent, timerId: string | undefined, completes: string | undefined): Promise<Step> {
     this.#usable();
     if (this.status === 'failed') throw new ActorFailedError(`actor ${this.key} has failed: ${this.failure ?? ''}`);
     if (timerId) {
@@ -134,7 +134,7 @@ export class Actor extends ActorState {
       await this.lastWrite;
       if (!(await armedTimerEvent(this.host.sql, timerId))) return { done: Promise.resolve(this.view()) };
     }
-    const out = this.apply(event, timerId);
+    const out = this.apply(event, timerId, completes);
     return 'error' in out ? this.#crashed(event, out.error) : { done: out.written };
   }
 

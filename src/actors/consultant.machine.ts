@@ -55,7 +55,8 @@ export const consultantMachine = setup({
   id: 'consultant',
   type: 'parallel',
   context: ({ input }) => ({
-    consultantId: input.consultantId,
+    // Without input in the throwaway actor xstate's transition() builds per event: no exception.
+    consultantId: input?.consultantId ?? '',
     sockets: [],
     openLeads: 0,
     maxOpenLeads: 0,

@@ -367,8 +367,10 @@ export function createConversationMachine(settings: ConversationSettings) {
   return machine.createMachine({
     id: 'conversation',
     initial: 'INTRO',
+    // xstate's transition() builds a throwaway actor (and its initial context, without input) on
+    // every event: a context that threw there cost a caught exception per event (issue 12's profile).
     context: ({ input }) => ({
-      phone: input.phone,
+      phone: input?.phone ?? '',
       data: {},
       window: [],
       pending: [],

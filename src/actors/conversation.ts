@@ -3,8 +3,8 @@
  * It provides the machine's effects and domain writes:
  *
  * - `conversation.think` asks the brain (scripted or Groq) and sends the result back as
- *   `brain.decided`. At least once: a repeat after a crash carries a turn the machine has already
- *   answered, and changes nothing.
+ *   `brain.decided`, whose transaction marks the think done. At least once: a repeat after a crash
+ *   carries a turn the machine has already answered, and changes nothing.
  * - `conversation.reply` shows typing for a time proportional to the text (capped), then hands the
  *   reply to the transport with the effect id as its idempotency key: sent once per id.
  * - `conversation.handoff` hands the qualified customer to the sales team (the port decides how:
@@ -57,8 +57,11 @@ export interface ConversationDeps {
   brain: Brain;
   transport: ConversationTransport;
   handoff?: HandoffPort;
-  /** Delivers an event to a conversation (the ActorSystem's send, bound at composition). */
-  send(phone: string, event: ConversationEvent): Promise<unknown>;
+  /**
+   * Delivers an event to a conversation (the ActorSystem's send, bound at composition). `completes`
+   * is the sending effect's id, to hand on to the system's send (the effect is marked done with it).
+   */
+  send(phone: string, event: ConversationEvent, opts?: { completes?: string }): Promise<unknown>;
   /** Typing presence per character of the reply, capped (0 turns it off). */
   typing?: { msPerChar: number; maxMs: number };
   now?: () => number;
@@ -107,9 +110,10 @@ export function conversationActor(deps: ConversationDeps): ActorDefinition<Conve
       'conversation.think': {
         // The brain has its own timeout and retry, then falls back to the script: this only bounds a hung send.
         timeoutMs: 60_000,
-        run: async (p: ThinkParams) => {
+        run: async (p: ThinkParams, ctx: EffectContext) => {
           const decision = await deps.brain.decide(p);
-          await deps.send(p.phone, { type: 'brain.decided', turn: p.turn, decision, at: new Date(now()).toISOString() });
+          // Marked done with the decision: the reply it leads to runs right after that commit.
+          await deps.send(p.phone, { type: 'brain.decided', turn: p.turn, decision, at: new Date(now()).toISOString() }, { completes: ctx.effectId });
         },
       },
       'conversation.reply': {

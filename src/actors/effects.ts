@@ -1,6 +1,8 @@
 /**
  * Runs the effects events committed: after the commit, in commit order per actor, one at a time per
- * actor, each marked done before the next starts. A failed run holds back the later effects of its
+ * actor, each marked done before the next starts (by an update of its own, or in the transaction of
+ * the event its run sent back: `send(..., { completes: effectId })`, one commit fewer between an
+ * effect and the next). A failed run holds back the later effects of its
  * actor (and no other actor's) until a backoff passes; a spent budget dead-letters it, which holds
  * them back until an admin retries it. Nothing is dropped: what this process has not finished is in
  * `actor_outbox`, and the sweep picks it up (also after a crash, where the effect that was running
@@ -61,7 +63,10 @@ export class EffectRunner {
   #sweeping = false;
   #stopped = false;
   readonly #done: DoneMarks;
-  stats = { done: 0, failed: 0, dead: 0 };
+  /** Ids of the runs in progress; a run's id moves to #markedByCommit when its event committed it done. */
+  readonly #inRun = new Set<string>();
+  readonly #markedByCommit = new Set<string>();
+  stats = { done: 0, failed: 0, dead: 0, doneWithEvent: 0 };
 
   constructor(opts: EffectRunnerOptions) {
     this.#o = opts;
@@ -104,6 +109,14 @@ export class EffectRunner {
     } finally {
       this.#sweeping = false;
     }
+  }
+
+  /**
+   * Effects marked done by a committed event (the event their run sent back, `completes`): their
+   * runs end without a done mark of their own.
+   */
+  doneByCommit(ids: readonly string[]): void {
+    for (const id of ids) if (this.#inRun.has(id)) this.#markedByCommit.add(id);
   }
 
   /** Re-reads one actor's effects from the table and runs what is due (an admin retry). */
@@ -199,6 +212,7 @@ export class EffectRunner {
     const attempts = spec?.attempts ?? this.#o.attempts;
     const abort = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#inRun.add(row.id);
     try {
       if (!spec) throw new Error(`no handler for effect ${row.effect.type}`);
       const timeout = new Promise<never>((_, reject) => {
@@ -221,6 +235,12 @@ export class EffectRunner {
         timeout,
       ]);
     } catch (err) {
+      // The event it sent back was committed, marking it done there: it is done, whatever came after.
+      if (this.#markedByCommit.delete(row.id)) {
+        this.stats.done++;
+        this.stats.doneWithEvent++;
+        return true;
+      }
       // Deposed while it ran: not a failure of the effect; its new owner runs it again by its id.
       if (this.#o.mine && !this.#o.mine(row.actor_type, row.actor_id)) return 'away';
       const message = (err as Error)?.message ?? String(err);
@@ -236,9 +256,14 @@ export class EffectRunner {
       return false;
     } finally {
       clearTimeout(timer);
+      this.#inRun.delete(row.id);
+    }
+    this.stats.done++;
+    if (this.#markedByCommit.delete(row.id)) {
+      this.stats.doneWithEvent++;
+      return true;
     }
     await this.#done.mark(row.id);
-    this.stats.done++;
     return true;
   }
 }

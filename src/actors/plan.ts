@@ -19,7 +19,7 @@ export interface ActionLike {
 }
 
 export function emptyBatch(): ActorBatch {
-  return { snapshots: [], journal: [], outbox: [], timersArmed: [], timersCancelled: [], timersFired: [] };
+  return { snapshots: [], journal: [], outbox: [], timersArmed: [], timersCancelled: [], timersFired: [], effectsDone: [] };
 }
 
 /** Fills `batch` with the effects and timers of one event's actions. */
@@ -89,6 +89,7 @@ export function mergeBatches(batches: ActorBatch[]): ActorBatch {
     out.journal.push(...b.journal);
     out.outbox.push(...b.outbox);
     out.timersFired.push(...b.timersFired);
+    out.effectsDone.push(...b.effectsDone);
     // Later writes win: a cancel after an arm of the same key (or the reverse) keeps the last word.
     for (const c of b.timersCancelled) {
       out.timersArmed = out.timersArmed.filter((t) => !same(t, c));

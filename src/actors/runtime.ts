@@ -81,10 +81,13 @@ export class ActorSystem {
       sql: opts.sql,
       log: this.#log,
       maxBatch: this.#o.maxBatch,
+      maxInFlight: this.#o.commitsInFlight,
       scheduleTimers: (tx, ts) => this.#timers.scheduleAll(tx, ts),
       isStale: (w) => w.actor.broken,
       onCommitted: (w) => {
         this.stats.batches = this.#committer.batches;
+        // Before the sender hears of it: the effect that sent this event must not be marked again.
+        if (w.batch.effectsDone.length > 0) this.#effects.doneByCommit(w.batch.effectsDone);
         w.resolve(w.view);
         this.#emit(w.view);
         if (w.batch.outbox.length > 0) this.#effects.push(w.batch.outbox);
@@ -138,6 +141,11 @@ export class ActorSystem {
     return this.#effects.stats;
   }
 
+  /** The group commit's batches: how many, writes, time in transactions. */
+  get commitStats() {
+    return { batches: this.#committer.batches, ...this.#committer.stats };
+  }
+
   /** Starts timers, passivation, the effect sweep (effects a crash left) and resource actors. */
   async start(): Promise<void> {
     await this.#timers.start();
@@ -183,8 +191,13 @@ export class ActorSystem {
    * Rejects with ActorCrashedError when the machine threw (the actor restarts from its last
    * snapshot), ActorFailedError once it has used up its restart budget, EventRejectedError when
    * this event's write failed, ActorUnavailableError when the actor could not be loaded.
+   *
+   * `completes`: the id of the effect whose run ends with this event (an effect handler sending its
+   * result back): when the event is written, the effect is marked done in the same transaction, so
+   * the actor's next effect does not wait for a commit of its own. Without a write (the event
+   * changed nothing, or its actor lives in another instance) the runner marks it as usual.
    */
-  send(type: string, id: string, event: ActorEvent, opts: { timerId?: string } = {}): Promise<ActorView> {
+  send(type: string, id: string, event: ActorEvent, opts: { timerId?: string; completes?: string } = {}): Promise<ActorView> {
     if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
     const lease = this.#o.homes?.leaseOf(type, id);
     if (lease && !this.#o.homes!.holds(lease)) {
@@ -198,10 +211,10 @@ export class ActorSystem {
    * Delivers an event to an actor that lives here (a forwarded event arrives this way); rejects
    * with NotHomeError, touching nothing, when it lives elsewhere.
    */
-  sendHere(type: string, id: string, event: ActorEvent, opts: { timerId?: string } = {}): Promise<ActorView> {
+  sendHere(type: string, id: string, event: ActorEvent, opts: { timerId?: string | undefined; completes?: string | undefined } = {}): Promise<ActorView> {
     if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
     try {
-      return this.#acquire(type, id).send(event, opts.timerId);
+      return this.#acquire(type, id).send(event, opts.timerId, opts.completes);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -16,7 +16,10 @@ export interface ActorEvent {
 }
 
 export interface EffectContext {
-  /** Stable across retries and restarts: the handler's idempotency key (a WhatsApp message id). */
+  /**
+   * Stable across retries and restarts: the handler's idempotency key (a WhatsApp message id). A
+   * handler whose last step is sending an event to an actor passes it as that send's `completes`.
+   */
   effectId: string;
   actorType: string;
   actorId: string;
@@ -125,6 +128,8 @@ export interface ActorSystemOptions {
   restartWindowMs?: number;
   /** Upper bound of events written in one group-commit transaction. */
   maxBatch?: number;
+  /** Group-commit transactions on their way at once (each actor's writes stay in order). */
+  commitsInFlight?: number;
   /** How often effects left by a crash, a backoff or an admin retry are looked for. */
   outboxSweepMs?: number;
   /** Per effect run, unless its handler says otherwise. */
@@ -147,6 +152,7 @@ export const SYSTEM_DEFAULTS = {
   restartBudget: 3,
   restartWindowMs: 60_000,
   maxBatch: 1000,
+  commitsInFlight: 2,
   outboxSweepMs: 5000,
   effectTimeoutMs: 30_000,
   effectAttempts: 8,

@@ -137,7 +137,8 @@ export const whatsappSessionMachine = setup({
   id: 'whatsapp-session',
   initial: 'live',
   context: ({ input }) => ({
-    session: input.session,
+    // Without input in the throwaway actor xstate's transition() builds per event: no exception.
+    session: input?.session ?? '',
     generation: 1,
     attempt: 0,
     retryInMs: 0,

@@ -46,7 +46,7 @@ export function registerLivia(o: {
       brain,
       transport: o.transport,
       ...(o.handoff ? { handoff: o.handoff } : {}),
-      send: (phone, e: ConversationEvent) => o.system.send(CONVERSATION, phone, e),
+      send: (phone, e: ConversationEvent, opts) => o.system.send(CONVERSATION, phone, e, opts),
       typing: livia.typing,
     }),
   );
