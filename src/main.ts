@@ -118,7 +118,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     });
     const bus = new NotificationBus();
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts, isOnline: consultantOnline });
-    const cross = await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared });
+    const cross = await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared, boot: own.boot });
     await whatsapp.start();
     // Wins the leases it can: opens those sessions, redelivers Lívia's stored messages, drops dead presence.
     await startOwnership(own, { sql, system, log, config, sessions: config.whatsapp.sessions, whatsapp, livia, teardown });

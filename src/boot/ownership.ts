@@ -8,8 +8,9 @@
  * - An event for an actor that lives elsewhere is a durable job on its lease's inbox queue
  *   (src/actors/forwarding.ts); effects run only at the actor's home, fenced by the lease's epoch.
  *
- * INSTANCES=1 (the default) keeps a single instance's behaviour: at start it takes every lease at
- * once, whoever held it (its own previous life, after a crash).
+ * INSTANCES=1 (the default) keeps a single instance's behaviour: at start it takes at once every
+ * lease whose holder is dead (its own previous life, after a crash), without waiting for the
+ * expiry; never one whose holder still runs (src/db/leases.ts).
  *
  * @example
  * const own = createOwnership({ sql, boss, log, config });
@@ -58,7 +59,7 @@ export interface Ownership {
 export async function checkInstances(sql: Sql, config: Config, log: Logger): Promise<void> {
   const others = await otherLiveInstances(sql, config.instanceId);
   if (others.length > 0 && config.instances === 1) {
-    log.warn({ others }, 'other instances are alive on this database while INSTANCES=1: set INSTANCES to their number, or this one takes their leases at start');
+    log.warn({ others }, 'other instances are alive on this database while INSTANCES=1: set INSTANCES to their number (this one takes their leases only once they stop)');
   }
   const several = config.instances > 1 || others.length > 0;
   if (several && config.whatsappDriver !== 'simulator' && config.whatsappAuthStore !== 'postgres') {

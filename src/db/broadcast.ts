@@ -39,6 +39,8 @@ export interface BroadcastOptions {
   /** The pool NOTIFYs are sent on without `notify`. */
   sql: Sql;
   instanceId: string;
+  /** The listening connection's `application_name` (default `livia-listen`): the process's liveness mark. */
+  applicationName?: string;
   log: Logger;
   /** Listening resumed after a gap: messages may have been missed. */
   onResumed?(): void;
@@ -174,7 +176,7 @@ export class Broadcast {
       connect_timeout: 5,
       fetch_types: false,
       onnotice: () => {},
-      connection: { application_name: 'livia-listen' },
+      connection: { application_name: this.#o.applicationName ?? 'livia-listen' },
       onnotify: (channel: string, payload: string) => {
         if (channel === BROADCAST_CHANNEL) this.#receive(payload);
       },
