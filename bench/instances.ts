@@ -47,10 +47,14 @@ async function startInstances(url: string, n: number, dir: string): Promise<Chil
 }
 
 async function login(s: ChildServer): Promise<string> {
-  const res = await fetch(`${s.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  const body = (await res.json()) as { token?: string };
-  if (!body.token) throw new Error(`login answered ${res.status}: ${JSON.stringify(body)}`);
-  return body.token;
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(`${s.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    const body = (await res.json()) as { token?: string };
+    if (body.token) return body.token;
+    // A loaded machine: the server's database probe may miss for a moment (503).
+    if (res.status !== 503 || attempt >= 20) throw new Error(`login answered ${res.status}: ${JSON.stringify(body)}`);
+    await sleep(500);
+  }
 }
 
 async function postLead(s: ChildServer, i: number, tag: string): Promise<number> {

@@ -183,13 +183,16 @@ export class ActorSystem {
    * Rejects with ActorCrashedError when the machine threw (the actor restarts from its last
    * snapshot), ActorFailedError once it has used up its restart budget, EventRejectedError when
    * this event's write failed, ActorUnavailableError when the actor could not be loaded.
+   * An actor living in another instance: OwnerUnavailableError when its home does not answer within
+   * the forwarding's bound (under the request deadline); the event is then not delivered, unless
+   * `durable` (a sync of what the database says, right whenever it arrives): it stays queued.
    */
-  send(type: string, id: string, event: ActorEvent, opts: { timerId?: string } = {}): Promise<ActorView> {
+  send(type: string, id: string, event: ActorEvent, opts: { timerId?: string; durable?: boolean } = {}): Promise<ActorView> {
     if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
     const lease = this.#o.homes?.leaseOf(type, id);
     if (lease && !this.#o.homes!.holds(lease)) {
       if (!this.#defs.has(type)) return Promise.reject(new Error(`unknown actor type ${type}`));
-      return this.#o.homes!.forward(lease, type, id, event, { timerId: opts.timerId, wait: true }) as Promise<ActorView>;
+      return this.#o.homes!.forward(lease, type, id, event, { timerId: opts.timerId, wait: true, durable: opts.durable }) as Promise<ActorView>;
     }
     return this.sendHere(type, id, event, opts);
   }

@@ -13,13 +13,19 @@ import type { Hub } from './hub.ts';
 export function onConsultantChanged(d: { system: ActorSystem; hub: Hub; sessions: Sessions }) {
   return async (c: Consultant, opts: { revoked: boolean }) => {
     d.sessions.userChanged(c.id, opts);
-    await d.system.send(CONSULTANT, c.id, { type: c.active ? 'consultant.activated' : 'consultant.deactivated' });
-    await d.system.send(CONSULTANT, c.id, {
-      type: 'workload.synced',
-      openLeads: c.open_leads,
-      maxOpenLeads: c.max_open_leads,
-      lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
-    });
+    // Syncs of what the database says: right whenever they arrive (durable across a change of home).
+    await d.system.send(CONSULTANT, c.id, { type: c.active ? 'consultant.activated' : 'consultant.deactivated' }, { durable: true });
+    await d.system.send(
+      CONSULTANT,
+      c.id,
+      {
+        type: 'workload.synced',
+        openLeads: c.open_leads,
+        maxOpenLeads: c.max_open_leads,
+        lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
+      },
+      { durable: true },
+    );
     // Recount their open leads; activation or more capacity may let waiting leads through.
     void d.hub.pipeline?.consultantChanged(c.id);
   };

@@ -20,6 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
+import type { Broadcast } from '../db/broadcast.ts';
 import type { Sql } from '../db/client.ts';
 import type { PgBoss } from '../db/jobs.ts';
 import { claimEffect, listLeases, otherLiveInstances } from '../db/leases.ts';
@@ -84,8 +85,12 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
       return system.sendHere(e.type, e.id, e.event, e.timerId ? { timerId: e.timerId } : {});
     },
     holds: (lease) => leases.holds(lease),
-    // Within the request deadline (statement timeout + 1 s), so the caller gets the call's own answer.
+    // Within the request deadline (statement timeout + 1 s), so the caller gets the owner's own answer
+    // (or a 503 saying it was not done), never the deadline's.
     callTimeoutMs: Math.max(1000, d.config.dbStatementTimeoutMs - 1000),
+    answerTimeoutMs: Math.max(1000, d.config.dbStatementTimeoutMs - 1000),
+    // Only the fallback: each job is announced to its owner (linkForwarding), which fetches it at once.
+    pollingIntervalSeconds: d.config.actorInboxPollMs / 1000,
     revive: (e) =>
       e.kind && e.code
         ? new ServiceError(e.kind as ServiceErrorKind, e.code, e.message, e.details)
@@ -146,6 +151,21 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
       );
     },
   };
+}
+
+/**
+ * Forwarded jobs and their answers announced over LISTEN/NOTIFY (`livia_broadcast`): the owner's
+ * inbox worker fetches a job as soon as it is stored, and the waiting sender reads the answer as
+ * soon as it is written, instead of at their next poll. The jobs stay the truth: an announcement
+ * lost (a NOTIFY is at most once) costs only the polling interval.
+ */
+export function linkForwarding(own: Ownership, broadcast: Broadcast): void {
+  own.forwarding.signals = {
+    queued: (q) => broadcast.publish('inbox.queued', { q }),
+    answered: (j) => broadcast.publish('inbox.answered', { j }),
+  };
+  broadcast.on<{ q: string }>('inbox.queued', ({ q }) => own.forwarding.wake(q));
+  broadcast.on<{ j: string }>('inbox.answered', ({ j }) => own.forwarding.answered(j));
 }
 
 /**
