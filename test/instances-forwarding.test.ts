@@ -200,6 +200,9 @@ describe('asked on a non-owner, done by the owner', () => {
       5000,
     );
     const text = 'enviada com o dono parado';
+    const created = await call(b, 'POST', '/api/consultants', { name: 'Paula Dias', email: 'paula@fwd.test', password: 'paula-password-1', role: 'CONSULTANT', max_open_leads: 3 });
+    expect(created.status).toBe(201);
+    const consultant = ((await created.json()) as { id: string }).id;
     a.child.kill('SIGSTOP');
     try {
       const res = await call(b, 'POST', '/api/whatsapp/sessions/livia/logout');
@@ -214,6 +217,9 @@ describe('asked on a non-owner, done by the owner', () => {
       expect(send.headers.get('retry-after')).toBeTruthy();
       expect(await send.json()).toMatchObject({ error: { code: 'service_unavailable', details: { reason: 'owner_timeout' } } });
       expect(ms).toBeLessThan(5500);
+      // A change already committed is not refused for it: the actor's sync stays queued for its home.
+      const patched = await call(b, 'PATCH', `/api/consultants/${consultant}`, { max_open_leads: 9 });
+      expect(patched.status, await patched.clone().text()).toBe(200);
     } finally {
       a.child.kill('SIGCONT');
     }
@@ -222,5 +228,10 @@ describe('asked on a non-owner, done by the owner', () => {
     expect((await socketLog(a)).logouts).toEqual(['consultant']);
     expect(await sessionStatus(b, 'livia')).toBe('open');
     expect(await onTheWire(text)).toEqual([]);
+    await until(
+      'the queued sync at the home',
+      async () => ((await (await api(b, `/api/actors/consultant/${consultant}`)).json()) as { context?: { maxOpenLeads?: number } }).context?.maxOpenLeads === 9,
+      15_000,
+    );
   });
 });
