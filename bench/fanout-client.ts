@@ -5,13 +5,15 @@
  * the processes of one machine).
  *
  * IPC: `{type: 'connect', url, token, count}` → `{type: 'connected', count, failed}`;
- * `{type: 'collect'}` → `{type: 'samples', byVersion}` (and forgets them);
+ * `{type: 'collect'}` → `{type: 'samples', byVersion, disconnects, connected}` (and forgets them);
  * `{type: 'close'}` → disconnects every client and exits.
  */
 import { io, type Socket } from 'socket.io-client';
 
 const sockets: Socket[] = [];
 let byVersion: Record<number, number[]> = {};
+/** Why connected clients dropped (socket.io's disconnect reasons), since the last collect. */
+let disconnects: Record<string, number> = {};
 const now = () => performance.timeOrigin + performance.now();
 
 async function connect(url: string, token: string, count: number): Promise<{ count: number; failed: number }> {
@@ -32,6 +34,9 @@ async function connect(url: string, token: string, count: number): Promise<{ cou
           s.close();
           continue;
         }
+        s.on('disconnect', (reason: string) => {
+          disconnects[reason] = (disconnects[reason] ?? 0) + 1;
+        });
         s.on('lead:updated', (l: { version: number }) => {
           (byVersion[l.version] ??= []).push(now());
         });
@@ -46,8 +51,9 @@ process.on('message', (m: { type: string; url?: string; token?: string; count?: 
   if (m.type === 'connect') {
     void connect(m.url!, m.token!, m.count!).then((r) => process.send!({ type: 'connected', ...r }));
   } else if (m.type === 'collect') {
-    process.send!({ type: 'samples', byVersion });
+    process.send!({ type: 'samples', byVersion, disconnects, connected: sockets.filter((s) => s.connected).length });
     byVersion = {};
+    disconnects = {};
   } else if (m.type === 'close') {
     for (const s of sockets) s.disconnect();
     setTimeout(() => process.exit(0), 200);

@@ -151,17 +151,21 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
         await sleep(100);
       }
       await sleep(5000);
-      const latencies = async (c: Client) => {
-        const s = await c.request<{ byVersion: Record<string, number[]> }>({ type: 'collect' }, 'samples');
+      const latencies = async (c: Client, where: string) => {
+        const s = await c.request<{ byVersion: Record<string, number[]>; disconnects: Record<string, number>; connected: number }>({ type: 'collect' }, 'samples');
         const out: number[] = [];
-        for (const [v, times] of Object.entries(s.byVersion)) {
-          const t0 = sent.get(Number(v));
-          if (t0 !== undefined) for (const t of times) out.push(t - t0);
+        const short: string[] = [];
+        for (const [v, t0] of sent) {
+          const times = s.byVersion[v] ?? [];
+          for (const t of times) out.push(t - t0);
+          if (times.length !== crossN) short.push(`v${v}: ${times.length}`);
         }
+        // Where receipts are missing: whole updates (a lost NOTIFY) or clients (dropped connections).
+        progress(`fanout: on ${where}: ${out.length}/${crossN * sent.size} receipts, ${s.connected}/${crossN} still connected, disconnects ${JSON.stringify(s.disconnects)}${short.length ? `, short updates ${short.join(', ')}` : ''}`);
         return summarize(out);
       };
-      const local = await latencies(onA);
-      const cross = await latencies(onB);
+      const local = await latencies(onA, 'A');
+      const cross = await latencies(onB, 'B');
       rows.push(row({ bench: 'fanout', metric: `cross-instance p50 (${crossN} clients on B, move on A)`, value: cross.p50, unit: 'ms', baseline: { label: 'same instance p50', value: local.p50 } }));
       rows.push(row({ bench: 'fanout', metric: `cross-instance p99`, value: cross.p99, unit: 'ms', baseline: { label: 'same instance p99', value: local.p99 } }));
       details.cross = { local, cross, clientsEach: crossN };

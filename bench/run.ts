@@ -10,6 +10,7 @@
  *   BENCH_FANOUT_PROCS         client processes of the fan-out bench (default one per 2,500 clients)
  *   BENCH_FANOUT_CROSS=0       skip the fan-out bench's cross-instance phase
  *   BENCH_INSTANCES_LEADS      leads of each 1/2/3-instance run (default 2000; quick 400)
+ *   BENCH_INSTANCES_COUNTS     which instance counts the instances bench runs (default "1,2,3"; "2": the send latency rows alone)
  *   BENCH_UI_LEADS / BENCH_UI_LOADS / BENCH_UI_MOVES   the web app's bench: leads on the board
  *                              (default 2000), cold loads (5; quick 3), live moves (100; quick 30)
  *   BENCH_MACHINES_MESSAGES / BENCH_MACHINES_BURST_MS   simulator messages timed to the state lit on

@@ -59,6 +59,7 @@ const envSchema = z.object({
   INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore, at most 64').optional(),
   INSTANCES: z.coerce.number().int().min(1).max(64).default(1),
   LEASE_TTL_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
+  ACTOR_INBOX_POLL_MS: z.coerce.number().int().min(500).max(60_000).default(500),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   DB_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(3),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
@@ -131,6 +132,8 @@ export interface Config {
   instances: number;
   /** LEASE_TTL_MS: a WhatsApp session's (and an actor home's) lease; another instance takes over within about 1.2 × it. */
   leaseTtlMs: number;
+  /** ACTOR_INBOX_POLL_MS: how often an owner polls its inbox queues besides being woken by NOTIFY (the fallback when one is lost). */
+  actorInboxPollMs: number;
   /** How long a new database connection may take before the attempt fails. */
   dbConnectTimeoutSeconds: number;
   /** PostgreSQL's statement_timeout on the request pools; requests give up (503) shortly after. */
@@ -247,6 +250,7 @@ export async function loadConfig(
     instanceId: e.INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`,
     instances: e.INSTANCES,
     leaseTtlMs: e.LEASE_TTL_MS,
+    actorInboxPollMs: e.ACTOR_INBOX_POLL_MS,
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     intakeMaxPending: e.INTAKE_MAX_PENDING,

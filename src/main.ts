@@ -20,6 +20,7 @@ import { queueDepths, startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import { registerActorMetrics } from './http/actor-metrics.ts';
+import { registerCrossInstanceMetrics } from './http/cross-instance-metrics.ts';
 import { NotificationBus } from './http/notification-bus.ts';
 import type { AppEnv } from './http/types.ts';
 import { isOnline } from './actors/consultant.machine.ts';
@@ -29,7 +30,7 @@ import { exitOnFatalErrors } from './fatal.ts';
 import { ConsultantService } from './services/consultants.ts';
 import type { Sessions } from './services/sessions.ts';
 import { startActors } from './boot/actors.ts';
-import { checkInstances, consultantPresence, createOwnership, sessionLease, startOwnership } from './boot/ownership.ts';
+import { checkInstances, consultantPresence, createOwnership, linkForwarding, sessionLease, startOwnership } from './boot/ownership.ts';
 import { onConsultantChanged } from './boot/consultant-changes.ts';
 import { pushConversationById } from './boot/conversation-push.ts';
 import { openDatabase } from './boot/database.ts';
@@ -119,11 +120,13 @@ export async function startServer(env: Env): Promise<RunningServer> {
     });
     const bus = new NotificationBus();
     const { pipeline, leads } = buildPipeline({ sql, databaseUrl, boss, log, config, system, bus, hub, teardown, observeStep: metrics.observeStep, timeouts, isOnline: consultantOnline });
-    const cross = await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared });
+    const cross = await startCrossInstance({ config, sql, databaseUrl, log, teardown, sessions, bus, whatsapp, adapter: shared, boot: own.boot });
+    linkForwarding(own, cross.broadcast);
     await whatsapp.start();
     // Wins the leases it can: opens those sessions, redelivers Lívia's stored messages, drops dead presence.
     await startOwnership(own, { sql, system, log, config, sessions: config.whatsapp.sessions, whatsapp, livia, teardown });
     registerActorMetrics(metrics.registry, { sql, system });
+    registerCrossInstanceMetrics(metrics.registry, { adapter: shared, broadcast: cross.broadcast, forwarding: own.forwarding });
 
     const app = createApp({
       log,

@@ -7,6 +7,10 @@
  * - An LGPD erasure on B makes A drop the conversation actor: the phone's next message starts afresh.
  * - A consultant's reply from /conversations on B goes out once, from A, on Lívia's number.
  * - /machines watching from B sees the live snapshots of an actor whose home is A.
+ * - Fast: the owner polls its inbox only every 30 s here, so each answer in time below comes from
+ *   the NOTIFY that announces a job to its owner (and its answer to the sender).
+ * - Bounded: with A paused, a send asked on B answers 503 before the request deadline, and is not
+ *   sent after A resumes.
  */
 import { io as connectClient } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +20,8 @@ import { createSql } from '../src/db/client.ts';
 import { api, received, say, settled, spawnInstance, waitOwner, type Instance } from './support/instances.ts';
 
 // A long lease: A stays the owner while it is paused in the last case.
-const ENV = { DB_POOL_MAX: '6', LIVIA_BURST_MS: '0', LIVIA_TYPING_MS_PER_CHAR: '0', WHATSAPP_SEND_PER_MINUTE: '10000', LOG_LEVEL: 'warn', INSTANCES: '2', LEASE_TTL_MS: '60000' };
+// The inbox polled every 30 s: forwarding must not wait for the poll.
+const ENV = { DB_POOL_MAX: '6', LIVIA_BURST_MS: '0', LIVIA_TYPING_MS_PER_CHAR: '0', WHATSAPP_SEND_PER_MINUTE: '10000', LOG_LEVEL: 'warn', INSTANCES: '2', LEASE_TTL_MS: '60000', ACTOR_INBOX_POLL_MS: '30000' };
 let sql: ReturnType<typeof createSql>;
 let a: Instance;
 let b: Instance;
@@ -52,7 +57,36 @@ async function sessionStatus(s: Instance, name: string): Promise<string | undefi
   return list.find((x) => x.name === name)?.status;
 }
 
+/** A chat of the `consultant` session, opened by a customer's message through A. */
+async function consultantChat(from: string): Promise<string> {
+  expect((await api(a, '/api/simulator/messages', { session: 'consultant', from, text: 'oi' })).status).toBe(202);
+  return until(
+    'the chat',
+    async () => (await sql<{ id: string }[]>`select id from wa_chats where session = 'consultant' and jid = ${from.replace(/\D/g, '') + '@s.whatsapp.net'}`)[0]?.id,
+    15_000,
+    50,
+  );
+}
+
+const onTheWire = async (text: string) => (await sql<{ sent_by: string }[]>`select sent_by from wa_simulator_sent where text = ${text}`).map((r) => r.sent_by);
+
 describe('asked on a non-owner, done by the owner', () => {
+  it('a WhatsApp send asked on B is answered and on the wire of A at once, not at the next poll of its inbox', { timeout: 60_000 }, async () => {
+    const chat = await consultantChat('+5511987660010');
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const text = `via B ${i}`;
+      const t0 = performance.now();
+      const res = await call(b, 'POST', `/api/whatsapp/chats/${chat}/messages`, { text });
+      expect(res.status, await res.clone().text()).toBeLessThan(300);
+      await until('on the wire', async () => (await onTheWire(text)).length > 0, 10_000, 10);
+      times.push(performance.now() - t0);
+      expect(await onTheWire(text)).toEqual(['inst-a']);
+    }
+    // Each well under the 30 s poll (and under the 4 s bound a send waits for the owner).
+    expect(Math.max(...times)).toBeLessThan(3000);
+  });
+
   it('WhatsApp: a pairing code, a logout and read receipts asked on B are done by the owner A', { timeout: 60_000 }, async () => {
     // The consultant session waits for pairing on A (the owner's socket).
     expect((await call(a, 'POST', '/api/simulator/pairing', { session: 'consultant' })).status).toBe(202);
@@ -160,18 +194,44 @@ describe('asked on a non-owner, done by the owner', () => {
   });
 
   it('the owner paused: B answers 503 with a reason, and A does not do it after it resumes', { timeout: 60_000 }, async () => {
+    const chat = await until(
+      'a livia chat',
+      async () => (await sql<{ id: string }[]>`select id from wa_chats where session = 'livia' limit 1`)[0]?.id,
+      5000,
+    );
+    const text = 'enviada com o dono parado';
+    const created = await call(b, 'POST', '/api/consultants', { name: 'Paula Dias', email: 'paula@fwd.test', password: 'paula-password-1', role: 'CONSULTANT', max_open_leads: 3 });
+    expect(created.status).toBe(201);
+    const consultant = ((await created.json()) as { id: string }).id;
     a.child.kill('SIGSTOP');
     try {
       const res = await call(b, 'POST', '/api/whatsapp/sessions/livia/logout');
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBeTruthy();
       expect(await res.json()).toMatchObject({ error: { code: 'service_unavailable', details: { reason: 'owner_timeout' } } });
+      // A send is an event to the session's actor at A: bounded the same way, below the 6 s request deadline.
+      const t0 = performance.now();
+      const send = await call(b, 'POST', `/api/whatsapp/chats/${chat}/messages`, { text });
+      const ms = performance.now() - t0;
+      expect(send.status).toBe(503);
+      expect(send.headers.get('retry-after')).toBeTruthy();
+      expect(await send.json()).toMatchObject({ error: { code: 'service_unavailable', details: { reason: 'owner_timeout' } } });
+      expect(ms).toBeLessThan(5500);
+      // A change already committed is not refused for it: the actor's sync stays queued for its home.
+      const patched = await call(b, 'PATCH', `/api/consultants/${consultant}`, { max_open_leads: 9 });
+      expect(patched.status, await patched.clone().text()).toBe(200);
     } finally {
       a.child.kill('SIGCONT');
     }
-    // Give A time to poll its inbox: the cancelled logout stays undone.
+    // A hears of both at once when it resumes: the cancelled logout and the late send stay undone.
     await new Promise((r) => setTimeout(r, 3000));
     expect((await socketLog(a)).logouts).toEqual(['consultant']);
     expect(await sessionStatus(b, 'livia')).toBe('open');
+    expect(await onTheWire(text)).toEqual([]);
+    await until(
+      'the queued sync at the home',
+      async () => ((await (await api(b, `/api/actors/consultant/${consultant}`)).json()) as { context?: { maxOpenLeads?: number } }).context?.maxOpenLeads === 9,
+      15_000,
+    );
   });
 });

@@ -4,7 +4,16 @@
  * the owner: when the owner dies, its successor works the same queue. A sender that waits for the
  * answer polls the job until the owner completes it with the committed view (or the actor's error).
  *
- * Why pg-boss and not LISTEN/NOTIFY alone: a NOTIFY to a dead owner is lost; a job is not.
+ * Why pg-boss and not LISTEN/NOTIFY alone: a NOTIFY to a dead owner is lost; a job is not. NOTIFY
+ * only makes it fast (`signals`): a sender announces each job it stored, and the owner's worker
+ * fetches at once instead of at its next poll; the owner announces each answer, and the waiting
+ * sender reads it at once. A lost announcement costs only latency: the worker still polls its
+ * queue, and the sender the job.
+ *
+ * A waiting sender waits at most `answerTimeoutMs` (below the HTTP request deadline). Its event
+ * carries a deadline the owner checks before delivering it: with no answer in time the job is
+ * cancelled and the sender gets OwnerUnavailableError, so "not answered" means "not done" (a
+ * `durable` event has no deadline: it stays queued for the owner, and the sender only stops waiting).
  *
  * @example
  * const fwd = new ActorForwarding({ boss, log, deliver: (e) => system.sendHere(e.type, e.id, e.event, e) });
@@ -38,6 +47,16 @@ export interface ForwardedEvent {
   id: string;
   event: ActorEvent;
   timerId?: string | undefined;
+  /** Not delivered after this (ms since the epoch): its sender has stopped waiting. */
+  deadline?: number | undefined;
+}
+
+/** Announcements between instances that spare the polling (src/boot/ownership.ts sends them by NOTIFY). */
+export interface ForwardingSignals {
+  /** A job was stored on `queue`: its owner may fetch it now. */
+  queued(queue: string): void;
+  /** The job was completed: its sender may read the answer now. */
+  answered(jobId: string): void;
 }
 
 /** An operation run at the lease's owner; not started after `deadline` (ms since the epoch). */
@@ -72,7 +91,7 @@ export interface ForwardingOptions {
   log: Logger;
   /** Runs a forwarded event here (throws NotHomeError when the lease moved on meanwhile). */
   deliver(e: ForwardedEvent): Promise<ActorView>;
-  /** How long a waiting sender waits for the owner's answer (default 30 s). */
+  /** How long a waiting sender waits for the owner's answer (default 30 s; keep it under the request deadline). */
   answerTimeoutMs?: number;
   /** pg-boss polling of the inbox queues (seconds, at least 0.5). */
   pollingIntervalSeconds?: number;
@@ -90,12 +109,19 @@ export function inboxQueue(lease: string): string {
   return `actor-inbox-${lease.replace(/[^A-Za-z0-9_-]/g, '-')}`;
 }
 
+/** What an owner that starts too late answers: the sender has given up, so it is not done. */
+const LATE = 'OwnerUnavailableError';
+
 export class ActorForwarding {
   readonly #o: ForwardingOptions;
   readonly #queues = new Map<string, Promise<void>>();
   readonly #serving = new Set<string>();
+  readonly #workers = new Map<string, string>();
+  readonly #waiting = new Map<string, () => void>();
   readonly #ops = new Map<string, Handler>();
-  stats = { forwarded: 0, delivered: 0 };
+  stats = { forwarded: 0, delivered: 0, late: 0 };
+  /** Announcements to the other instances (set once the broadcast runs); without them, polling alone. */
+  signals: ForwardingSignals | undefined;
 
   constructor(o: ForwardingOptions) {
     this.#o = o;
@@ -136,15 +162,64 @@ export class ActorForwarding {
     return p;
   }
 
-  async forward(lease: string, type: string, id: string, event: ActorEvent, opts: { timerId?: string | undefined; wait: boolean }): Promise<ActorView | undefined> {
+  /** An owner here is woken at once; the others hear of it through `signals`. */
+  #queued(queue: string): void {
+    this.wake(queue);
+    try {
+      this.signals?.queued(queue);
+    } catch (err) {
+      this.#o.log.warn({ err, queue }, 'announcing a forwarded job failed; its owner polls for it');
+    }
+  }
+
+  /** Another instance stored a job on `queue`: fetch it now if this instance works that queue. */
+  wake(queue: string): void {
+    const worker = this.#workers.get(queue);
+    if (worker) this.#o.boss.notifyWorker(worker);
+  }
+
+  /** The owner (anywhere) completed `jobId`: a sender here waiting for it reads the answer now. */
+  answered(jobId: string): void {
+    this.#waiting.get(jobId)?.();
+  }
+
+  /** The deadline an owner checks: a margin before the sender gives up, for the delivery itself. */
+  static #deadline(timeoutMs: number): number {
+    return Date.now() + timeoutMs - Math.min(1000, Math.round(timeoutMs / 4));
+  }
+
+  /**
+   * Stores the event for the lease's owner. With `wait`, resolves with the view it committed, within
+   * `answerTimeoutMs`; past it, rejects with OwnerUnavailableError and the event is not delivered
+   * (a `durable` one stays queued for the owner instead).
+   */
+  async forward(
+    lease: string,
+    type: string,
+    id: string,
+    event: ActorEvent,
+    opts: { timerId?: string | undefined; wait: boolean; durable?: boolean | undefined },
+  ): Promise<ActorView | undefined> {
     const queue = inboxQueue(lease);
     await this.#ensure(queue);
-    const data: ForwardedEvent = { type, id, event, ...(opts.timerId ? { timerId: opts.timerId } : {}) };
-    const jobId = await this.#o.boss.send(queue, data as never, { retryLimit: 120, retryDelay: 1, expireInSeconds: 60 });
+    const timeoutMs = this.#o.answerTimeoutMs ?? 30_000;
+    const bounded = opts.wait && !opts.durable;
+    const data: ForwardedEvent = { type, id, event, ...(opts.timerId ? { timerId: opts.timerId } : {}), ...(bounded ? { deadline: ActorForwarding.#deadline(timeoutMs) } : {}) };
+    const jobId = await this.#o.boss.send(queue, data as never, { retryLimit: bounded ? Math.ceil(timeoutMs / 1000) + 1 : 120, retryDelay: 1, expireInSeconds: 60 });
     if (!jobId) throw new ActorUnavailableError(`could not forward ${event.type} to ${type}/${id}`);
     this.stats.forwarded++;
+    this.#queued(queue);
     if (!opts.wait) return undefined;
-    const a = await this.#answer(queue, jobId, `${type}/${id}`);
+    let a: Answer;
+    try {
+      a = await this.#answer(queue, jobId, `${type}/${id}`, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof ActorUnavailableError)) throw err;
+      if (bounded) await this.#o.boss.cancel(queue, jobId).catch(() => undefined);
+      const reason = /in time/.test(err.message) ? 'owner_timeout' : 'owner_unreachable';
+      const what = bounded ? 'it was not delivered' : 'it stays queued for the owner';
+      throw new OwnerUnavailableError(`the instance where ${type}/${id} lives did not answer ${event.type} within ${Math.round(timeoutMs / 1000)} s; ${what}`, reason);
+    }
     if (!('view' in a)) throw new Error(`unexpected answer from ${type}/${id}`);
     return a.view;
   }
@@ -164,11 +239,12 @@ export class ActorForwarding {
     const queue = inboxQueue(lease);
     await this.#ensure(queue);
     const timeoutMs = opts.timeoutMs ?? this.#o.callTimeoutMs ?? 15_000;
-    const data: ForwardedCall = { op, args, ...(opts.durable ? {} : { deadline: Date.now() + timeoutMs }) };
+    const data: ForwardedCall = { op, args, ...(opts.durable ? {} : { deadline: ActorForwarding.#deadline(timeoutMs) }) };
     const retryLimit = opts.durable ? 120 : Math.ceil(timeoutMs / 1000) + 1;
     const jobId = await this.#o.boss.send(queue, data as never, { retryLimit, retryDelay: 1, expireInSeconds: 60 });
     if (!jobId) throw new OwnerUnavailableError(`could not ask the owner of ${lease} for ${op}`, 'not_queued');
     this.stats.forwarded++;
+    this.#queued(queue);
     try {
       const a = await this.#answer(queue, jobId, `${lease} (${op})`, timeoutMs);
       return 'result' in a ? a.result : 'view' in a ? a.view : undefined;
@@ -185,25 +261,43 @@ export class ActorForwarding {
   async #answer(queue: string, jobId: string, actor: string, timeoutMs = this.#o.answerTimeoutMs ?? 30_000): Promise<Answer> {
     const deadline = Date.now() + timeoutMs;
     let pause = 20;
-    for (;;) {
-      const job = (await this.#o.boss.getJobById(queue, jobId, { includeArchive: true })) as { state: string; output?: unknown } | null;
-      if (job?.state === 'completed') {
-        const a = job.output as Answer;
-        if ('error' in a) {
-          const E = ACTOR_ERRORS[a.error.name];
-          throw E ? new E(a.error.message) : (this.#o.revive?.(a.error) ?? Object.assign(new Error(a.error.message), { name: a.error.name }));
+    // The owner's announcement that it answered: ends the current pause, or skips the next one.
+    let poked = false;
+    let wakeUp: (() => void) | undefined;
+    this.#waiting.set(jobId, () => {
+      poked = true;
+      wakeUp?.();
+    });
+    try {
+      for (;;) {
+        poked = false;
+        const job = (await this.#o.boss.getJobById(queue, jobId, { includeArchive: true })) as { state: string; output?: unknown } | null;
+        if (job?.state === 'completed') {
+          const a = job.output as Answer;
+          if ('error' in a) {
+            const E = ACTOR_ERRORS[a.error.name];
+            throw E ? new E(a.error.message) : (this.#o.revive?.(a.error) ?? Object.assign(new Error(a.error.message), { name: a.error.name }));
+          }
+          return a;
         }
-        return a;
+        if (job?.state === 'failed' || job?.state === 'cancelled' || !job) {
+          throw new ActorUnavailableError(`actor ${actor} could not be reached in its instance (${job?.state ?? 'job gone'})`);
+        }
+        if (Date.now() > deadline) throw new ActorUnavailableError(`actor ${actor} lives in another instance that did not answer in time`);
+        if (poked) continue;
+        // Until the announcement, or the next poll (an announcement may be lost), or the deadline.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(pause, Math.max(1, deadline - Date.now() + 1)));
+          wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeUp = undefined;
+        pause = Math.min(250, pause * 2);
       }
-      if (job?.state === 'failed' || job?.state === 'cancelled' || !job) {
-        throw new ActorUnavailableError(`actor ${actor} could not be reached in its instance (${job?.state ?? 'job gone'})`);
-      }
-      if (Date.now() > deadline) {
-        // Still queued: the event will be delivered when an owner takes it; only the answer is lost.
-        throw new ActorUnavailableError(`actor ${actor} lives in another instance that did not answer in time; the event stays queued`);
-      }
-      await new Promise((r) => setTimeout(r, pause));
-      pause = Math.min(250, pause * 2);
+    } finally {
+      this.#waiting.delete(jobId);
     }
   }
 
@@ -211,7 +305,8 @@ export class ActorForwarding {
   async #run(lease: string, c: ForwardedCall): Promise<Answer> {
     if (this.#o.holds && !this.#o.holds(lease)) throw new NotHomeError(`${lease} is not held here`);
     if (c.deadline !== undefined && Date.now() > c.deadline) {
-      return { error: { name: 'OwnerUnavailableError', message: `${c.op} reached the owner of ${lease} after its deadline; not done` } };
+      this.stats.late++;
+      return { error: { name: LATE, message: `${c.op} reached the owner of ${lease} after its deadline; not done` } };
     }
     const fn = this.#ops.get(c.op);
     if (!fn) return { error: { name: 'Error', message: `unknown operation ${c.op}` } };
@@ -231,7 +326,7 @@ export class ActorForwarding {
     this.#serving.add(queue);
     await this.#ensure(queue);
     if (!this.#serving.has(queue)) return;
-    await this.#o.boss.work<Forwarded>(
+    const worker = await this.#o.boss.work<Forwarded>(
       queue,
       { batchSize: 100, pollingIntervalSeconds: this.#o.pollingIntervalSeconds ?? 0.5 },
       async (jobs) => {
@@ -239,16 +334,20 @@ export class ActorForwarding {
         const runs = jobs.map((j) =>
           'op' in j.data
             ? this.#run(lease, j.data).catch((err: Error) => err)
-            : this.#o.deliver(j.data).then((view) => ({ view }) as Answer, (err: Error) => err),
+            : this.#deliver(lease, j.data).catch((err: Error) => err),
         );
         await Promise.all(
           jobs.map(async (j, i) => {
             const r = await runs[i]!;
             if (!(r instanceof Error)) {
               this.stats.delivered++;
-              return this.#o.boss.complete(queue, j.id, r as object);
+              await this.#o.boss.complete(queue, j.id, r as object);
+              return this.#answered(j.id);
             }
-            if (r.name in ACTOR_ERRORS) return this.#o.boss.complete(queue, j.id, { error: { name: r.name, message: r.message } });
+            if (r.name in ACTOR_ERRORS) {
+              await this.#o.boss.complete(queue, j.id, { error: { name: r.name, message: r.message } });
+              return this.#answered(j.id);
+            }
             // Not here any more, or the database failed: pg-boss retries it (with the next owner).
             const what = 'op' in j.data ? j.data.op : `${j.data.type}/${j.data.id}`;
             if (!(r instanceof NotHomeError)) this.#o.log.warn({ err: r.message, actor: what }, 'forwarded event failed; retried');
@@ -257,11 +356,33 @@ export class ActorForwarding {
         );
       },
     );
+    if (this.#serving.has(queue)) this.#workers.set(queue, worker);
+  }
+
+  /** Delivers an event here, unless its sender has stopped waiting (then: not done, said so). */
+  async #deliver(lease: string, e: ForwardedEvent): Promise<Answer> {
+    if (e.deadline !== undefined && Date.now() > e.deadline) {
+      // Only the owner may say so: elsewhere it is retried, for the owner to answer.
+      if (this.#o.holds && !this.#o.holds(lease)) throw new NotHomeError(`${lease} is not held here`);
+      this.stats.late++;
+      return { error: { name: LATE, message: `${e.event.type} reached ${e.type}/${e.id} after its sender stopped waiting; not delivered` } };
+    }
+    return { view: await this.#o.deliver(e) };
+  }
+
+  #answered(jobId: string): void {
+    this.answered(jobId);
+    try {
+      this.signals?.answered(jobId);
+    } catch (err) {
+      this.#o.log.warn({ err, jobId }, 'announcing an answer failed; its sender polls for it');
+    }
   }
 
   /** Stops working the lease's inbox (call on losing it). */
   async unserve(lease: string): Promise<void> {
     const queue = inboxQueue(lease);
+    this.#workers.delete(queue);
     if (!this.#serving.delete(queue)) return;
     await this.#o.boss.offWork(queue).catch((err) => this.#o.log.warn({ err, queue }, 'offWork failed'));
   }

@@ -37,7 +37,7 @@ export interface LeaseOptions {
   /** Changes at each start of the process. */
   boot: string;
   ttlMs: number;
-  /** Take every lease at the first attempt, whoever held it (INSTANCES=1: the previous life of this instance). */
+  /** At the first attempt, take every lease whose holder is dead without waiting for its expiry (INSTANCES=1: the previous life of this instance). */
   stealAtStart?: boolean;
   /** Monotonic milliseconds (performance.now); advances while the process is stopped. */
   clock?: () => number;

@@ -196,13 +196,17 @@ export class ActorSystem {
    * result back): when the event is written, the effect is marked done in the same transaction, so
    * the actor's next effect does not wait for a commit of its own. Without a write (the event
    * changed nothing, or its actor lives in another instance) the runner marks it as usual.
+   *
+   * An actor living in another instance: OwnerUnavailableError when its home does not answer within
+   * the forwarding's bound (under the request deadline); the event is then not delivered, unless
+   * `durable` (a sync of what the database says, right whenever it arrives): it stays queued.
    */
-  send(type: string, id: string, event: ActorEvent, opts: { timerId?: string; completes?: string } = {}): Promise<ActorView> {
+  send(type: string, id: string, event: ActorEvent, opts: { timerId?: string; completes?: string; durable?: boolean } = {}): Promise<ActorView> {
     if (this.#stopped) return Promise.reject(new Error('actor system is stopped'));
     const lease = this.#o.homes?.leaseOf(type, id);
     if (lease && !this.#o.homes!.holds(lease)) {
       if (!this.#defs.has(type)) return Promise.reject(new Error(`unknown actor type ${type}`));
-      return this.#o.homes!.forward(lease, type, id, event, { timerId: opts.timerId, wait: true }) as Promise<ActorView>;
+      return this.#o.homes!.forward(lease, type, id, event, { timerId: opts.timerId, wait: true, durable: opts.durable }) as Promise<ActorView>;
     }
     return this.sendHere(type, id, event, opts);
   }

@@ -106,8 +106,16 @@ export interface ActorHomes {
   /**
    * Hands the event to the lease's owner through the database (a durable job). With `wait`, resolves
    * with the view the owner committed (or rejects with its error); without, once the job is stored.
+   * A waiting sender waits a bounded time (under the request deadline): then OwnerUnavailableError,
+   * and the event is not delivered, unless `durable` (it stays queued for the owner).
    */
-  forward(lease: string, type: string, id: string, event: ActorEvent, opts: { timerId?: string | undefined; wait: boolean }): Promise<ActorView | undefined>;
+  forward(
+    lease: string,
+    type: string,
+    id: string,
+    event: ActorEvent,
+    opts: { timerId?: string | undefined; wait: boolean; durable?: boolean | undefined },
+  ): Promise<ActorView | undefined>;
   /**
    * Runs a named operation at the lease's owner (registered there with ActorForwarding.handle) and
    * resolves with its result; rejects with OwnerUnavailableError when it gets no answer in time.

@@ -16,6 +16,7 @@
 import type { Config } from '../config.ts';
 import { Broadcast } from '../db/broadcast.ts';
 import type { Sql } from '../db/client.ts';
+import { livenessName } from '../db/leases.ts';
 import { latestNotification } from '../db/notifications.ts';
 import type { SocketAdapter } from '../db/socket-adapter.ts';
 import { chatById } from '../db/whatsapp.ts';
@@ -40,6 +41,8 @@ export async function startCrossInstance(d: {
   bus: NotificationBus;
   whatsapp: WhatsAppService;
   adapter: SocketAdapter;
+  /** This process's boot (src/boot/ownership.ts): its listening connection is named after it. */
+  boot?: string;
 }): Promise<CrossInstance> {
   const { sql, log, sessions, bus, whatsapp, adapter } = d;
 
@@ -53,6 +56,8 @@ export async function startCrossInstance(d: {
     url: d.databaseUrl,
     sql,
     instanceId: d.config.instanceId,
+    // The liveness mark a lone instance's start checks before taking a lease (src/db/leases.ts).
+    ...(d.boot ? { applicationName: livenessName(d.boot) } : {}),
     log,
     // On the adapter's pool: no WAL flush wait for a notification (see src/db/socket-adapter.ts).
     notify: (channel, payload) => adapter.pool.query('select pg_notify($1, $2)', [channel, payload]),

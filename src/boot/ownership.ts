@@ -8,8 +8,9 @@
  * - An event for an actor that lives elsewhere is a durable job on its lease's inbox queue
  *   (src/actors/forwarding.ts); effects run only at the actor's home, fenced by the lease's epoch.
  *
- * INSTANCES=1 (the default) keeps a single instance's behaviour: at start it takes every lease at
- * once, whoever held it (its own previous life, after a crash).
+ * INSTANCES=1 (the default) keeps a single instance's behaviour: at start it takes at once every
+ * lease whose holder is dead (its own previous life, after a crash), without waiting for the
+ * expiry; never one whose holder still runs (src/db/leases.ts).
  *
  * @example
  * const own = createOwnership({ sql, boss, log, config });
@@ -19,6 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
+import type { Broadcast } from '../db/broadcast.ts';
 import type { Sql } from '../db/client.ts';
 import type { PgBoss } from '../db/jobs.ts';
 import { claimEffect, listLeases, otherLiveInstances } from '../db/leases.ts';
@@ -58,7 +60,7 @@ export interface Ownership {
 export async function checkInstances(sql: Sql, config: Config, log: Logger): Promise<void> {
   const others = await otherLiveInstances(sql, config.instanceId);
   if (others.length > 0 && config.instances === 1) {
-    log.warn({ others }, 'other instances are alive on this database while INSTANCES=1: set INSTANCES to their number, or this one takes their leases at start');
+    log.warn({ others }, 'other instances are alive on this database while INSTANCES=1: set INSTANCES to their number (this one takes their leases only once they stop)');
   }
   const several = config.instances > 1 || others.length > 0;
   if (several && config.whatsappDriver !== 'simulator' && config.whatsappAuthStore !== 'postgres') {
@@ -83,8 +85,12 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
       return system.sendHere(e.type, e.id, e.event, e.timerId ? { timerId: e.timerId } : {});
     },
     holds: (lease) => leases.holds(lease),
-    // Within the request deadline (statement timeout + 1 s), so the caller gets the call's own answer.
+    // Within the request deadline (statement timeout + 1 s), so the caller gets the owner's own answer
+    // (or a 503 saying it was not done), never the deadline's.
     callTimeoutMs: Math.max(1000, d.config.dbStatementTimeoutMs - 1000),
+    answerTimeoutMs: Math.max(1000, d.config.dbStatementTimeoutMs - 1000),
+    // Only the fallback: each job is announced to its owner (linkForwarding), which fetches it at once.
+    pollingIntervalSeconds: d.config.actorInboxPollMs / 1000,
     revive: (e) =>
       e.kind && e.code
         ? new ServiceError(e.kind as ServiceErrorKind, e.code, e.message, e.details)
@@ -149,6 +155,21 @@ export function createOwnership(d: { sql: Sql; boss: PgBoss; log: Logger; config
       );
     },
   };
+}
+
+/**
+ * Forwarded jobs and their answers announced over LISTEN/NOTIFY (`livia_broadcast`): the owner's
+ * inbox worker fetches a job as soon as it is stored, and the waiting sender reads the answer as
+ * soon as it is written, instead of at their next poll. The jobs stay the truth: an announcement
+ * lost (a NOTIFY is at most once) costs only the polling interval.
+ */
+export function linkForwarding(own: Ownership, broadcast: Broadcast): void {
+  own.forwarding.signals = {
+    queued: (q) => broadcast.publish('inbox.queued', { q }),
+    answered: (j) => broadcast.publish('inbox.answered', { j }),
+  };
+  broadcast.on<{ q: string }>('inbox.queued', ({ q }) => own.forwarding.wake(q));
+  broadcast.on<{ j: string }>('inbox.answered', ({ j }) => own.forwarding.answered(j));
 }
 
 /**

@@ -39,12 +39,17 @@ export function buildPipeline(d: {
   const leadRooms = (l: LeadRow) => [roleRoom('ADMIN'), roleRoom('MANAGER'), ...(l.consultant_id ? [userRoom(l.consultant_id)] : [])];
   const syncWorkload = async (ids: string[]) => {
     for (const c of await findConsultantsByIds(d.sql, ids)) {
-      await system.send(CONSULTANT, c.id, {
-        type: 'workload.synced',
-        openLeads: c.open_leads,
-        maxOpenLeads: c.max_open_leads,
-        lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
-      });
+      await system.send(
+        CONSULTANT,
+        c.id,
+        {
+          type: 'workload.synced',
+          openLeads: c.open_leads,
+          maxOpenLeads: c.max_open_leads,
+          lastAssignedAt: c.last_assigned_at?.toISOString() ?? null,
+        },
+        { durable: true },
+      );
     }
   };
   const events: PipelineEvents = {
@@ -68,7 +73,8 @@ export function buildPipeline(d: {
     },
     workloadChanged: (ids) => void syncWorkload(ids).catch((err) => log.warn({ err }, 'workload sync failed')),
   };
-  const workSql = createSql(d.databaseUrl, { max: 4, ...d.timeouts });
+  // Named apart from the request pool, so pg_stat_activity (and db_pool_connections) tell them apart.
+  const workSql = createSql(d.databaseUrl, { max: 4, applicationName: 'livia-pipeline', ...d.timeouts });
   d.teardown.push(() => workSql.end({ timeout: 2 }));
   const pipeline = new LeadPipeline({
     sql: d.sql,

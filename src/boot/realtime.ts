@@ -41,7 +41,7 @@ export function startRealtime(
     try {
       // Recorded before the actor hears of it, forgotten after: the sweep never drops a live socket.
       if (d.sql && d.instance && type === 'presence.connected') await addPresenceSocket(d.sql, { socketId, userId, ...d.instance });
-      await system.send(CONSULTANT, userId, { type, socketId });
+      await system.send(CONSULTANT, userId, { type, socketId }, { durable: true });
       if (d.sql && type === 'presence.disconnected') await removePresenceSocket(d.sql, socketId);
     } catch (err) {
       log.warn({ err }, 'presence update failed');

@@ -23,6 +23,7 @@
 import postgres from 'postgres';
 import type { Logger } from '../log.ts';
 import type { Sql } from './client.ts';
+import { watchdog } from './faults.ts';
 
 export const BROADCAST_CHANNEL = 'livia_broadcast';
 const MAX_PAYLOAD = 7500;
@@ -39,6 +40,8 @@ export interface BroadcastOptions {
   /** The pool NOTIFYs are sent on without `notify`. */
   sql: Sql;
   instanceId: string;
+  /** The listening connection's `application_name` (default `livia-listen`): the process's liveness mark. */
+  applicationName?: string;
   log: Logger;
   /** Listening resumed after a gap: messages may have been missed. */
   onResumed?(): void;
@@ -61,6 +64,8 @@ export class Broadcast {
   #sending: Promise<void> = Promise.resolve();
   /** Times listening resumed after a gap (tests and metrics). */
   resumed = 0;
+  /** NOTIFYs that failed (their messages were lost for the others, who resync at their next gap). */
+  notifyFailed = 0;
 
   constructor(o: BroadcastOptions) {
     this.#o = o;
@@ -129,6 +134,7 @@ export class Broadcast {
         else await this.#o.sql`select pg_notify(${BROADCAST_CHANNEL}, ${payload})`;
       } catch (err) {
         // The receivers recover what they missed when their listening resumes.
+        this.notifyFailed++;
         this.#log.warn({ err: (err as Error).message }, 'NOTIFY failed; other instances catch up when they reconnect');
       }
     };
@@ -174,7 +180,7 @@ export class Broadcast {
       connect_timeout: 5,
       fetch_types: false,
       onnotice: () => {},
-      connection: { application_name: 'livia-listen' },
+      connection: { application_name: this.#o.applicationName ?? 'livia-listen' },
       onnotify: (channel: string, payload: string) => {
         if (channel === BROADCAST_CHANNEL) this.#receive(payload);
       },
@@ -229,15 +235,14 @@ export class Broadcast {
     if (this.#stopped || !this.#listening || !this.#listener) return;
     const l = this.#listener;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let answered = false;
     const ok = await Promise.race([
       l`select 1`.then(
-        () => true,
+        () => (answered = true),
         () => false,
       ),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), this.#o.heartbeatTimeoutMs ?? 3000);
-        timer.unref();
-      }),
+      // A stalled event loop must not take an answer waiting in the socket for a silence.
+      new Promise<boolean>((r) => (timer = watchdog(this.#o.heartbeatTimeoutMs ?? 3000, () => answered, () => r(false)))),
     ]);
     clearTimeout(timer);
     if (!ok && l === this.#listener) {

@@ -72,3 +72,14 @@ export function isAmbiguousOutcome(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P'));
 }
+
+/**
+ * Calls `onTimeout` unless `answered()` is true by `ms`; decided after the I/O already waiting is
+ * read, so an event loop that stalled past `ms` (a busy machine) does not take an answer sitting in
+ * the socket for a silence.
+ */
+export function watchdog(ms: number, answered: () => boolean, onTimeout: () => void): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(() => setImmediate(() => answered() || onTimeout()), ms);
+  timer.unref?.();
+  return timer;
+}

@@ -51,8 +51,21 @@ export async function otherLiveInstances(sql: Queryable, selfId: string): Promis
 }
 
 /**
- * Takes the lease when it is free, expired, or (`steal`) whatever its state; the epoch grows at
- * each change. Returns the new epoch, or undefined when someone else holds it.
+ * The `application_name` of a process's LISTEN connection (src/db/broadcast.ts), which it holds
+ * from before it takes any lease until it exits: while PostgreSQL shows a backend by that name,
+ * the process of that boot is alive. A killed process's connection closes with it.
+ */
+export function livenessName(boot: string): string {
+  return `${LIVENESS_PREFIX}${boot}`;
+}
+const LIVENESS_PREFIX = 'livia-listen ';
+
+/**
+ * Takes the lease when it is free, expired, or (`steal`, a lone instance's start) held by a
+ * process that is dead: no connection of its boot is left (`livenessName`). A live holder keeps
+ * it until it lets go or its lease expires, so one process never opens a session another still
+ * has open. The epoch grows at each change. Returns the new epoch, or undefined when someone else
+ * holds it.
  */
 export async function acquireLease(
   sql: Queryable,
@@ -64,9 +77,10 @@ export async function acquireLease(
     on conflict (name) do update set
       owner = excluded.owner, boot = excluded.boot, epoch = leases.epoch + 1,
       acquired_at = now(), expires_at = excluded.expires_at
-    where leases.expires_at <= now() or ${!!l.steal}
+    where leases.expires_at <= now()
       -- the same process taking back what it let go of locally
       or (leases.owner = excluded.owner and leases.boot = excluded.boot)
+      or (${!!l.steal} and not exists (select 1 from pg_stat_activity where application_name = ${LIVENESS_PREFIX} || leases.boot))
     returning epoch`;
   return row ? Number(row.epoch) : undefined;
 }

@@ -19,13 +19,20 @@
 import { createAdapter } from '@socket.io/postgres-adapter';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
+import { watchdog } from './faults.ts';
 
 export interface SocketAdapter {
   factory: ReturnType<typeof createAdapter>;
   /** The pg pool (shared with the rate limiters). */
   pool: pg.Pool;
+  /**
+   * Cross-instance events this instance failed to publish, and times its listening connection was
+   * lost (what other instances emitted until it was back, ~2 s, is lost: NOTIFY is at most once).
+   */
+  stats: { publishFailed: number; listenGaps: number };
   close(): Promise<void>;
 }
+
 
 export function pgConfig(url: string, applicationName: string): pg.PoolConfig {
   return {
@@ -55,20 +62,27 @@ const NOTIFY = 'SELECT pg_notify($1, $2)';
 export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: number }): SocketAdapter {
   const log = o.log.child({ component: 'socket-adapter' });
   const pool = createPgPool(o.url, { max: o.poolMax ?? 4, log, applicationName: 'livia-socketio' });
+  const stats = { publishFailed: 0, listenGaps: 0 };
   let closed = false;
   let current: pg.Client | undefined;
   // A stalled listening connection (no answer, no RST) is destroyed, so the adapter re-makes it.
   const heartbeat = setInterval(() => {
     const c = current;
     if (!c) return;
-    const timer = setTimeout(() => {
-      log.warn('Socket.io adapter listening connection does not answer; reconnecting');
-      (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    }, 3000);
-    c.query('select 1').then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
+    let answered = false;
+    const timer = watchdog(
+      3000,
+      () => answered,
+      () => {
+        log.warn('Socket.io adapter listening connection does not answer; reconnecting');
+        (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      },
     );
+    const done = () => {
+      answered = true;
+      clearTimeout(timer);
+    };
+    c.query('select 1').then(done, done);
   }, 5000);
   heartbeat.unref();
   const listenConfig = { ...pgConfig(o.url, 'livia-socketio-listen') };
@@ -86,7 +100,11 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
         throw err;
       }
       client.on('end', () => {
-        if (current === client) current = undefined;
+        if (current !== client) return;
+        current = undefined;
+        if (closed) return;
+        stats.listenGaps++;
+        log.warn('Socket.io adapter listening connection closed: events from other instances are lost until it is back (~2 s)');
       });
       (client as pg.Client & { release(): void }).release = () => void client.end().catch(() => {});
       current = client;
@@ -115,14 +133,21 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
     batch = [];
     pool
       .query('select pg_notify(c, p) from unnest($1::text[], $2::text[]) with ordinality as t(c, p, i) order by i', [items.map((i) => i.channel), items.map((i) => i.payload)])
-      .catch((err: Error) => log.warn({ err: err.message, events: items.length }, 'Socket.io adapter: cross-instance message failed'));
+      .catch((err: Error) => {
+        stats.publishFailed += items.length;
+        log.warn({ err: err.message, events: items.length }, 'Socket.io adapter: cross-instance message failed; other instances miss these events');
+      });
   };
   const factory = createAdapter(poolLike as unknown as pg.Pool, {
     errorHandler: (err: Error) => log.warn({ err: err.message }, 'Socket.io adapter: cross-instance message failed'),
+    // PostgreSQL refuses a NOTIFY payload of 8000 bytes or more, and one refused fails the whole
+    // batch: larger messages go through the attachments table, with room for the counter above.
+    payloadThreshold: 7900,
   } as Parameters<typeof createAdapter>[1]);
   return {
     factory,
     pool,
+    stats,
     async close() {
       closed = true;
       clearInterval(heartbeat);

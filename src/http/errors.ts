@@ -9,7 +9,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/faults.ts';
-import { OwnerUnavailableError } from '../actors/types.ts';
+import { ActorUnavailableError, OwnerUnavailableError } from '../actors/types.ts';
 import { ApiError, ServiceError, type ServiceErrorKind } from '../services/errors.ts';
 
 export { ApiError };
@@ -67,6 +67,12 @@ export function toErrorResponse(c: Context, err: unknown): Response {
     // Another instance owns what was asked (a WhatsApp session, an actor) and did not answer in time.
     c.header('Retry-After', String(RETRY_AFTER_SECONDS));
     return c.json(errorBody('service_unavailable', err.message, { reason: err.reason, retry_after_seconds: RETRY_AFTER_SECONDS }), 503);
+  }
+  if (err instanceof ActorUnavailableError) {
+    // The actor could not be loaded or reached right now (the database, a reload): nothing was done.
+    c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+    const message = 'The service cannot take this request right now; try again shortly';
+    return c.json(errorBody('service_unavailable', message, { reason: 'actor_unavailable', retry_after_seconds: RETRY_AFTER_SECONDS }), 503);
   }
   if (isDatabaseUnavailable(err)) {
     // The database is down, restarting or too slow: not our bug, and worth retrying soon.
