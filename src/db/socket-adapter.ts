@@ -11,6 +11,12 @@
  * `errorHandler` (logged): a database that is down, cut or stalled costs cross-instance delivery
  * while it lasts, never the process, and local delivery goes on.
  *
+ * An instance that is alone does not publish its broadcasts (a NOTIFY and a commit per emit, most of
+ * the adapter's cost under load, for nobody). Alone means: no message from another instance (their
+ * heartbeats come every 5 s, and a new one announces itself when it starts) for `aloneAfterMs`,
+ * while this instance's listening connection has been up for as long and answered its last check.
+ * The first message from another instance ends it at once.
+ *
  * @example
  * const adapter = createSocketAdapter({ url, log });
  * io.adapter(adapter.factory);
@@ -18,6 +24,7 @@
  */
 import { createAdapter } from '@socket.io/postgres-adapter';
 import pg from 'pg';
+import { MessageType, type ClusterAdapterWithHeartbeat, type ClusterMessage } from 'socket.io-adapter';
 import type { Logger } from '../log.ts';
 
 export interface SocketAdapter {
@@ -25,7 +32,12 @@ export interface SocketAdapter {
   /** The pg pool (shared with the rate limiters). */
   pool: pg.Pool;
   close(): Promise<void>;
+  /** Broadcasts not published because no other instance was known (a counter, for /metrics and tests). */
+  skipped(): number;
 }
+
+/** Another instance silent this long (three of its heartbeats) and this one is alone. */
+const ALONE_AFTER_MS = 15_000;
 
 export function pgConfig(url: string, applicationName: string): pg.PoolConfig {
   return {
@@ -52,11 +64,39 @@ export function createPgPool(url: string, o: { max: number; log: Logger; applica
 /** The statement the adapter publishes with (batched here). */
 const NOTIFY = 'SELECT pg_notify($1, $2)';
 
-export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: number }): SocketAdapter {
+export function createSocketAdapter(o: {
+  url: string;
+  log: Logger;
+  poolMax?: number;
+  /** See the file comment (default 15 s). */
+  aloneAfterMs?: number;
+  /** How often the listening connection is checked (default 5 s). */
+  checkMs?: number;
+  /** socket.io-adapter's heartbeat between instances (default 5 s, and 10 s to count one as gone). */
+  heartbeatInterval?: number;
+  heartbeatTimeout?: number;
+}): SocketAdapter {
   const log = o.log.child({ component: 'socket-adapter' });
   const pool = createPgPool(o.url, { max: o.poolMax ?? 4, log, applicationName: 'livia-socketio' });
+  const aloneAfterMs = o.aloneAfterMs ?? ALONE_AFTER_MS;
+  const checkMs = o.checkMs ?? 5000;
   let closed = false;
   let current: pg.Client | undefined;
+  /** When the current listening connection was made, and when it last answered a check. */
+  let listeningSince = 0;
+  let listenAnsweredAt = 0;
+  /** When a message from another instance last arrived (the start counts as one). */
+  let heardOthersAt = Date.now();
+  let skipped = 0;
+  const alone = (): boolean => {
+    const now = Date.now();
+    return (
+      current !== undefined &&
+      now - heardOthersAt >= aloneAfterMs &&
+      now - listeningSince >= aloneAfterMs &&
+      now - listenAnsweredAt <= 2 * checkMs
+    );
+  };
   // A stalled listening connection (no answer, no RST) is destroyed, so the adapter re-makes it.
   const heartbeat = setInterval(() => {
     const c = current;
@@ -66,10 +106,13 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
       (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     }, 3000);
     c.query('select 1').then(
-      () => clearTimeout(timer),
+      () => {
+        clearTimeout(timer);
+        if (current === c) listenAnsweredAt = Date.now();
+      },
       () => clearTimeout(timer),
     );
-  }, 5000);
+  }, checkMs);
   heartbeat.unref();
   const listenConfig = { ...pgConfig(o.url, 'livia-socketio-listen') };
   // No query_timeout on the listening client: LISTEN waits, and a stalled one is re-made on 'end'.
@@ -90,6 +133,7 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
       });
       (client as pg.Client & { release(): void }).release = () => void client.end().catch(() => {});
       current = client;
+      listeningSince = listenAnsweredAt = Date.now();
       return client;
     },
     query: (text: string, values?: unknown[]) => (text === NOTIFY && values ? notify(values[0] as string, values[1] as string) : pool.query(text, values)),
@@ -117,12 +161,39 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
       .query('select pg_notify(c, p) from unnest($1::text[], $2::text[]) with ordinality as t(c, p, i) order by i', [items.map((i) => i.channel), items.map((i) => i.payload)])
       .catch((err: Error) => log.warn({ err: err.message, events: items.length }, 'Socket.io adapter: cross-instance message failed'));
   };
-  const factory = createAdapter(poolLike as unknown as pg.Pool, {
+  const base = createAdapter(poolLike as unknown as pg.Pool, {
     errorHandler: (err: Error) => log.warn({ err: err.message }, 'Socket.io adapter: cross-instance message failed'),
+    ...(o.heartbeatInterval !== undefined && { heartbeatInterval: o.heartbeatInterval }),
+    ...(o.heartbeatTimeout !== undefined && { heartbeatTimeout: o.heartbeatTimeout }),
   } as Parameters<typeof createAdapter>[1]);
+  // The adapter hands us only what another instance sent (its own messages are filtered out first).
+  // A function, not an arrow: Socket.io calls it with `new`, and the object it returns is the adapter.
+  const factory = function (nsp: Parameters<typeof base>[0]) {
+    const adapter = base(nsp) as unknown as ClusterAdapterWithHeartbeat & {
+      doPublish(m: ClusterMessage): Promise<string>;
+      onMessage(m: ClusterMessage, offset?: string): void;
+    };
+    const onMessage = adapter.onMessage.bind(adapter);
+    adapter.onMessage = (m, offset) => {
+      heardOthersAt = Date.now();
+      onMessage(m, offset);
+    };
+    const doPublish = adapter.doPublish.bind(adapter);
+    // Only plain broadcasts: heartbeats must go out (that is how others learn of us), and requests
+    // that wait for answers already count the instances they know.
+    adapter.doPublish = (m) => {
+      if (m.type === MessageType.BROADCAST && !(m.data as { requestId?: string }).requestId && alone()) {
+        skipped++;
+        return Promise.resolve('');
+      }
+      return doPublish(m);
+    };
+    return adapter;
+  } as unknown as typeof base;
   return {
     factory,
     pool,
+    skipped: () => skipped,
     async close() {
       closed = true;
       clearInterval(heartbeat);
