@@ -71,7 +71,7 @@ async function postLead(s: ChildServer, i: number, tag: string): Promise<number>
 }
 
 /** Leads/s from the first webhook until every lead is assigned, with `n` instances. */
-async function throughput(base: BenchDatabase, n: number, leads: number, concurrency: number): Promise<{ perSecond: number; latency?: { owner: number[]; other: number[] } }> {
+async function throughput(base: BenchDatabase, n: number, leads: number, concurrency: number): Promise<{ perSecond: number; latency?: { owner: number[]; other: number[] }; cost: { cpuMsPerLead: number; serverCores: number; commitsPerLead: number } }> {
   const name = `${new URL(base.url).pathname.slice(1)}_i${n}_${Date.now() % 100000}`;
   const db = await freshDatabase(base.url, name);
   const dir = await mkdtemp(join(tmpdir(), 'livia-inst-bench-'));
@@ -110,8 +110,21 @@ async function throughput(base: BenchDatabase, n: number, leads: number, concurr
     // Each instance first takes WARMUP leads untimed: a fresh process runs its first few hundred
     // requests unoptimised (V8's JIT), and with 3 instances each sees a third of the timed leads.
     await send(WARMUP * n, `w${n}`, WARMUP * n);
+    // Statistics reach pg_stat_database when a backend's transaction ends, or up to a second later.
+    const commits = async () => {
+      await sleep(1100);
+      return (await sql<{ n: string }[]>`select xact_commit as n from pg_stat_database where datname = current_database()`)[0]!.n;
+    };
+    const commits0 = Number(await commits());
+    const cpu0 = (await Promise.all(servers.map((s) => s.cpuMs()))).reduce((a, b) => a + b, 0);
+    const t0 = performance.now();
     const perSecond = await send(leads, `n${n}`, WARMUP * n + leads);
-    if (n < 2) return { perSecond };
+    const wall = performance.now() - t0;
+    const cpuMsPerLead = ((await Promise.all(servers.map((s) => s.cpuMs()))).reduce((a, b) => a + b, 0) - cpu0) / leads;
+    const serverCores = (cpuMsPerLead * leads) / wall;
+    const commitsPerLead = (Number(await commits()) - commits0) / leads;
+    const cost = { cpuMsPerLead, serverCores, commitsPerLead };
+    if (n < 2) return { perSecond, cost };
     // Cross-instance sends: a customer opens a chat on the `consultant` session, then sends are asked of each instance.
     const ownerId = (await sql<{ owner: string }[]>`select owner from leases where name = 'whatsapp:consultant'`)[0]!.owner;
     const owner = servers[Number(ownerId.replace('bench-', ''))]!;
@@ -147,7 +160,7 @@ async function throughput(base: BenchDatabase, n: number, leads: number, concurr
       latency.owner.push(await sendVia(owner, `owner ${i}`));
       latency.other.push(await sendVia(other, `other ${i}`));
     }
-    return { perSecond, latency };
+    return { perSecond, latency, cost };
   } finally {
     await Promise.allSettled(servers.map((s) => s.stop()));
     await sql.end({ timeout: 2 }).catch(() => {});
@@ -174,6 +187,7 @@ export async function runInstances(opts: BenchOptions, db: BenchDatabase): Promi
         value: r.perSecond,
         unit: 'leads/s',
         baseline: { label: '1 instance', value: rates[0]! },
+        note: `servers' CPU ${r.cost.cpuMsPerLead.toFixed(2)} ms/lead (${r.cost.serverCores.toFixed(2)} cores together), ${r.cost.commitsPerLead.toFixed(2)} commits/lead`,
       }),
     );
   }
