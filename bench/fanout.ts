@@ -127,12 +127,19 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     let version = lead.version as number;
     const move = async (extra: Record<string, unknown> = {}) => {
       // A busy machine can make the server's database probe miss (503 for a moment): try again.
+      const first = epoch();
       for (let attempt = 0; ; attempt++) {
         const t0 = epoch();
         const r = await json(`${a.url}/api/leads/${lead!.id as string}`, { method: 'PATCH', token: admin, body: { version, ...extra } });
         if (r.status === 200) {
           version = r.body.version as number;
           return { t0, version, answerMs: epoch() - t0 };
+        }
+        // A 503 past the request deadline may still have committed: the retry then finds the next version.
+        const current = (r.body.error as { details?: { current_version?: number } } | undefined)?.details?.current_version;
+        if (attempt > 0 && r.status === 409 && current === version + 1) {
+          version = current;
+          return { t0: first, version, answerMs: epoch() - first };
         }
         if (r.status !== 503 || attempt >= 20) throw new Error(`PATCH: ${r.status} ${JSON.stringify(r.body)}`);
         await sleep(500);
