@@ -107,6 +107,7 @@ describe('Socket.io Postgres adapter', () => {
 
     // Nobody else has spoken for aloneAfterMs: local delivery goes on, nothing is published.
     await new Promise((r) => setTimeout(r, TIMINGS.aloneAfterMs + 200));
+    expect(a.adapter.alone()).toBe(true);
     const skippedBefore = a.adapter.skipped();
     await emitAndReceive(a, onA, 'alone');
     // A NOTIFY travels in milliseconds; a later broadcast that did arrive proves the channel works.
@@ -118,6 +119,7 @@ describe('Socket.io Postgres adapter', () => {
     const b = await startInstance();
     const onB = await connect(b);
     await until(async () => (await a.io.of('/').adapter.serverCount()) === 2, 'A to learn of B');
+    expect(a.adapter.alone()).toBe(false);
     await emitAndReceive(a, onB, 'cross-1');
     await emitAndReceive(b, onA, 'cross-2');
     expect(published).toEqual(expect.arrayContaining(['cross-1', 'cross-2']));
@@ -125,6 +127,7 @@ describe('Socket.io Postgres adapter', () => {
     // As long as B lives (its heartbeats), A keeps publishing, past aloneAfterMs.
     await new Promise((r) => setTimeout(r, TIMINGS.aloneAfterMs + 200));
     await emitAndReceive(a, onB, 'cross-3');
+    expect(a.adapter.alone()).toBe(false);
 
     // B gone: after aloneAfterMs of silence A is alone again.
     await stopInstance(b);

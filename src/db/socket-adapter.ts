@@ -32,8 +32,10 @@ export interface SocketAdapter {
   /** The pg pool (shared with the rate limiters). */
   pool: pg.Pool;
   close(): Promise<void>;
-  /** Broadcasts not published because no other instance was known (a counter, for /metrics and tests). */
+  /** Broadcasts not published because no other instance was known (a counter, for tests). */
   skipped(): number;
+  /** Whether no other instance is known now (see the file comment): nobody to tell anything. */
+  alone(): boolean;
 }
 
 /** Another instance silent this long (three of its heartbeats) and this one is alone. */
@@ -194,6 +196,7 @@ export function createSocketAdapter(o: {
     factory,
     pool,
     skipped: () => skipped,
+    alone,
     async close() {
       closed = true;
       clearInterval(heartbeat);
