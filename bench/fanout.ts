@@ -22,7 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signWebhook } from '../src/http/webhook-signature.ts';
-import { forkServer, type ChildServer } from './http.ts';
+import { forkServer, machineBusy, machineCpu, type ChildServer } from './http.ts';
 import { closedLoop, liviaEnv, progress, ROOT, row, sleep, summarize, track, type BenchOptions, type BenchResult, type Row } from './lib/common.ts';
 
 const SECRET = 'bench-webhook-secret-0123456789';
@@ -53,6 +53,15 @@ function spawnClient(): Promise<Client> {
   });
 }
 
+/** CPU time a process has used, from /proc (Linux; clock ticks of 10 ms). */
+const procCpuMs = (pid: number) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+};
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 const epoch = () => performance.timeOrigin + performance.now();
 
@@ -118,12 +127,19 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     let version = lead.version as number;
     const move = async (extra: Record<string, unknown> = {}) => {
       // A busy machine can make the server's database probe miss (503 for a moment): try again.
+      const first = epoch();
       for (let attempt = 0; ; attempt++) {
         const t0 = epoch();
         const r = await json(`${a.url}/api/leads/${lead!.id as string}`, { method: 'PATCH', token: admin, body: { version, ...extra } });
         if (r.status === 200) {
           version = r.body.version as number;
           return { t0, version, answerMs: epoch() - t0 };
+        }
+        // A 503 past the request deadline may still have committed: the retry then finds the next version.
+        const current = (r.body.error as { details?: { current_version?: number } } | undefined)?.details?.current_version;
+        if (attempt > 0 && r.status === 409 && current === version + 1) {
+          version = current;
+          return { t0: first, version, answerMs: epoch() - first };
         }
         if (r.status !== 503 || attempt >= 20) throw new Error(`PATCH: ${r.status} ${JSON.stringify(r.body)}`);
         await sleep(500);
@@ -180,7 +196,11 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     }
     await move({ consultant_id: viewer.id });
 
+    // Where the CPU goes during a rate run: the server, the webhook sender (this process) and the
+    // Socket.io client processes share the machine's cores with PostgreSQL.
     const webhookRate = async () => {
+      const cpu0 = { server: procCpuMs(a.child.pid!), clients: clients.reduce((s, c) => s + procCpuMs(c.child.pid!), 0), me: process.cpuUsage(), machine: machineCpu() };
+      const t0 = performance.now();
       const r = await closedLoop({
         concurrency: 32,
         warmupMs: opts.warmupMs,
@@ -190,10 +210,22 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
           if (s !== 202) throw new Error(`webhook ${s}`);
         },
       });
-      return r.perSecond;
+      const wall = performance.now() - t0;
+      const me = process.cpuUsage(cpu0.me);
+      const cores = {
+        server: (procCpuMs(a.child.pid!) - cpu0.server) / wall,
+        clients: (clients.reduce((s, c) => s + procCpuMs(c.child.pid!), 0) - cpu0.clients) / wall,
+        sender: (me.user + me.system) / 1000 / wall,
+        machineBusy: machineBusy(cpu0.machine, machineCpu()),
+      };
+      return { perSecond: r.perSecond, cores };
     };
+    const coresNote = (c: Awaited<ReturnType<typeof webhookRate>>['cores']) =>
+      `cores used: server ${c.server.toFixed(2)}, Socket.io client processes ${c.clients.toFixed(2)}, webhook sender ${c.sender.toFixed(2)}` +
+      (c.machineBusy === undefined ? '' : `, machine ${Math.round(c.machineBusy * 100)}% busy`);
     progress('fanout: webhook rate without clients');
-    const rateWithout = await webhookRate();
+    const without = await webhookRate();
+    const rateWithout = without.perSecond;
 
     const baseRss = rss(a.child.pid!);
     for (let i = 0; i < procs; i++) clients.push(await spawnClient());
@@ -255,11 +287,21 @@ export async function runFanout(opts: BenchOptions, db: { url: string }): Promis
     }
 
     progress(`fanout: webhook rate with ${connected} clients connected`);
-    const rateWith = await webhookRate();
-    progress(`fanout: webhook rate ${rateWithout.toFixed(1)}/s without clients, ${rateWith.toFixed(1)}/s with ${connected}`);
-    rows.push(row({ bench: 'fanout', metric: 'webhook rate, no clients', value: rateWithout, unit: '202/s' }));
-    rows.push(row({ bench: 'fanout', metric: `webhook rate, ${connected} clients connected`, value: rateWith, unit: '202/s', baseline: { label: 'no clients', value: rateWithout } }));
-    details.webhook = { rateWithout, rateWith, connected };
+    const withClients = await webhookRate();
+    const rateWith = withClients.perSecond;
+    progress(`fanout: webhook rate ${rateWithout.toFixed(1)}/s without clients (${coresNote(without.cores)}), ${rateWith.toFixed(1)}/s with ${connected} (${coresNote(withClients.cores)})`);
+    rows.push(row({ bench: 'fanout', metric: 'webhook rate, no clients', value: rateWithout, unit: '202/s', note: coresNote(without.cores) }));
+    rows.push(
+      row({
+        bench: 'fanout',
+        metric: `webhook rate, ${connected} clients connected`,
+        value: rateWith,
+        unit: '202/s',
+        baseline: { label: 'no clients', value: rateWithout },
+        note: `${coresNote(withClients.cores)}; the clients' consultant takes no leads, so no lead event goes to them`,
+      }),
+    );
+    details.webhook = { rateWithout, rateWith, connected, coresWithout: without.cores, coresWith: withClients.cores };
 
     for (const c of clients.splice(0)) {
       c.child.send({ type: 'close' });

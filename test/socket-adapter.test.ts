@@ -1,69 +1,139 @@
 /**
- * The Socket.io Postgres adapter as we set it up (src/db/socket-adapter.ts), two Socket.io servers on
- * one database: events of every size cross, including those whose NOTIFY payload comes near
- * PostgreSQL's 8000-byte limit (our batching adds a counter to each payload: one pushed past the
- * limit used to fail its whole batch, and the other instance never saw those events).
+ * The Socket.io Postgres adapter (src/db/socket-adapter.ts) stops publishing broadcasts while no
+ * other instance is known, and publishes again as soon as one announces itself. Two real
+ * Socket.io servers in this process, each with its own adapter on one real database, real
+ * socket.io-client connections, and a LISTEN of our own on the adapter's channel to see what it
+ * publishes. Timings are shortened through the adapter's options.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Server } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
-import { afterAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/db/migrate.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSocketAdapter, type SocketAdapter } from '../src/db/socket-adapter.ts';
 import { createLogger } from '../src/log.ts';
-import { until } from './support/child-server.ts';
 import { testSql } from './support/db.ts';
 
-const running: { http: HttpServer; io: Server; adapter: SocketAdapter }[] = [];
-let client: Socket | undefined;
+const log = createLogger('silent');
+const TIMINGS = { aloneAfterMs: 600, checkMs: 100, heartbeatInterval: 100, heartbeatTimeout: 300 };
 
-afterAll(async () => {
-  client?.close();
-  for (const r of running) {
-    await r.io.close();
-    await r.adapter.close();
-  }
-});
-
-async function instance(url: string): Promise<{ io: Server; port: number; adapter: SocketAdapter }> {
-  const http = createServer();
-  const adapter = createSocketAdapter({ url, log: createLogger('silent') });
-  const io = new Server(http, { adapter: adapter.factory, perMessageDeflate: false });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  running.push({ http, io, adapter });
-  return { io, port: (http.address() as AddressInfo).port, adapter };
+interface Instance {
+  io: Server;
+  http: HttpServer;
+  adapter: SocketAdapter;
+  url: string;
 }
 
-describe('Socket.io across instances', () => {
-  it('events whose payload nears 8000 bytes all reach the other instance', { timeout: 60_000 }, async () => {
-    const { sql, url } = await testSql();
-    await migrate(sql, join(import.meta.dirname, '..', 'migrations'));
-    const a = await instance(url);
-    const b = await instance(url);
-    client = connectClient(`http://127.0.0.1:${b.port}`, { transports: ['websocket'], forceNew: true, reconnection: false });
-    const got = new Set<number>();
-    client.on('big', (m: { n: number }) => got.add(m.n));
-    client.on('probe', () => got.add(-1));
-    await new Promise<void>((resolve, reject) => {
-      client!.once('connect', () => resolve());
-      client!.once('connect_error', reject);
-    });
-    // Until B listens: a probe from A arrives.
-    await until('B listening', () => {
-      a.io.emit('probe');
-      return got.has(-1);
-    }, 15_000, 200);
+const clients: Socket[] = [];
+const instances: Instance[] = [];
+let url: string;
+/** BROADCAST messages seen on the adapter's channel, by the event's first argument. */
+const published: string[] = [];
+let stopListening: (() => Promise<void>) | undefined;
 
-    // Payloads from about 7,850 to 8,050 bytes, one byte apart, each in an event-loop turn of its own.
-    const sizes = Array.from({ length: 200 }, (_, i) => 7700 + i);
-    for (const n of sizes) {
-      a.io.emit('big', { n, s: 'x'.repeat(n) });
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    await until('every event on B', () => sizes.every((n) => got.has(n)), 15_000, 100).catch(() => undefined);
-    expect(sizes.filter((n) => !got.has(n))).toEqual([]);
-    expect(a.adapter.stats.publishFailed).toBe(0);
+async function startInstance(): Promise<Instance> {
+  const adapter = createSocketAdapter({ url, log, ...TIMINGS });
+  const http = createServer();
+  const io = new Server(http, { transports: ['websocket'] });
+  io.adapter(adapter.factory);
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const inst = { io, http, adapter, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+  instances.push(inst);
+  return inst;
+}
+
+async function stopInstance(i: Instance): Promise<void> {
+  await new Promise<void>((r) => i.io.close(() => r()));
+  await i.adapter.close();
+  instances.splice(instances.indexOf(i), 1);
+}
+
+async function connect(i: Instance): Promise<Socket> {
+  const socket = connectClient(i.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  clients.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Emits `tag` from `from` to everyone, and waits until `receiver` has it. */
+async function emitAndReceive(from: Instance, receiver: Socket, tag: string): Promise<void> {
+  const got = new Promise<void>((resolve) => {
+    const on = (t: string) => {
+      if (t !== tag) return;
+      receiver.off('tick', on);
+      resolve();
+    };
+    receiver.on('tick', on);
+  });
+  from.io.emit('tick', tag);
+  await Promise.race([got, new Promise((_, reject) => setTimeout(() => reject(new Error(`${tag} not received`)), 3000))]);
+}
+
+beforeAll(async () => {
+  const db = await testSql();
+  url = db.url;
+  const listener = await db.sql.listen('socket.io#/', (payload) => {
+    const m = JSON.parse(payload) as { type: number; data?: { packet?: { data?: unknown[] } } };
+    if (m.type === 3) published.push(String(m.data?.packet?.data?.[1]));
+  });
+  stopListening = () => listener.unlisten();
+});
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  for (const i of [...instances]) await stopInstance(i);
+  await stopListening?.();
+});
+
+describe('Socket.io Postgres adapter', () => {
+  it('an instance alone stops publishing its broadcasts, and publishes again once another instance starts', async () => {
+    const a = await startInstance();
+    const onA = await connect(a);
+
+    // Just started: it does not know yet whether it is alone, so it publishes.
+    await emitAndReceive(a, onA, 'early');
+    await until(() => published.includes('early'), 'the early broadcast on the channel');
+
+    // Nobody else has spoken for aloneAfterMs: local delivery goes on, nothing is published.
+    await new Promise((r) => setTimeout(r, TIMINGS.aloneAfterMs + 200));
+    expect(a.adapter.alone()).toBe(true);
+    const skippedBefore = a.adapter.skipped();
+    await emitAndReceive(a, onA, 'alone');
+    // A NOTIFY travels in milliseconds; a later broadcast that did arrive proves the channel works.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(published).not.toContain('alone');
+    expect(a.adapter.skipped()).toBe(skippedBefore + 1);
+
+    // A second instance announces itself when it starts: A learns of it and publishes again.
+    const b = await startInstance();
+    const onB = await connect(b);
+    await until(async () => (await a.io.of('/').adapter.serverCount()) === 2, 'A to learn of B');
+    expect(a.adapter.alone()).toBe(false);
+    await emitAndReceive(a, onB, 'cross-1');
+    await emitAndReceive(b, onA, 'cross-2');
+    expect(published).toEqual(expect.arrayContaining(['cross-1', 'cross-2']));
+
+    // As long as B lives (its heartbeats), A keeps publishing, past aloneAfterMs.
+    await new Promise((r) => setTimeout(r, TIMINGS.aloneAfterMs + 200));
+    await emitAndReceive(a, onB, 'cross-3');
+    expect(a.adapter.alone()).toBe(false);
+
+    // B gone: after aloneAfterMs of silence A is alone again.
+    await stopInstance(b);
+    await new Promise((r) => setTimeout(r, TIMINGS.aloneAfterMs + 300));
+    await emitAndReceive(a, onA, 'alone-again');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(published).not.toContain('alone-again');
   });
 });

@@ -60,7 +60,9 @@ export async function startCrossInstance(d: {
     ...(d.boot ? { applicationName: livenessName(d.boot) } : {}),
     log,
     // On the adapter's pool: no WAL flush wait for a notification (see src/db/socket-adapter.ts).
-    notify: (channel, payload) => adapter.pool.query('select pg_notify($1, $2)', [channel, payload]),
+    // Not at all while the adapter knows no other instance (a new one reads everything from the
+    // database when it starts, and announces itself before it serves).
+    notify: (channel, payload) => (adapter.alone() ? Promise.resolve() : adapter.pool.query('select pg_notify($1, $2)', [channel, payload])),
     onResumed: () => void resync().catch((err) => log.warn({ err }, 'resync after a database cut failed; retried at the next one')),
   });
 

@@ -11,6 +11,12 @@
  * `errorHandler` (logged): a database that is down, cut or stalled costs cross-instance delivery
  * while it lasts, never the process, and local delivery goes on.
  *
+ * An instance that is alone does not publish its broadcasts (a NOTIFY and a commit per emit, most of
+ * the adapter's cost under load, for nobody). Alone means: no message from another instance (their
+ * heartbeats come every 5 s, and a new one announces itself when it starts) for `aloneAfterMs`,
+ * while this instance's listening connection has been up for as long and answered its last check.
+ * The first message from another instance ends it at once.
+ *
  * @example
  * const adapter = createSocketAdapter({ url, log });
  * io.adapter(adapter.factory);
@@ -18,6 +24,7 @@
  */
 import { createAdapter } from '@socket.io/postgres-adapter';
 import pg from 'pg';
+import { MessageType, type ClusterAdapterWithHeartbeat, type ClusterMessage } from 'socket.io-adapter';
 import type { Logger } from '../log.ts';
 import { watchdog } from './faults.ts';
 
@@ -31,8 +38,14 @@ export interface SocketAdapter {
    */
   stats: { publishFailed: number; listenGaps: number };
   close(): Promise<void>;
+  /** Broadcasts not published because no other instance was known (a counter, for tests). */
+  skipped(): number;
+  /** Whether no other instance is known now (see the file comment): nobody to tell anything. */
+  alone(): boolean;
 }
 
+/** Another instance silent this long (three of its heartbeats) and this one is alone. */
+const ALONE_AFTER_MS = 15_000;
 
 export function pgConfig(url: string, applicationName: string): pg.PoolConfig {
   return {
@@ -59,12 +72,40 @@ export function createPgPool(url: string, o: { max: number; log: Logger; applica
 /** The statement the adapter publishes with (batched here). */
 const NOTIFY = 'SELECT pg_notify($1, $2)';
 
-export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: number }): SocketAdapter {
+export function createSocketAdapter(o: {
+  url: string;
+  log: Logger;
+  poolMax?: number;
+  /** See the file comment (default 15 s). */
+  aloneAfterMs?: number;
+  /** How often the listening connection is checked (default 5 s). */
+  checkMs?: number;
+  /** socket.io-adapter's heartbeat between instances (default 5 s, and 10 s to count one as gone). */
+  heartbeatInterval?: number;
+  heartbeatTimeout?: number;
+}): SocketAdapter {
   const log = o.log.child({ component: 'socket-adapter' });
   const pool = createPgPool(o.url, { max: o.poolMax ?? 4, log, applicationName: 'livia-socketio' });
   const stats = { publishFailed: 0, listenGaps: 0 };
+  const aloneAfterMs = o.aloneAfterMs ?? ALONE_AFTER_MS;
+  const checkMs = o.checkMs ?? 5000;
   let closed = false;
   let current: pg.Client | undefined;
+  /** When the current listening connection was made, and when it last answered a check. */
+  let listeningSince = 0;
+  let listenAnsweredAt = 0;
+  /** When a message from another instance last arrived (the start counts as one). */
+  let heardOthersAt = Date.now();
+  let skipped = 0;
+  const alone = (): boolean => {
+    const now = Date.now();
+    return (
+      current !== undefined &&
+      now - heardOthersAt >= aloneAfterMs &&
+      now - listeningSince >= aloneAfterMs &&
+      now - listenAnsweredAt <= 2 * checkMs
+    );
+  };
   // A stalled listening connection (no answer, no RST) is destroyed, so the adapter re-makes it.
   const heartbeat = setInterval(() => {
     const c = current;
@@ -78,12 +119,18 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
         (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       },
     );
-    const done = () => {
-      answered = true;
-      clearTimeout(timer);
-    };
-    c.query('select 1').then(done, done);
-  }, 5000);
+    c.query('select 1').then(
+      () => {
+        answered = true;
+        clearTimeout(timer);
+        if (current === c) listenAnsweredAt = Date.now();
+      },
+      () => {
+        answered = true;
+        clearTimeout(timer);
+      },
+    );
+  }, checkMs);
   heartbeat.unref();
   const listenConfig = { ...pgConfig(o.url, 'livia-socketio-listen') };
   // No query_timeout on the listening client: LISTEN waits, and a stalled one is re-made on 'end'.
@@ -108,6 +155,7 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
       });
       (client as pg.Client & { release(): void }).release = () => void client.end().catch(() => {});
       current = client;
+      listeningSince = listenAnsweredAt = Date.now();
       return client;
     },
     query: (text: string, values?: unknown[]) => (text === NOTIFY && values ? notify(values[0] as string, values[1] as string) : pool.query(text, values)),
@@ -138,16 +186,44 @@ export function createSocketAdapter(o: { url: string; log: Logger; poolMax?: num
         log.warn({ err: err.message, events: items.length }, 'Socket.io adapter: cross-instance message failed; other instances miss these events');
       });
   };
-  const factory = createAdapter(poolLike as unknown as pg.Pool, {
+  const base = createAdapter(poolLike as unknown as pg.Pool, {
     errorHandler: (err: Error) => log.warn({ err: err.message }, 'Socket.io adapter: cross-instance message failed'),
     // PostgreSQL refuses a NOTIFY payload of 8000 bytes or more, and one refused fails the whole
     // batch: larger messages go through the attachments table, with room for the counter above.
     payloadThreshold: 7900,
+    ...(o.heartbeatInterval !== undefined && { heartbeatInterval: o.heartbeatInterval }),
+    ...(o.heartbeatTimeout !== undefined && { heartbeatTimeout: o.heartbeatTimeout }),
   } as Parameters<typeof createAdapter>[1]);
+  // The adapter hands us only what another instance sent (its own messages are filtered out first).
+  // A function, not an arrow: Socket.io calls it with `new`, and the object it returns is the adapter.
+  const factory = function (nsp: Parameters<typeof base>[0]) {
+    const adapter = base(nsp) as unknown as ClusterAdapterWithHeartbeat & {
+      doPublish(m: ClusterMessage): Promise<string>;
+      onMessage(m: ClusterMessage, offset?: string): void;
+    };
+    const onMessage = adapter.onMessage.bind(adapter);
+    adapter.onMessage = (m, offset) => {
+      heardOthersAt = Date.now();
+      onMessage(m, offset);
+    };
+    const doPublish = adapter.doPublish.bind(adapter);
+    // Only plain broadcasts: heartbeats must go out (that is how others learn of us), and requests
+    // that wait for answers already count the instances they know.
+    adapter.doPublish = (m) => {
+      if (m.type === MessageType.BROADCAST && !(m.data as { requestId?: string }).requestId && alone()) {
+        skipped++;
+        return Promise.resolve('');
+      }
+      return doPublish(m);
+    };
+    return adapter;
+  } as unknown as typeof base;
   return {
     factory,
     pool,
     stats,
+    skipped: () => skipped,
+    alone,
     async close() {
       closed = true;
       clearInterval(heartbeat);
