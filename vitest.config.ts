@@ -19,6 +19,7 @@ const PROCESSES = [
   'test/instances-failover.test.ts',
   'test/instances-forwarding.test.ts',
   'test/instances-leads.test.ts',
+  'test/instances-start.test.ts',
   'test/livia-crash.test.ts',
   'test/livia-server-crash.test.ts',
   'test/pipeline-crash.test.ts',
