@@ -17,6 +17,7 @@
 import postgres from 'postgres';
 import type { Logger } from '../log.ts';
 import type { Sql } from './client.ts';
+import { watchdog } from './faults.ts';
 
 export interface MonitorOptions {
   url: string;
@@ -91,7 +92,9 @@ export class DatabaseMonitor {
     const now = Date.now();
     if (this.#probe) {
       const age = now - this.#probe.started;
-      if (age > this.#o.timeoutMs) this.markDown('no answer');
+      // Decided after the I/O already waiting is read: a stalled event loop is not a silence.
+      const probe = this.#probe;
+      if (age > this.#o.timeoutMs) setImmediate(() => this.#probe === probe && this.markDown('no answer'));
       if (age > this.#o.stuckMs && this.#sql === this.#probe.client) {
         // The connection is wedged (a stall that swallowed our packets): start over on a new one.
         const old = this.#sql;
@@ -105,10 +108,13 @@ export class DatabaseMonitor {
     const probe = { started: now, client };
     this.#probe = probe;
     // Down the moment the probe is late: waiting for the next tick could add up to an interval.
-    const late = setTimeout(() => {
-      if (this.#probe === probe) this.markDown('no answer');
-    }, this.#o.timeoutMs);
-    late.unref?.();
+    // (After the I/O already waiting is read: an event loop that stalled on a busy machine did not
+    // see the database go silent.)
+    const late = watchdog(
+      this.#o.timeoutMs,
+      () => this.#probe !== probe,
+      () => this.markDown('no answer'),
+    );
     client`select 1`.then(
       () => {
         clearTimeout(late);
