@@ -97,6 +97,7 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
 
       profDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profDir)}`] : [],
     );
+    const startedAt = performance.now();
     const base = server.url;
     const adminToken = await login(base, admin);
     // The actors bench may have run on this database before: its actors are not ours to carry.
@@ -298,6 +299,13 @@ export async function runPipeline(opts: BenchOptions, db: { url: string }): Prom
     // Warm-up: JIT, pools, prepared statements on both sides.
     await rawRun(warmN, C);
     await runPhase({ label: 'warm-up', leads: warmN, concurrency: C, serial: false });
+    // Steady state of a lone server: for its first 15 s an instance publishes every Socket.io
+    // emit for other instances it may not have heard of yet (src/db/socket-adapter.ts), then stops.
+    const settle = 16_000 - (performance.now() - startedAt);
+    if (settle > 0) {
+      progress(`pipeline: waiting ${(settle / 1000).toFixed(1)} s for the server's first 15 s to pass`);
+      await sleep(settle);
+    }
 
     const loads: { c: number; raw: Awaited<ReturnType<typeof rawRun>>; load: PhaseResult }[] = [];
     for (const c of levels) {
