@@ -1,21 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three groups, one after the other; inside a group, files run in parallel, each on its own
+ * Four groups, one after the other; inside a group, files run in parallel, each on its own
  * database. Most files wait on PostgreSQL, sockets and timers more than they compute, so the
- * in-process ones run three at a time even on two cores. The files that start server processes,
- * kill them or PostgreSQL, or cut the network (timings a crowded machine would stretch) run two at
- * a time after them, and the browser tests (one Chromium per file) last, two at a time, never
- * beside a PostgreSQL restart or a flood.
+ * in-process ones run three at a time even on two cores, and the files that start and stop server
+ * processes two at a time. The fault files (kill -9, SIGSTOP, PostgreSQL restarts and stalls, several
+ * instances) and the browser files (one Chromium each) run one at a time: beside each other they
+ * waited on timings no user would see, and failed in parallel runs.
  */
+/** Start server processes and stop them; no timing a crowded machine would stretch. */
 const PROCESSES = [
-  'test/actors-crash.test.ts',
   'test/ambiguous-commit.test.ts',
-  'test/db-faults.test.ts',
-  'test/embedded-faults.test.ts',
   'test/embedded-orphan.test.ts',
   'test/fatal.test.ts',
   'test/first-start.test.ts',
+  'test/postgres-driver.test.ts',
+  'test/process.test.ts',
+  'test/start-signals.test.ts',
+  'test/startup-failures.test.ts',
+];
+/** kill -9, SIGSTOP, PostgreSQL restarts and stalls, several instances: one at a time. */
+const FAULTS = [
+  'test/actors-crash.test.ts',
+  'test/db-faults.test.ts',
+  'test/embedded-faults.test.ts',
   'test/instances-failover.test.ts',
   'test/instances-forwarding.test.ts',
   'test/instances-leads.test.ts',
@@ -23,12 +31,8 @@ const PROCESSES = [
   'test/livia-crash.test.ts',
   'test/livia-server-crash.test.ts',
   'test/pipeline-crash.test.ts',
-  'test/postgres-driver.test.ts',
-  'test/process.test.ts',
   'test/scale-out-faults.test.ts',
   'test/scale-out.test.ts',
-  'test/start-signals.test.ts',
-  'test/startup-failures.test.ts',
   'test/whatsapp-auth-crash.test.ts',
   'test/whatsapp-crash.test.ts',
 ];
@@ -56,13 +60,14 @@ export default defineConfig({
         test: {
           name: 'server',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: [...PROCESSES, ...BROWSER],
+          exclude: [...PROCESSES, ...FAULTS, ...BROWSER],
           maxWorkers: workers('TEST_WORKERS', 3),
           sequence: { groupOrder: 0 },
         },
       },
       { extends: true, test: { name: 'processes', include: PROCESSES, maxWorkers: workers('TEST_PROCESS_WORKERS', 2), sequence: { groupOrder: 1 } } },
-      { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 2), sequence: { groupOrder: 2 } } },
+      { extends: true, test: { name: 'faults', include: FAULTS, maxWorkers: workers('TEST_FAULT_WORKERS', 1), sequence: { groupOrder: 2 } } },
+      { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 1), sequence: { groupOrder: 3 } } },
     ],
   },
 });
