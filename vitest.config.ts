@@ -2,11 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Four groups, one after the other; inside a group, files run in parallel, each on its own
- * database. Most files wait on PostgreSQL, sockets and timers more than they compute, so the
- * in-process ones run three at a time even on two cores, and the files that start and stop server
- * processes two at a time. The fault files (kill -9, SIGSTOP, PostgreSQL restarts and stalls, several
- * instances) and the browser files (one Chromium each) run one at a time: beside each other they
- * waited on timings no user would see, and failed in parallel runs.
+ * database. Most in-process files wait on PostgreSQL, sockets and timers more than they compute, so
+ * they run two at a time. Files that start server processes, the fault files (kill -9, SIGSTOP,
+ * PostgreSQL restarts and stalls, several instances) and the browser files (one Chromium each) run
+ * one at a time: beside each other they waited on timings no user would see, and failed.
  */
 /** Start server processes and stop them; no timing a crowded machine would stretch. */
 const PROCESSES = [
@@ -61,11 +60,11 @@ export default defineConfig({
           name: 'server',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: [...PROCESSES, ...FAULTS, ...BROWSER],
-          maxWorkers: workers('TEST_WORKERS', 3),
+          maxWorkers: workers('TEST_WORKERS', 2),
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: true, test: { name: 'processes', include: PROCESSES, maxWorkers: workers('TEST_PROCESS_WORKERS', 2), sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'processes', include: PROCESSES, maxWorkers: workers('TEST_PROCESS_WORKERS', 1), sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: 'faults', include: FAULTS, maxWorkers: workers('TEST_FAULT_WORKERS', 1), sequence: { groupOrder: 2 } } },
       { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 1), sequence: { groupOrder: 3 } } },
     ],
