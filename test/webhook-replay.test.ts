@@ -12,9 +12,9 @@ const SECRET = 'replay-test-webhook-secret-0123456789';
 const now = () => Math.floor(Date.now() / 1000);
 
 /** A signed request, ready to send (and to send again, byte for byte). */
-function signed(body: Record<string, unknown>, ts = now()) {
+function signed(body: Record<string, unknown>, ts = now(), secret = SECRET) {
   const raw = JSON.stringify(body);
-  return { raw, ts, signature: signWebhook(SECRET, ts, raw) };
+  return { raw, ts, signature: signWebhook(secret, ts, raw) };
 }
 
 function send(s: TestServer, r: ReturnType<typeof signed>, headers: Record<string, string> = {}) {
@@ -117,15 +117,18 @@ describe('rate limits in production', () => {
   });
 
   it('signed traffic is limited per sender key (WEBHOOK_RATE_LIMIT_PER_MINUTE) with Retry-After', async () => {
-    const s = await startTestServer({ WEBHOOK_SECRET: SECRET, WEBHOOK_RATE_LIMIT_PER_MINUTE: '5' });
+    // A sender key of its own: the earlier tests' leads, signed with SECRET, count in the same
+    // shared per-minute row of this database.
+    const own = 'replay-test-sender-limit-secret-0123456789';
+    const s = await startTestServer({ WEBHOOK_SECRET: own, WEBHOOK_RATE_LIMIT_PER_MINUTE: '5' });
     // The sender limit counts per clock minute (one shared row per minute for all instances): start
     // well inside one, or the count starts afresh halfway through the test.
     const intoMinute = Date.now() % 60_000;
     if (intoMinute > 50_000) await new Promise((r) => setTimeout(r, 60_500 - intoMinute));
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await send(s, signed(lead()))).status);
+    for (let i = 0; i < 5; i++) statuses.push((await send(s, signed(lead(), now(), own))).status);
     expect(statuses).toEqual([202, 202, 202, 202, 202]);
-    const over = await send(s, signed(lead()));
+    const over = await send(s, signed(lead(), now(), own));
     expect(over.status).toBe(429);
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await over.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
