@@ -3,9 +3,11 @@
  * other instance is known, and publishes again as soon as one announces itself. Two real
  * Socket.io servers in this process, each with its own adapter on one real database, real
  * socket.io-client connections, and a LISTEN of our own on the adapter's channel to see what it
- * publishes. Timings are shortened through the adapter's options.
+ * publishes. Timings are shortened through the adapter's options. A paused peer (connected, silent)
+ * keeps it publishing.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
@@ -136,5 +138,28 @@ describe('Socket.io Postgres adapter', () => {
     await emitAndReceive(a, onA, 'alone-again');
     await new Promise((r) => setTimeout(r, 300));
     expect(published).not.toContain('alone-again');
+    await stopInstance(a);
+  });
+
+  it('an instance whose peer is paused (silent, still connected) keeps publishing: the peer hears it all when it resumes', async () => {
+    const a = await startInstance();
+    const onA = await connect(a);
+    await until(() => a.adapter.alone(), 'A to count itself alone');
+    // A paused instance (SIGSTOP, a long GC, a starved event loop) sends no heartbeat, but its
+    // listening connection stays open: PostgreSQL queues the NOTIFYs for it.
+    const paused = new pg.Client({ connectionString: url, application_name: 'livia-socketio-listen' });
+    await paused.connect();
+    try {
+      await until(() => !a.adapter.alone(), 'A to see the paused instance at its next check');
+      // Silent far past aloneAfterMs, and A still publishes.
+      await new Promise((r) => setTimeout(r, TIMINGS.aloneAfterMs * 2));
+      expect(a.adapter.alone()).toBe(false);
+      await emitAndReceive(a, onA, 'to-the-paused');
+      await until(() => published.includes('to-the-paused'), 'the broadcast on the channel');
+    } finally {
+      await paused.end();
+    }
+    // Its connection gone (the process died): alone again.
+    await until(() => a.adapter.alone(), 'A to count itself alone once the paused instance is gone');
   });
 });

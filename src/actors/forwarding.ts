@@ -328,8 +328,13 @@ export class ActorForwarding {
     if (!this.#serving.has(queue)) return;
     const worker = await this.#o.boss.work<Forwarded>(
       queue,
-      { batchSize: 100, pollingIntervalSeconds: this.#o.pollingIntervalSeconds ?? 0.5 },
-      async (jobs) => {
+      { batchSize: 100, pollingIntervalSeconds: this.#o.pollingIntervalSeconds ?? 0.5, includeMetadata: true },
+      async (fetched) => {
+        // In the order they were stored (the database's clock, the same for every sender): pg-boss
+        // returns a batch in no particular order, and a stale sync delivered after a newer one
+        // would win (a capacity of 3 after the change to 9).
+        const jobs = [...fetched].sort((x, y) => +x.createdOn - +y.createdOn);
+        let retried = false;
         // Handed to the mailboxes in job order (sendHere enqueues synchronously), then awaited.
         const runs = jobs.map((j) =>
           'op' in j.data
@@ -351,9 +356,12 @@ export class ActorForwarding {
             // Not here any more, or the database failed: pg-boss retries it (with the next owner).
             const what = 'op' in j.data ? j.data.op : `${j.data.type}/${j.data.id}`;
             if (!(r instanceof NotHomeError)) this.#o.log.warn({ err: r.message, actor: what }, 'forwarded event failed; retried');
+            retried = true;
             return this.#o.boss.fail(queue, j.id, { message: r.message });
           }),
         );
+        // A retry is due after the queue's retryDelay (1 s): fetched then, not at the next poll.
+        if (retried) setTimeout(() => this.wake(queue), 1100).unref();
       },
     );
     if (this.#serving.has(queue)) this.#workers.set(queue, worker);

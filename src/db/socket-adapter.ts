@@ -14,8 +14,11 @@
  * An instance that is alone does not publish its broadcasts (a NOTIFY and a commit per emit, most of
  * the adapter's cost under load, for nobody). Alone means: no message from another instance (their
  * heartbeats come every 5 s, and a new one announces itself when it starts) for `aloneAfterMs`,
- * while this instance's listening connection has been up for as long and answered its last check.
- * The first message from another instance ends it at once.
+ * while this instance's listening connection has been up for as long and answered its last check,
+ * and that check found no other instance's listening connection on this database. A paused or
+ * starved instance is silent but still connected: it must hear, when it resumes, what changed
+ * meanwhile (a revoked session, a job forwarded to it). The first message from another instance
+ * ends it at once.
  *
  * @example
  * const adapter = createSocketAdapter({ url, log });
@@ -46,6 +49,10 @@ export interface SocketAdapter {
 
 /** Another instance silent this long (three of its heartbeats) and this one is alone. */
 const ALONE_AFTER_MS = 15_000;
+const LISTEN_APP = 'livia-socketio-listen';
+/** The listening connections of the other instances on this database (each has one, while it lives). */
+const OTHERS_LISTENING = `select count(*)::int as n from pg_stat_activity
+  where datname = current_database() and application_name = '${LISTEN_APP}' and pid <> pg_backend_pid()`;
 
 export function pgConfig(url: string, applicationName: string): pg.PoolConfig {
   return {
@@ -96,11 +103,14 @@ export function createSocketAdapter(o: {
   let listenAnsweredAt = 0;
   /** When a message from another instance last arrived (the start counts as one). */
   let heardOthersAt = Date.now();
+  /** Other instances' listening connections the last check saw (unknown, so some, until then). */
+  let othersListening = 1;
   let skipped = 0;
   const alone = (): boolean => {
     const now = Date.now();
     return (
       current !== undefined &&
+      othersListening === 0 &&
       now - heardOthersAt >= aloneAfterMs &&
       now - listeningSince >= aloneAfterMs &&
       now - listenAnsweredAt <= 2 * checkMs
@@ -119,11 +129,13 @@ export function createSocketAdapter(o: {
         (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       },
     );
-    c.query('select 1').then(
-      () => {
+    c.query<{ n: number }>(OTHERS_LISTENING).then(
+      (r) => {
         answered = true;
         clearTimeout(timer);
-        if (current === c) listenAnsweredAt = Date.now();
+        if (current !== c) return;
+        listenAnsweredAt = Date.now();
+        othersListening = r.rows[0]?.n ?? 1;
       },
       () => {
         answered = true;
@@ -132,7 +144,7 @@ export function createSocketAdapter(o: {
     );
   }, checkMs);
   heartbeat.unref();
-  const listenConfig = { ...pgConfig(o.url, 'livia-socketio-listen') };
+  const listenConfig = { ...pgConfig(o.url, LISTEN_APP) };
   // No query_timeout on the listening client: LISTEN waits, and a stalled one is re-made on 'end'.
   delete listenConfig.query_timeout;
   const poolLike = {
@@ -156,6 +168,7 @@ export function createSocketAdapter(o: {
       (client as pg.Client & { release(): void }).release = () => void client.end().catch(() => {});
       current = client;
       listeningSince = listenAnsweredAt = Date.now();
+      othersListening = 1;
       return client;
     },
     query: (text: string, values?: unknown[]) => (text === NOTIFY && values ? notify(values[0] as string, values[1] as string) : pool.query(text, values)),
