@@ -28,7 +28,7 @@ it('a batch fetched by the owner is delivered in the order it was sent', { timeo
     log,
     holds: () => true,
     deliver: async (e: ForwardedEvent) => {
-      delivered.push((e.event as { n: number }).n);
+      delivered.push((e.event as unknown as { n: number }).n);
       return { type: e.type, id: e.id, seq: delivered.length, live: true, state: 'x', value: 'x', status: 'active', context: {} } as never;
     },
   });
