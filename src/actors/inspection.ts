@@ -22,11 +22,16 @@ export interface ActorDetail extends ActorView {
 }
 
 export async function actorDetail(sql: Sql, system: ActorSystem, type: string, id: string, limit: number): Promise<ActorDetail | undefined> {
-  // The journal first: the state read after it is at least as new as the last event shown.
-  const events = await recentJournal(sql, type, id, limit);
+  // The history, effects and timers first: the state read after them is at least as new as what
+  // they show (a dead-lettered think is never shown beside the state from before that think).
+  const [events, dead, discarded, timers] = await Promise.all([
+    recentJournal(sql, type, id, limit),
+    deadEffectsOf(sql, type, id),
+    discardedEffectsOf(sql, type, id),
+    armedTimersOf(sql, type, id),
+  ]);
   const view = await system.inspect(type, id);
   if (!view) return undefined;
-  const [dead, discarded, timers] = await Promise.all([deadEffectsOf(sql, type, id), discardedEffectsOf(sql, type, id), armedTimersOf(sql, type, id)]);
   return {
     ...view,
     events: events.map((e) => ({ seq: e.seq, type: e.event.type, at: e.created_at.toISOString(), state: e.state })),

@@ -107,6 +107,10 @@ export const Thread = component$<{ chatId: string; title?: string; initial?: WaM
     'livia-wa-status': $((e: Event) => {
       const s = (e as CustomEvent<WaStatus>).detail;
       if (s.chat_id !== chatId) return;
+      // A status can come before its message is shown (a read of the thread was under way when
+      // the send's push came): read the thread again rather than drop it, or a failed send would
+      // stay "sending" with no way to retry it.
+      if (!state.messages.some((x) => x.id === s.id)) return load();
       state.messages = state.messages.map((x) => (x.id === s.id ? { ...x, status: s.status, failure: s.failure } : x));
     }),
   });
