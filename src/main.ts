@@ -82,14 +82,14 @@ export async function startServer(env: Env): Promise<RunningServer> {
   try {
     const { sql, databaseUrl, embedded, monitor, timeouts } = await openDatabase(config, log, teardown);
     const boss = await startJobs({ url: databaseUrl, log, queues: [] });
-    teardown.push(() => stopJobs(boss));
+    teardown.push(() => stopJobs(boss), 'pg-boss');
     const firstAdmin = await ensureFirstAdmin(sql, { email: config.adminEmail, password: config.adminPassword });
     if (firstAdmin) log.info({ email: firstAdmin.email, generatedPassword: !!firstAdmin.generatedPassword }, 'created the first administrator');
 
     // Socket.io's Postgres adapter and the rate limits share a small pg pool: every instance on
     // this database sees the same rooms and counts against the same limits.
     const shared = createSocketAdapter({ url: databaseUrl, log });
-    teardown.push(() => shared.close());
+    teardown.push(() => shared.close(), 'Socket.io adapter pool');
     const limiters = postgresLimiters({ pool: shared.pool, databaseAvailable: () => monitor.isUp });
     // Several instances: leases say who owns each WhatsApp session and where each actor lives.
     await checkInstances(sql, config, log);
@@ -166,7 +166,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     await pipeline.start();
     const server = await listen(app.fetch, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
-    teardown.push(closer(server));
+    teardown.push(closer(server), 'HTTP server');
     const io = startRealtime(server, { sessions, log, config, system, hub, teardown, adapter: shared.factory, onClose: () => bus.close(), sql, instance: { instanceId: own.instanceId, boot: own.boot }, broadcast: cross.broadcast });
     log.info({ port, embedded }, `Lívia listening on http://localhost:${port}`);
     const banner = firstStartBanner({ port, env, nodeEnv: config.nodeEnv, firstAdmin, generated });

@@ -36,6 +36,6 @@ export async function startActors(d: {
   );
   d.beforeStart?.(system);
   await system.start();
-  d.teardown.push(() => system.stop());
+  d.teardown.push(() => system.stop(), 'actor system');
   return system;
 }

@@ -115,6 +115,6 @@ export async function startCrossInstance(d: {
   broadcast.on<{ id: string; consultant_id: string | null }>('lead', (lead) => remote(() => whatsapp.leadChanged(lead)));
 
   await broadcast.start();
-  d.teardown.push(() => broadcast.stop());
+  d.teardown.push(() => broadcast.stop(), 'cross-instance broadcast');
   return { broadcast, adapter };
 }

@@ -31,7 +31,7 @@ export async function openDatabase(config: Config, log: Logger, teardown: Teardo
   let monitor: DatabaseMonitor | undefined;
   if (!databaseUrl) {
     const embedded = await startEmbeddedPostgres({ dir: `${config.dataDir}/postgres`, password: config.embeddedDbPassword, log });
-    teardown.push(() => embedded.stop());
+    teardown.push(() => embedded.stop(), 'embedded PostgreSQL');
     // If postgres dies, it is restarted; if it cannot be, this process cannot do its job.
     const supervisor = superviseEmbedded(embedded, {
       log,
@@ -39,7 +39,7 @@ export async function openDatabase(config: Config, log: Logger, teardown: Teardo
       onRestarted: () => monitor?.probeNow(),
       onGiveUp: () => process.exit(1),
     });
-    teardown.push(async () => supervisor.stop());
+    teardown.push(async () => supervisor.stop(), 'embedded PostgreSQL supervisor');
     databaseUrl = await ensureDatabase(embedded.url, 'livia');
   }
   const timeouts = { connectTimeoutSeconds: config.dbConnectTimeoutSeconds, statementTimeoutMs: config.dbStatementTimeoutMs };
@@ -48,11 +48,11 @@ export async function openDatabase(config: Config, log: Logger, teardown: Teardo
   const sql = createSql(databaseUrl, { max: config.dbPoolMax, ...timeouts });
   // Everything that queries has stopped by the time this runs. After a connection cut, a dead
   // connection can keep a stale query that end() would wait out, so the wait is short.
-  teardown.push(() => sql.end({ timeout: 2 }));
+  teardown.push(() => sql.end({ timeout: 2 }), 'database pool');
   const dbMonitor = new DatabaseMonitor({ url: databaseUrl, log });
   monitor = dbMonitor;
   dbMonitor.start();
-  teardown.push(async () => dbMonitor.stop());
+  teardown.push(async () => dbMonitor.stop(), 'database monitor');
   return { sql, databaseUrl, embedded: !config.databaseUrl, monitor: dbMonitor, timeouts };
 }
 

@@ -237,7 +237,7 @@ export async function startOwnership(
     // Releasing only spares the next owner the expiry: never worth more of the 10 s shutdown budget
     // than this (a database that just restarted can hold each statement for its timeout).
     await Promise.race([leases.stop(), new Promise((r) => setTimeout(r, 2000).unref())]);
-  });
+  }, 'leases');
 }
 
 /**
@@ -276,6 +276,6 @@ export function consultantPresence(d: { sql: Sql; system: ActorSystem; log: Logg
   const timer = setInterval(() => void refresh().catch((err) => d.log.warn({ err }, 'reading presence failed')), 1000);
   timer.unref?.();
   void refresh().catch(() => undefined);
-  d.teardown.push(async () => clearInterval(timer));
+  d.teardown.push(async () => clearInterval(timer), 'presence pruning');
   return (id) => (d.system.isHome(CONSULTANT, id) ? d.isOnline(d.system.peek(CONSULTANT, id)) : online.has(id));
 }

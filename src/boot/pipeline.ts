@@ -75,7 +75,7 @@ export function buildPipeline(d: {
   };
   // Named apart from the request pool, so pg_stat_activity (and db_pool_connections) tell them apart.
   const workSql = createSql(d.databaseUrl, { max: 4, applicationName: 'livia-pipeline', ...d.timeouts });
-  d.teardown.push(() => workSql.end({ timeout: 2 }));
+  d.teardown.push(() => workSql.end({ timeout: 2 }), 'pipeline pool');
   const pipeline = new LeadPipeline({
     sql: d.sql,
     workSql,
@@ -91,6 +91,6 @@ export function buildPipeline(d: {
     instanceId: d.config.instanceId,
   });
   hub.pipeline = pipeline;
-  d.teardown.push(() => pipeline.stop());
+  d.teardown.push(() => pipeline.stop(), 'lead pipeline');
   return { pipeline, leads: new LeadService({ sql: d.sql, pipeline, events }) };
 }

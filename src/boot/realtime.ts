@@ -69,7 +69,7 @@ export function startRealtime(
     d.teardown.push(async () => {
       off();
       watchers.stop();
-    });
+    }, 'actor watchers');
     streamActorSnapshots(io, system, watchers);
   } else {
     streamActorSnapshots(io, system);
@@ -80,6 +80,6 @@ export function startRealtime(
     io.local.disconnectSockets(true);
     // Stops the adapter's listening connection, heartbeat and cleanup timers.
     await Promise.resolve(io.of('/').adapter.close()).catch(() => {});
-  });
+  }, 'Socket.io');
   return io;
 }

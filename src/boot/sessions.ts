@@ -23,6 +23,6 @@ export async function startSessions(d: { sql: Sql; config: Config; log: Logger; 
     sessions.pruneRevoked().catch((err) => d.log.warn({ err }, 'pruning revoked tokens failed'));
   }, PRUNE_EVERY_MS);
   prune.unref();
-  d.teardown.push(async () => clearInterval(prune));
+  d.teardown.push(async () => clearInterval(prune), 'session pruning');
   return { sessions, auth };
 }

@@ -9,19 +9,32 @@
  */
 import type { Logger } from '../log.ts';
 
+/** A step still running this long is logged by name (what holds a stop up is visible). */
+const SLOW_STEP_MS = 2000;
+
 export class Teardown {
-  #steps: (() => Promise<void>)[] = [];
+  #steps: { name: string; run: () => Promise<void> }[] = [];
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly o: { slowStepMs?: number } = {},
+  ) {}
 
-  push(step: () => Promise<void>): void {
-    this.#steps.push(step);
+  /** `name` says what the step stops, in the log of a slow or failed stop. */
+  push(step: () => Promise<void>, name = 'unnamed'): void {
+    this.#steps.push({ name, run: step });
   }
 
   /** Runs every step once, newest first; a failing step is logged and the rest still run. */
   async run(): Promise<void> {
     const steps = this.#steps.reverse();
     this.#steps = [];
-    for (const step of steps) await step().catch((err) => this.log.error({ err }, 'cleanup failed'));
+    for (const step of steps) {
+      const started = Date.now();
+      const slow = setTimeout(() => this.log.warn({ step: step.name, ms: Date.now() - started }, 'stopping: a step is still running'), this.o.slowStepMs ?? SLOW_STEP_MS);
+      slow.unref?.();
+      await step.run().catch((err) => this.log.error({ err, step: step.name }, 'cleanup failed'));
+      clearTimeout(slow);
+    }
   }
 }

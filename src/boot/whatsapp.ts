@@ -78,6 +78,6 @@ export function createWhatsApp(d: {
   wa.register();
   d.hub.whatsapp = wa;
   // Sockets end before the actor system stops (teardown runs in reverse order of pushes).
-  d.teardown.push(() => wa.stop());
+  d.teardown.push(() => wa.stop(), 'WhatsApp sessions');
   return wa;
 }

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import type { Logger } from '../log.ts';
+import { Teardown } from './teardown.ts';
+
+function recordingLog() {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const at = (level: string) => (obj: Record<string, unknown>, msg: string) => void lines.push({ level, obj, msg });
+  return { lines, log: { warn: at('warn'), error: at('error'), info: at('info') } as unknown as Logger };
+}
+
+describe('Teardown', () => {
+  it('runs the steps newest first, names a slow one while it runs, and goes on past a failed one', async () => {
+    const { lines, log } = recordingLog();
+    const t = new Teardown(log, { slowStepMs: 50 });
+    const order: string[] = [];
+    t.push(async () => void order.push('pool'), 'database pool');
+    t.push(async () => {
+      order.push('actors');
+      throw new Error('boom');
+    }, 'actor system');
+    t.push(async () => {
+      order.push('http');
+      await new Promise((r) => setTimeout(r, 150));
+    }, 'HTTP server');
+    await t.run();
+    expect(order).toEqual(['http', 'actors', 'pool']);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.step)).toEqual(['HTTP server']);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.obj.step)).toEqual(['actor system']);
+    // Run once: a second run has nothing left.
+    await t.run();
+    expect(order).toHaveLength(3);
+  });
+});
