@@ -128,7 +128,13 @@ describe('several instances, one database', () => {
       expect(await waitOwner([b], 'livia', (o) => o === 'stop-b', 20_000)).toBe('stop-b');
       const takeoverMs = Date.now() - stoppedAt;
       expect(takeoverMs).toBeLessThan(15_000);
-      await until('the third answer', async () => (await received(sql, PHONE)).length >= 3, 30_000, 50);
+      await until('the third answer', async () => (await received(sql, PHONE)).length >= 3, 30_000, 50).catch(async (err) => {
+        // What the new owner had to do, and what it said.
+        const timers = await sql`select actor_id, key, due_at from actor_timers`;
+        const jobs = await sql`select name, state, created_on, started_on from pgboss.job where state < 'completed' order by created_on`;
+        console.log('timers', JSON.stringify(timers), '\njobs', JSON.stringify(jobs), '\nB:', b.output().slice(-4000));
+        throw err;
+      });
       const byA = async () =>
         (await sql<{ n: number }[]>`select count(*)::int as n from wa_simulator_sent where sent_by = 'stop-a' or last_sent_by = 'stop-a'`)[0]!.n;
       const sentByA = await byA();

@@ -16,7 +16,7 @@
  * await system.start();
  * const state = await system.send('consultant', id, { type: 'presence.connected' });
  */
-import { activeActorIds, armedTimerEvent, armedTimersOf, loadSnapshot, markActorFailed, type SnapshotRow } from '../db/actors.ts';
+import { activeActorIds, armedTimerEvent, armedTimersOf, loadSnapshot, markActorFailed, timersDueBefore, type SnapshotRow } from '../db/actors.ts';
 import { deadEffectsOf, discardDeadEffect, reviveEffect } from '../db/actor-effects.ts';
 import type { Logger } from '../log.ts';
 import { Committer } from './committer.ts';
@@ -26,7 +26,7 @@ import type { ActorState } from './actor-state.ts';
 import { mayPassivate, passivationInterval } from './passivation.ts';
 import { startActorPruning, stopActorPruning } from './pruning.ts';
 import { validateDefinition } from './registry.ts';
-import { DurableTimers, type TimerJob } from './timers.ts';
+import { DurableTimers, TIMERS_LOCAL_HORIZON_MS, type TimerJob } from './timers.ts';
 import { ActorFailedError, NotHomeError, effectSpec, SYSTEM_DEFAULTS, type ActorDefinition, type ActorEvent, type ActorSystemOptions, type ActorView } from './types.ts';
 
 export { TIMER_QUEUE } from './timers.ts';
@@ -251,6 +251,13 @@ export class ActorSystem {
   async adopt(lease: string): Promise<void> {
     if (!this.#started || this.#stopped) return;
     await this.#effects.sweep();
+    // Timers of its actors due soon fire from memory here: their jobs may be held by the previous
+    // owner (fetched by a process that was then killed or paused) until they expire, minutes away.
+    if (this.#o.homes) {
+      for (const t of await timersDueBefore(this.#o.sql, [...this.#defs.keys()], new Date(Date.now() + TIMERS_LOCAL_HORIZON_MS))) {
+        if (this.#o.homes.leaseOf(t.actor_type, t.actor_id) === lease && this.isHome(t.actor_type, t.actor_id)) this.#timers.accelerate(t);
+      }
+    }
     for (const def of this.#defs.values()) {
       if (!def.start) continue;
       for (const id of await activeActorIds(this.#o.sql, def.type)) {

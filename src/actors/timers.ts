@@ -22,7 +22,7 @@ import { JOB_EXPIRE_IN_SECONDS, JOBS_SCHEMA, type PgBoss } from '../db/jobs.ts';
 
 export const TIMER_QUEUE = 'actor.timer';
 /** Timers due further away than this are left to the job alone (no point holding a timeout). */
-const LOCAL_HORIZON_MS = 15 * 60_000;
+export const TIMERS_LOCAL_HORIZON_MS = 15 * 60_000;
 
 export interface TimerJob {
   timerId: string;
@@ -61,7 +61,7 @@ export class DurableTimers {
   /** After the commit that armed `t`: deliver it on time from memory too (the job is the backstop). */
   accelerate(t: TimerRow, now = Date.now()): void {
     const ms = t.due_at.getTime() - now;
-    if (!this.#working || ms > LOCAL_HORIZON_MS) return;
+    if (!this.#working || ms > TIMERS_LOCAL_HORIZON_MS) return;
     const h = setTimeout(() => {
       this.#local.delete(h);
       // A failure here is not a loss: the job delivers it.

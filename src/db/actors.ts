@@ -236,6 +236,12 @@ export async function armedTimerEvent(sql: Queryable, timerId: string): Promise<
   return row?.event;
 }
 
+/** Armed timers of these actor types due before `before` (a new home fires what is due from memory). */
+export async function timersDueBefore(sql: Queryable, types: string[], before: Date): Promise<TimerRow[]> {
+  return sql<TimerRow[]>`
+    select id, actor_type, actor_id, key, event, due_at from actor_timers where actor_type = any(${types}) and due_at < ${before}`;
+}
+
 /** An actor's armed timers (a reset arms their jobs again). */
 export async function armedTimersOf(sql: Queryable, type: string, id: string): Promise<TimerRow[]> {
   return sql<TimerRow[]>`
