@@ -3,9 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * Four groups, one after the other, each file on its own database: in-process files, files that
  * start server processes, fault files (kill -9, SIGSTOP, PostgreSQL restarts and stalls, several
- * instances) and browser files (one Chromium each). One file at a time by default: on two cores,
- * runs with two or three at a time took 650–700 s instead of about 1,000, but each failed on a
- * different timing-sensitive test (see the README). TEST_WORKERS, TEST_PROCESS_WORKERS,
+ * instances) and browser files (one Chromium each). Two files at a time in each group by default
+ * (on two cores one at a time took about 1,000 s); TEST_WORKERS, TEST_PROCESS_WORKERS,
  * TEST_FAULT_WORKERS and TEST_BROWSER_WORKERS set each group's count.
  */
 /** Start server processes and stop them; no timing a crowded machine would stretch. */
@@ -19,7 +18,7 @@ const PROCESSES = [
   'test/start-signals.test.ts',
   'test/startup-failures.test.ts',
 ];
-/** kill -9, SIGSTOP, PostgreSQL restarts and stalls, several instances: one at a time. */
+/** kill -9, SIGSTOP, PostgreSQL restarts and stalls, several instances. */
 const FAULTS = [
   'test/actors-crash.test.ts',
   'test/db-faults.test.ts',
@@ -61,13 +60,13 @@ export default defineConfig({
           name: 'server',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: [...PROCESSES, ...FAULTS, ...BROWSER],
-          maxWorkers: workers('TEST_WORKERS', 1),
+          maxWorkers: workers('TEST_WORKERS', 2),
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: true, test: { name: 'processes', include: PROCESSES, maxWorkers: workers('TEST_PROCESS_WORKERS', 1), sequence: { groupOrder: 1 } } },
-      { extends: true, test: { name: 'faults', include: FAULTS, maxWorkers: workers('TEST_FAULT_WORKERS', 1), sequence: { groupOrder: 2 } } },
-      { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 1), sequence: { groupOrder: 3 } } },
+      { extends: true, test: { name: 'processes', include: PROCESSES, maxWorkers: workers('TEST_PROCESS_WORKERS', 2), sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'faults', include: FAULTS, maxWorkers: workers('TEST_FAULT_WORKERS', 2), sequence: { groupOrder: 2 } } },
+      { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 2), sequence: { groupOrder: 3 } } },
     ],
   },
 });
