@@ -106,8 +106,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.onError((err, c) => {
     const res = toErrorResponse(c, err);
     // 503 is the database being away or busy (logged once by the monitor), not a bug of ours.
-    if (res.status === 503) (c.var.log ?? deps.log).debug({ err: (err as Error)?.message }, 'refused: database unavailable');
-    else if (res.status >= 500) (c.var.log ?? deps.log).error({ err }, 'unhandled error');
+    if (res.status === 503) (c.get('log') ?? deps.log).debug({ err: (err as Error)?.message }, 'refused: database unavailable');
+    else if (res.status >= 500) (c.get('log') ?? deps.log).error({ err }, 'unhandled error');
     return res;
   });
   return app;

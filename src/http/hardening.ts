@@ -127,7 +127,7 @@ export function useHardening(app: Hono<AppEnv>, deps: HardeningDeps): { clientLi
 function requestLog(log: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const child = log.child({ reqId: c.var.requestId });
+    const child = log.child({ reqId: c.get('requestId') });
     c.set('log', child);
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;

@@ -89,14 +89,23 @@ export function createMetrics(opts: MetricsSources) {
     registers: [registry],
   });
 
+  // One child per (method, route, status), made once: labelling each observation anew hashes the
+  // labels every request (measured on the webhook path under load).
+  const series = new Map<string, { observe(seconds: number): void }>();
   const middleware: MiddlewareHandler = async (c, next) => {
-    const end = duration.startTimer();
+    const started = performance.now();
     await next();
+    const seconds = (performance.now() - started) / 1000;
     // The matched pattern, not the raw path, keeps label cardinality bounded. After next() the
     // route index points at the handler that answered (or threw); the last matched route would
     // be a catch-all ('/*') for nearly every request.
-    const route = c.res.status === 404 ? 'unmatched' : routePath(c);
-    end({ method: c.req.method, route, status: String(c.res.status) });
+    const status = c.res.status;
+    const route = status === 404 ? 'unmatched' : routePath(c);
+    const method = c.req.method;
+    const key = `${method} ${status} ${route}`;
+    let child = series.get(key);
+    if (!child) series.set(key, (child = duration.labels({ method, route, status: String(status) })));
+    child.observe(seconds);
   };
 
   return {

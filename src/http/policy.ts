@@ -98,7 +98,7 @@ export function enforcePolicies(d: PolicyDeps): MiddlewareHandler<AppEnv> {
         if (!policy.roles.includes(session.user.role)) throw new ApiError(403, 'forbidden', 'Your role may not do this');
         c.set('user', session.user);
         c.set('session', session);
-        c.set('log', c.var.log.child({ userId: session.user.id }));
+        c.set('log', c.get('log').child({ userId: session.user.id }));
         return next();
       }
     }

@@ -50,7 +50,7 @@ export function rateLimit(opts: { perMinute: number; limiters?: MakeLimiter | un
   const limiter = (opts.limiters ?? memoryLimiters)({ keyPrefix: 'client', points: opts.perMinute, duration: 60 });
   return async (c, next) => {
     try {
-      const res = await limiter.consume(c.var.clientIp);
+      const res = await limiter.consume(c.get('clientIp'));
       c.header('RateLimit-Limit', String(opts.perMinute));
       c.header('RateLimit-Remaining', String(res.remainingPoints));
     } catch (res) {

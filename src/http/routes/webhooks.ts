@@ -120,7 +120,7 @@ export function webhookRoutes(deps: {
       message: b.message ?? null,
       requestedAmount: b.requested_amount ?? null,
       monthlyIncome: b.monthly_income ?? null,
-      metadata: { ...(b.metadata ?? {}), user_agent: c.req.header('user-agent') ?? null, request_id: c.var.requestId },
+      metadata: { ...(b.metadata ?? {}), user_agent: c.req.header('user-agent') ?? null, request_id: c.get('requestId') },
     }, { signedAt: Number(timestamp), value: signature!.trim().toLowerCase() });
     if (result.duplicate) return c.json({ id: result.id, duplicate: true as const }, 200);
     return c.json({ id: result.id, status: 'NEW' as const }, 202);
