@@ -89,6 +89,7 @@ export function createMetrics(opts: MetricsSources) {
     registers: [registry],
   });
 
+  const stepSeries = new Map<string, { observe(seconds: number): void }>();
   // One child per (method, route, status), made once: labelling each observation anew hashes the
   // labels every request (measured on the webhook path under load).
   const series = new Map<string, { observe(seconds: number): void }>();
@@ -111,7 +112,12 @@ export function createMetrics(opts: MetricsSources) {
   return {
     registry,
     middleware,
-    observeStep: (step: string, seconds: number) => steps.observe({ step }, seconds),
+    observeStep: (step: string, seconds: number) => {
+      // Called per lead at intake: the labelled child is made once per step, as for requests.
+      let child = stepSeries.get(step);
+      if (!child) stepSeries.set(step, (child = steps.labels({ step })));
+      child.observe(seconds);
+    },
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };
