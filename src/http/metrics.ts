@@ -90,8 +90,8 @@ export function createMetrics(opts: MetricsSources) {
   });
 
   const stepSeries = new Map<string, { observe(seconds: number): void }>();
-  // One child per (method, route, status), made once: labelling each observation anew hashes the
-  // labels every request (measured on the webhook path under load).
+  // One labelled child per (method, route, status), made once: a request no longer builds a label
+  // object and a timer closure (prom-client still checks and hashes the labels per observation).
   const series = new Map<string, { observe(seconds: number): void }>();
   const middleware: MiddlewareHandler = async (c, next) => {
     const started = performance.now();
@@ -113,7 +113,7 @@ export function createMetrics(opts: MetricsSources) {
     registry,
     middleware,
     observeStep: (step: string, seconds: number) => {
-      // Called per lead at intake: the labelled child is made once per step, as for requests.
+      // Called per lead at intake: one labelled child per step, as for requests.
       let child = stepSeries.get(step);
       if (!child) stepSeries.set(step, (child = steps.labels({ step })));
       child.observe(seconds);
