@@ -36,7 +36,7 @@ import { pushConversationById } from './boot/conversation-push.ts';
 import { openDatabase } from './boot/database.ts';
 import { ensureFirstAdmin } from './services/first-admin.ts';
 import { firstStartBanner } from './startup-banner.ts';
-import { closer, listen, loadWeb } from './boot/http-server.ts';
+import { closer, listen, loadWeb, SHUTDOWN_BUDGET_MS } from './boot/http-server.ts';
 import type { Hub } from './boot/hub.ts';
 import { wireLivia } from './boot/livia.ts';
 import { buildPipeline } from './boot/pipeline.ts';
@@ -177,7 +177,8 @@ export async function startServer(env: Env): Promise<RunningServer> {
       (stopping ??= (async () => {
         hub.shuttingDown = true;
         log.info('shutting down');
-        await teardown.run();
+        // Inside the signal handler's budget, with time left to exit.
+        await teardown.run({ budgetMs: SHUTDOWN_BUDGET_MS - 1500 });
         log.info('stopped');
       })());
     return { url: `http://127.0.0.1:${port}`, port, config, sql, boss, io, system, whatsapp, sessions, app, log, databaseUrl, stop };

@@ -49,6 +49,8 @@ export interface ForwardedEvent {
   timerId?: string | undefined;
   /** Not delivered after this (ms since the epoch): its sender has stopped waiting. */
   deadline?: number | undefined;
+  /** The sender's count of what it forwarded: orders two of its jobs stored in the same millisecond. */
+  n?: number | undefined;
 }
 
 /** Announcements between instances that spare the polling (src/boot/ownership.ts sends them by NOTIFY). */
@@ -64,9 +66,13 @@ export interface ForwardedCall {
   op: string;
   args: unknown;
   deadline?: number | undefined;
+  n?: number | undefined;
 }
 
 type Forwarded = ForwardedEvent | ForwardedCall;
+
+/** What this process forwarded so far (see ForwardedEvent.n). */
+let forwardedCount = 0;
 
 /** What a refused call's error carries back (a ServiceError's kind, code and details). */
 export interface CarriedError {
@@ -204,7 +210,14 @@ export class ActorForwarding {
     await this.#ensure(queue);
     const timeoutMs = this.#o.answerTimeoutMs ?? 30_000;
     const bounded = opts.wait && !opts.durable;
-    const data: ForwardedEvent = { type, id, event, ...(opts.timerId ? { timerId: opts.timerId } : {}), ...(bounded ? { deadline: ActorForwarding.#deadline(timeoutMs) } : {}) };
+    const data: ForwardedEvent = {
+      type,
+      id,
+      event,
+      n: ++forwardedCount,
+      ...(opts.timerId ? { timerId: opts.timerId } : {}),
+      ...(bounded ? { deadline: ActorForwarding.#deadline(timeoutMs) } : {}),
+    };
     const jobId = await this.#o.boss.send(queue, data as never, { retryLimit: bounded ? Math.ceil(timeoutMs / 1000) + 1 : 120, retryDelay: 1, expireInSeconds: 60 });
     if (!jobId) throw new ActorUnavailableError(`could not forward ${event.type} to ${type}/${id}`);
     this.stats.forwarded++;
@@ -239,7 +252,7 @@ export class ActorForwarding {
     const queue = inboxQueue(lease);
     await this.#ensure(queue);
     const timeoutMs = opts.timeoutMs ?? this.#o.callTimeoutMs ?? 15_000;
-    const data: ForwardedCall = { op, args, ...(opts.durable ? {} : { deadline: ActorForwarding.#deadline(timeoutMs) }) };
+    const data: ForwardedCall = { op, args, n: ++forwardedCount, ...(opts.durable ? {} : { deadline: ActorForwarding.#deadline(timeoutMs) }) };
     const retryLimit = opts.durable ? 120 : Math.ceil(timeoutMs / 1000) + 1;
     const jobId = await this.#o.boss.send(queue, data as never, { retryLimit, retryDelay: 1, expireInSeconds: 60 });
     if (!jobId) throw new OwnerUnavailableError(`could not ask the owner of ${lease} for ${op}`, 'not_queued');
@@ -330,10 +343,11 @@ export class ActorForwarding {
       queue,
       { batchSize: 100, pollingIntervalSeconds: this.#o.pollingIntervalSeconds ?? 0.5, includeMetadata: true },
       async (fetched) => {
-        // In the order they were stored (the database's clock, the same for every sender): pg-boss
-        // returns a batch in no particular order, and a stale sync delivered after a newer one
-        // would win (a capacity of 3 after the change to 9).
-        const jobs = [...fetched].sort((x, y) => +x.createdOn - +y.createdOn);
+        // In the order they were stored (the database's clock, the same for every sender; in the
+        // same millisecond, the sender's own count): pg-boss returns a batch in no particular
+        // order, and a stale sync delivered after a newer one would win (a capacity of 3 after
+        // the change to 9).
+        const jobs = [...fetched].sort((x, y) => +x.createdOn - +y.createdOn || (x.data.n ?? 0) - (y.data.n ?? 0));
         let retried = false;
         // Handed to the mailboxes in job order (sendHere enqueues synchronously), then awaited.
         const runs = jobs.map((j) =>

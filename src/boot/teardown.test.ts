@@ -31,3 +31,20 @@ describe('Teardown', () => {
     expect(order).toHaveLength(3);
   });
 });
+
+describe('Teardown with a budget', () => {
+  it('waits for a slow step only as long as the budget allows, and still runs the steps after it', async () => {
+    const { lines, log } = recordingLog();
+    const t = new Teardown(log, { slowStepMs: 10_000 });
+    const order: string[] = [];
+    t.push(async () => void order.push('pool'), 'database pool');
+    // A step bounded at 5 s of its own (a pipeline waiting for its jobs, on a database just back).
+    t.push(() => new Promise<void>((r) => setTimeout(r, 5000).unref()), 'lead pipeline');
+    const started = Date.now();
+    await t.run({ budgetMs: 400 });
+    const ms = Date.now() - started;
+    expect(order).toEqual(['pool']);
+    expect(ms).toBeLessThan(4000);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.step)).toEqual(['lead pipeline']);
+  });
+});
