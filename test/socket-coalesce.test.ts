@@ -1,5 +1,5 @@
 /**
- * `coalesceWrites` (src/http/socket.ts): the events queued for a socket while a write is in flight
+ * `coalesceWrites` (src/http/socket.ts): the events a socket is sent in one turn of the event loop
  * reach the TCP socket together, in one write, in order; none is lost, whichever the transport,
  * and a socket disconnected right after a burst still receives the whole burst first.
  */
@@ -73,8 +73,7 @@ describe('coalesced socket writes', () => {
     await Promise.resolve();
     for (let i = 200; i < 400; i++) server.emit('tick', i);
     expect(await arrived).toEqual(Array.from({ length: 400 }, (_, i) => i));
-    // The first event at once, the rest queued meanwhile in one more write. Uncoalesced, each
-    // event was a write of its own (400).
+    // Uncoalesced, each event was a write of its own (400).
     expect(writes()).toBeLessThanOrEqual(4);
   });
 

@@ -94,6 +94,7 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
 /** The parts of an engine.io socket (and its WebSocket transport) that `coalesceWrites` wraps. */
 interface EngineSocket {
   transport: EngineTransport;
+  flush(): void;
   on(event: 'upgrade', listener: (transport: EngineTransport) => void): unknown;
 }
 interface EngineTransport {
@@ -106,15 +107,25 @@ interface EngineTransport {
 const coalesced = Symbol('coalesced');
 
 /**
- * One write for the events that wait for a socket, instead of one per event. engine.io writes the
- * first packet at once and queues what is emitted while that write is in flight (a pipeline round
- * emits a lead's notification and its `lead:updated` to the same consultant, for many leads);
- * the WebSocket transport then wrote each queued packet as a frame of its own, one writev system
- * call each, a tenth of the server's CPU under load. Here the transport's frames of one flush are
- * written with the TCP socket corked: one writev for all of them. Nothing waits longer than before
- * and the order is the transport's.
+ * One write per socket per turn of the event loop, instead of one per event. engine.io flushes
+ * each packet as it is sent (a pipeline round emits a lead's notification and its `lead:updated`
+ * to the same consultant, and a round carries many leads); each WebSocket frame was a write
+ * system call of its own, a tenth of the server's CPU under load. Here a flush waits for the end
+ * of the current turn, so the packets emitted in it go to the transport together, and the
+ * WebSocket transport's frames are written with the TCP socket corked: one writev for all of them.
+ * Order is kept (one buffer, flushed in order); the delay is a process.nextTick.
  */
 export function coalesceWrites(conn: EngineSocket): void {
+  const flush = conn.flush.bind(conn);
+  let scheduled = false;
+  conn.flush = () => {
+    if (scheduled) return;
+    scheduled = true;
+    process.nextTick(() => {
+      scheduled = false;
+      flush();
+    });
+  };
   const cork = (t: EngineTransport) => {
     const marked = t as EngineTransport & { [coalesced]?: true };
     if (t.name !== 'websocket' || marked[coalesced]) return;
