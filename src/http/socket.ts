@@ -61,8 +61,6 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
     ...(deps.adapter ? { adapter: deps.adapter } : {}),
   });
 
-  io.engine.on('connection', (conn: EngineSocket) => coalesceWrites(conn));
-
   io.use(async (socket, next) => {
     try {
       const token = handshakeToken(socket, deps.allowedOrigins ?? []);
@@ -89,61 +87,6 @@ export function attachSocketIo(server: HttpServer, deps: SocketDeps): Server {
     deps.onConnection(socket, user);
   });
   return io;
-}
-
-/** The parts of an engine.io socket (and its WebSocket transport) that `coalesceWrites` wraps. */
-interface EngineSocket {
-  transport: EngineTransport;
-  flush(): void;
-  on(event: 'upgrade', listener: (transport: EngineTransport) => void): unknown;
-}
-interface EngineTransport {
-  name: string;
-  send(packets: unknown[]): void;
-  /** The `ws` WebSocket; its `_socket` is the TCP socket. */
-  socket?: { _socket?: { cork(): void; uncork(): void } };
-}
-
-const coalesced = Symbol('coalesced');
-
-/**
- * One write per socket per turn of the event loop, instead of one per event. engine.io flushes
- * each packet as it is sent (a pipeline round emits a lead's notification and its `lead:updated`
- * to the same consultant, and a round carries many leads); each WebSocket frame was a write
- * system call of its own, a tenth of the server's CPU under load. Here a flush waits for the end
- * of the current turn, so the packets emitted in it go to the transport together, and the
- * WebSocket transport's frames are written with the TCP socket corked: one writev for all of them.
- * Order is kept (one buffer, flushed in order); the delay is a process.nextTick.
- */
-export function coalesceWrites(conn: EngineSocket): void {
-  const flush = conn.flush.bind(conn);
-  let scheduled = false;
-  conn.flush = () => {
-    if (scheduled) return;
-    scheduled = true;
-    process.nextTick(() => {
-      scheduled = false;
-      flush();
-    });
-  };
-  const cork = (t: EngineTransport) => {
-    const marked = t as EngineTransport & { [coalesced]?: true };
-    if (t.name !== 'websocket' || marked[coalesced]) return;
-    marked[coalesced] = true;
-    const send = t.send.bind(t);
-    t.send = (packets) => {
-      const tcp = t.socket?._socket;
-      if (!tcp || packets.length < 2) return send(packets);
-      tcp.cork();
-      try {
-        send(packets);
-      } finally {
-        tcp.uncork();
-      }
-    };
-  };
-  cork(conn.transport);
-  conn.on('upgrade', cork);
 }
 
 /** The signed-in user of a connected socket. */
