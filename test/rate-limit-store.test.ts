@@ -61,6 +61,16 @@ describe('rate limits in PostgreSQL', () => {
     expect(ok).toBeLessThanOrEqual(110);
   });
 
+  it('the batched limiter counts what it is still writing: a slow flush never lets one instance past the limit', async () => {
+    const [pool] = await setup();
+    // Every write to the shared row takes 300 ms, as on a busy database.
+    const slow = { query: (...args: unknown[]) => new Promise((r) => setTimeout(r, 300)).then(() => (pool!.query as (...a: unknown[]) => unknown)(...args)) };
+    const l = batchedPostgresLimiters({ pool: slow as unknown as pg.Pool, flushMs: 5 })({ keyPrefix: 'webhook-sender', points: 5, duration: 60 });
+    await startInsideAMinute();
+    // Spaced so that each flush is in flight when the next request comes.
+    expect(await accepted([l], 12, 'sender-slow', 1)).toBe(5);
+  });
+
   it('the batched limiter with the database gone counts per instance and does not throw', async () => {
     const pools = await setup();
     const dead = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', max: 1, connectionTimeoutMillis: 200 });

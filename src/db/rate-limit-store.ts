@@ -56,7 +56,11 @@ export function batchedPostgresLimiters(o: { pool: pg.Pool; flushMs?: number; lo
     const durationMs = opts.duration * 1000;
     interface Slot {
       window: number;
+      /** The shared total as last read back. */
       known: number;
+      /** Counted here, on its way to the shared row (not in `known` yet). */
+      sending: number;
+      /** Counted here since. */
       pending: number;
     }
     const slots = new Map<string, Slot>();
@@ -66,7 +70,7 @@ export function batchedPostgresLimiters(o: { pool: pg.Pool; flushMs?: number; lo
     const slot = (key: string): Slot => {
       const w = windowOf(Date.now());
       let s = slots.get(key);
-      if (!s || s.window !== w) slots.set(key, (s = { window: w, known: 0, pending: 0 }));
+      if (!s || s.window !== w) slots.set(key, (s = { window: w, known: 0, sending: 0, pending: 0 }));
       return s;
     };
     const flush = async () => {
@@ -76,7 +80,10 @@ export function batchedPostgresLimiters(o: { pool: pg.Pool; flushMs?: number; lo
       if (batch.length === 0) return;
       flushing = true;
       const sent = batch.map(([key, s]) => ({ key: `${opts.keyPrefix}:${key}:${s.window}`, slot: s, n: s.pending }));
-      for (const b of sent) b.slot.pending = 0;
+      for (const b of sent) {
+        b.slot.pending = 0;
+        b.slot.sending += b.n;
+      }
       try {
         const { rows } = await o.pool.query<{ key: string; points: number }>(
           `insert into rate_limits (key, points, expire)
@@ -86,35 +93,43 @@ export function batchedPostgresLimiters(o: { pool: pg.Pool; flushMs?: number; lo
           [sent.map((b) => b.key), sent.map((b) => b.n), sent.map((b) => (b.slot.window + 1) * durationMs)],
         );
         const totals = new Map(rows.map((r) => [r.key, r.points]));
-        for (const b of sent) b.slot.known = totals.get(b.key) ?? b.slot.known + b.n;
+        for (const b of sent) {
+          b.slot.known = totals.get(b.key) ?? b.slot.known + b.n;
+          b.slot.sending -= b.n;
+        }
       } catch (err) {
         // Counted here instead: the local count keeps applying; the shared row misses it.
-        for (const b of sent) b.slot.known += b.n;
+        for (const b of sent) {
+          b.slot.known += b.n;
+          b.slot.sending -= b.n;
+        }
         o.log?.warn({ err: (err as Error).message }, 'shared rate limit count not written; counting in this instance');
       } finally {
         flushing = false;
       }
-      for (const [key, s] of slots) if (s.window < windowOf(Date.now()) && s.pending === 0) slots.delete(key);
+      for (const [key, s] of slots) if (s.window < windowOf(Date.now()) && s.pending === 0 && s.sending === 0) slots.delete(key);
     };
     const schedule = () => {
       timer ??= setTimeout(() => void flush(), o.flushMs ?? 50);
       timer.unref?.();
     };
+    // What this instance knows was consumed: the shared total, plus its own counts still on their way.
+    const used = (s: Slot) => s.known + s.sending + s.pending;
     const result = (s: Slot, remaining: number) =>
-      new RateLimiterRes(Math.max(0, remaining), (s.window + 1) * durationMs - Date.now(), s.known + s.pending, s.known + s.pending === 1);
+      new RateLimiterRes(Math.max(0, remaining), (s.window + 1) * durationMs - Date.now(), used(s), used(s) === 1);
     return {
       async consume(key, points = 1) {
         const s = slot(key);
-        if (s.known + s.pending + points > opts.points) throw result(s, 0);
+        if (used(s) + points > opts.points) throw result(s, 0);
         s.pending += points;
         schedule();
-        return result(s, opts.points - s.known - s.pending);
+        return result(s, opts.points - used(s));
       },
       async reward(key, points = 1) {
         const s = slot(key);
         s.pending -= points;
         schedule();
-        return result(s, opts.points - s.known - s.pending);
+        return result(s, opts.points - used(s));
       },
       async delete(key) {
         slots.delete(key);
