@@ -81,7 +81,9 @@ export default component$(() => {
       const m = (e as CustomEvent<WaMessage>).detail;
       const chat = state.chats.find((c) => c.id === m.chat_id);
       if (!chat) return load();
-      const unread = m.direction === 'in' && m.chat_id !== state.selected ? chat.unread + 1 : m.chat_id === state.selected ? 0 : chat.unread;
+      // A read of the list that already counted this message (it raced the push) must not count it twice.
+      const counted = chat.last_message?.at === m.at && chat.last_message.direction === m.direction && chat.last_message.text === m.text;
+      const unread = m.chat_id === state.selected ? 0 : m.direction === 'in' && !counted ? chat.unread + 1 : chat.unread;
       const updated: WaChat = { ...chat, unread, last_message: { text: m.text, kind: m.kind, direction: m.direction, status: m.status, at: m.at } };
       state.chats = [updated, ...state.chats.filter((c) => c.id !== m.chat_id)];
     }),
