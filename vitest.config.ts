@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
  * Four groups, one after the other, each file on its own database: in-process files, files that
  * start server processes, fault files (kill -9, SIGSTOP, PostgreSQL restarts and stalls, several
  * instances) and browser files (one Chromium each). Two files at a time in each group by default
- * (on two cores one at a time took about 1,000 s); TEST_WORKERS, TEST_PROCESS_WORKERS,
+ * (on two cores one at a time took about 1,000 s), except the browser files: two Chromiums and their
+ * servers on two cores timed out now and then. TEST_WORKERS, TEST_PROCESS_WORKERS,
  * TEST_FAULT_WORKERS and TEST_BROWSER_WORKERS set each group's count.
  */
 /** Start server processes and stop them; no timing a crowded machine would stretch. */
@@ -66,7 +67,7 @@ export default defineConfig({
       },
       { extends: true, test: { name: 'processes', include: PROCESSES, maxWorkers: workers('TEST_PROCESS_WORKERS', 2), sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: 'faults', include: FAULTS, maxWorkers: workers('TEST_FAULT_WORKERS', 2), sequence: { groupOrder: 2 } } },
-      { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 2), sequence: { groupOrder: 3 } } },
+      { extends: true, test: { name: 'browser', include: BROWSER, maxWorkers: workers('TEST_BROWSER_WORKERS', 1), sequence: { groupOrder: 3 } } },
     ],
   },
 });
