@@ -304,14 +304,22 @@ describe('/machines', { timeout: 90_000 }, () => {
     expect(await dead.textContent()).toContain('Cérebro indisponível');
     // Both actions side by side; discarding asks first, and a "no" changes nothing.
     expect(await dead.getByRole('button').allTextContents()).toEqual(['Tentar de novo', 'Descartar']);
-    page.once('dialog', (dialog) => void dialog.dismiss());
+    // Each dialog is waited for before the next click: the page's handler may load lazily, and a
+    // late first dialog would otherwise meet both listeners.
+    const dismissed = new Promise<void>((resolve) => page.once('dialog', (dialog) => void dialog.dismiss().then(resolve)));
     await page.getByTestId('discard-effect').click();
+    await dismissed;
     expect((await detail(TYPE, phone)).dead_effects).toHaveLength(1);
-    page.once('dialog', (dialog) => {
-      expect(dialog.message()).toContain('conversation.think');
-      void dialog.accept();
-    });
+    let asked = '';
+    const accepted = new Promise<void>((resolve) =>
+      page.once('dialog', (dialog) => {
+        asked = dialog.message();
+        void dialog.accept().then(resolve);
+      }),
+    );
     await page.getByTestId('discard-effect').click();
+    await accepted;
+    expect(asked).toContain('conversation.think');
     const answer = page.getByTestId('discard-result');
     await answer.filter({ hasText: 'Descartado' }).waitFor();
     expect(await answer.textContent()).toContain('INTRO.idle');
