@@ -187,7 +187,7 @@ export async function startOwnership(
     config: Config;
     sessions: string[];
     whatsapp: { bootSession(s: string): Promise<void>; sessionLost(s: string): void };
-    livia?: { recover(): Promise<number> };
+    livia?: { recover(): Promise<number>; stop(): void };
     teardown: Teardown;
   },
 ): Promise<void> {
@@ -204,6 +204,7 @@ export async function startOwnership(
       },
       lost: (reason) => {
         d.whatsapp.sessionLost(s);
+        if (s === LIVIA_SESSION) d.livia?.stop();
         const n = system.evict(lease);
         if (reason !== 'shutdown') log.warn({ session: s, actors: n, reason }, 'WhatsApp session left this instance');
         void forwarding.unserve(lease);

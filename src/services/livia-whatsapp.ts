@@ -67,10 +67,19 @@ export function inboundKind(kind: string): InboundKind {
   return 'other';
 }
 
+/** Delays between recovery rounds while stored messages cannot be handed to their conversation. */
+const RECOVERY_BACKOFF_MS = [1000, 2000, 4000, 8000, 10_000];
+
 export class LiviaConversationInbox implements ConversationInbox {
   #delivered = 0;
   #unroutable = 0;
-  constructor(private readonly o: { sql: Sql; inbox: Pick<LiviaInbox, 'deliver'>; log: Logger }) {}
+  #failed = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #attempt = 0;
+  #stopped = false;
+  constructor(
+    private readonly o: { sql: Sql; inbox: Pick<LiviaInbox, 'deliver'>; log: Logger; backoffMs?: readonly number[] },
+  ) {}
 
   async deliver(m: InboundForConversation): Promise<void> {
     if (m.session !== LIVIA_SESSION) return;
@@ -80,33 +89,76 @@ export class LiviaConversationInbox implements ConversationInbox {
       this.o.log.warn({ chatId: m.chatId, messageId: m.messageId }, 'Lívia: a message without a phone number is not answered');
       return;
     }
+    try {
+      await this.#hand(m, m.phone);
+    } catch (err) {
+      // Stored but not handed over (the database refused the event: a lock held by a paused
+      // previous owner, a restart): a recovery round hands it over again, until it goes through.
+      this.#failed++;
+      this.#recoverLater();
+      throw err;
+    }
+    this.#delivered++;
+  }
+
+  async #hand(m: InboundForConversation, phone: string): Promise<void> {
     const kind = inboundKind(m.kind);
     let media: { kind: Exclude<InboundKind, 'text'>; mime: string; data?: Uint8Array } | undefined;
     if (kind !== 'text') {
       const stored = await mediaOfMessage(this.o.sql, m.messageId);
       media = { kind, mime: stored?.mime ?? 'application/octet-stream', ...(stored?.data ? { data: new Uint8Array(stored.data) } : {}) };
     }
-    await this.o.inbox.deliver(LIVIA_SESSION, m.phone, { id: m.waId, text: m.text ?? undefined, media, at: m.at });
-    this.#delivered++;
+    await this.o.inbox.deliver(LIVIA_SESSION, phone, { id: m.waId, text: m.text ?? undefined, media, at: m.at });
   }
 
   /**
-   * After a crash: the customer messages stored in the last `withinMs` that never reached their
-   * conversation are delivered now, oldest first (the actor ignores one it has seen). Older ones
-   * are left alone: answering a message hours late would be worse than not answering it.
+   * After a crash or a takeover: the customer messages stored in the last `withinMs` that never
+   * reached their conversation are delivered now, oldest first (the actor ignores one it has
+   * seen). Older ones are left alone: answering a message hours late would be worse than not
+   * answering it. A message that fails again is retried by further rounds (1 s, 2 s, 4 s, 8 s,
+   * then every 10 s), each failure logged, until `stop()` (the session left this instance).
+   * Returns how many messages were found undelivered.
    */
   async recover(withinMs = 60 * 60 * 1000): Promise<number> {
-    const rows = await undeliveredInbound(this.o.sql, LIVIA_SESSION, new Date(Date.now() - withinMs));
+    this.#stopped = false;
+    const rows = await undeliveredInbound(this.o.sql, LIVIA_SESSION, new Date(Date.now() - withinMs)).catch((err: unknown) => {
+      this.o.log.error({ err }, 'Lívia: reading the undelivered customer messages failed');
+      this.#recoverLater();
+      return [];
+    });
+    let failed = 0;
     for (const r of rows) {
-      await this.deliver({ session: LIVIA_SESSION, chatId: r.chat_id, messageId: r.id, waId: r.wa_id, phone: r.phone, name: r.name, kind: r.kind, text: r.text, at: r.at }).catch((err) =>
-        this.o.log.error({ err, chatId: r.chat_id, waId: r.wa_id }, 'Lívia: redelivering a stored message failed'),
-      );
+      if (this.#stopped) break;
+      await this.deliver({ session: LIVIA_SESSION, chatId: r.chat_id, messageId: r.id, waId: r.wa_id, phone: r.phone, name: r.name, kind: r.kind, text: r.text, at: r.at }).catch((err) => {
+        failed++;
+        this.o.log.error({ err, chatId: r.chat_id, waId: r.wa_id }, 'Lívia: redelivering a stored message failed; retrying');
+      });
     }
-    if (rows.length > 0) this.o.log.info({ count: rows.length }, 'Lívia: redelivered customer messages a crash left unanswered');
+    if (failed === 0 && this.#retry === undefined) this.#attempt = 0;
+    if (rows.length > 0) this.o.log.info({ count: rows.length, failed }, 'Lívia: redelivered customer messages a crash left unanswered');
     return rows.length;
   }
 
+  /** No more recovery rounds here (the `livia` session left this instance, or it shuts down). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#attempt = 0;
+  }
+
+  #recoverLater(): void {
+    if (this.#stopped || this.#retry) return;
+    const backoff = this.o.backoffMs ?? RECOVERY_BACKOFF_MS;
+    const ms = backoff[Math.min(this.#attempt++, backoff.length - 1)]!;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.recover();
+    }, ms);
+    this.#retry.unref?.();
+  }
+
   describe() {
-    return { handler: 'livia', delivered: this.#delivered, unroutable: this.#unroutable };
+    return { handler: 'livia', delivered: this.#delivered, unroutable: this.#unroutable, failed: this.#failed, retrying: this.#retry !== undefined };
   }
 }

@@ -122,6 +122,8 @@ interface Live {
   chain: Promise<void>;
   receipts: Promise<void>;
   waiters: Set<() => void>;
+  /** Changes pushed as `whatsapp:session`: only the view read for the latest one goes out. */
+  pushed: number;
 }
 
 interface ReadReceipts {
@@ -342,7 +344,7 @@ export class WhatsAppService {
   #entry(session: string): Live {
     let l = this.#live.get(session);
     if (!l) {
-      l = { generation: 0, conn: undefined, chain: Promise.resolve(), receipts: Promise.resolve(), waiters: new Set() };
+      l = { generation: 0, conn: undefined, chain: Promise.resolve(), receipts: Promise.resolve(), waiters: new Set(), pushed: 0 };
       this.#live.set(session, l);
     }
     return l;
@@ -366,10 +368,16 @@ export class WhatsAppService {
     if (this.#stopped) return;
     const ctx = v.context as WhatsAppSessionContext;
     this.#reconcile(v.id, v.status === 'failed' ? 'failed' : v.value, ctx);
-    for (const w of this.#entry(v.id).waiters) w();
+    const l = this.#entry(v.id);
+    for (const w of l.waiters) w();
+    // Reading a view is asynchronous (a pairing QR is rendered): a slow read of an older state
+    // (pairing) must not reach the web app after the view of a newer one (open).
+    const n = ++l.pushed;
     void this.sessionView(v.id).then(
-      (view) => this.d.push.all('whatsapp:session', view),
-      () => {},
+      (view) => {
+        if (n === l.pushed) this.d.push.all('whatsapp:session', view);
+      },
+      (err: unknown) => this.d.log.warn({ err, session: v.id }, 'reading a WhatsApp session for the web app failed'),
     );
   }
 
