@@ -201,6 +201,10 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     const onLead = async (e: Event) => {
       const { lead } = (e as CustomEvent<LeadEvent>).detail;
       const before = await find(lead.id);
+      // An event for a version the board already shows (the answer to this page's own move came
+      // first) or an older one (overtaken by a newer event) changes nothing: no re-render, so the
+      // keyboard user's focus stays where it is, and a card never goes back in time.
+      if (before && before.lead.version >= lead.version) return;
       const show = await matches(lead);
       await place(lead, show);
       // Counted at once for what the board knew; the refresh below settles leads it had not loaded.
