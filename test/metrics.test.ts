@@ -5,6 +5,8 @@
  */
 import { io as connectClient } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
+import { requestPoolName } from '../src/db/bootstrap.ts';
+import { createSql } from '../src/db/client.ts';
 import { signWebhook } from '../src/http/webhook-signature.ts';
 import { startTestServer } from './support/server.ts';
 
@@ -24,7 +26,11 @@ describe('/metrics in production', () => {
   });
 
   it('with METRICS_TOKEN: refused without it or with a user token, and carries what operators watch', async () => {
-    const s = await startTestServer({ ...PRODUCTION, METRICS_TOKEN, INSTANCE_ID: 'metrics-a' });
+    const s = await startTestServer({ ...PRODUCTION, METRICS_TOKEN, INSTANCE_ID: 'metrics-a', DB_POOL_MAX: '4' });
+    // Another instance's request pool on the same database, with more connections open than ours
+    // may ever have: not counted here.
+    const other = createSql(s.databaseUrl, { max: 6, applicationName: requestPoolName('metrics-b') });
+    await Promise.all(Array.from({ length: 6 }, () => other`select pg_sleep(0.05)`));
     const none = await s.api('/metrics');
     expect(none.status).toBe(401);
     expect(await none.text()).not.toMatch(/process_cpu/);
@@ -55,12 +61,15 @@ describe('/metrics in production', () => {
       text = await res.text();
     } while (!/pipeline_step_duration_seconds_count\{instance="metrics-a",step="assign"\} [1-9]/.test(text) && Date.now() < deadline);
     socket.disconnect();
+    await other.end();
     await s.stop();
 
     // Per instance: every series carries this instance's INSTANCE_ID.
     expect(text).toMatch(/process_cpu_user_seconds_total\{instance="metrics-a"\} /);
     expect(text).toMatch(/db_pool_connections\{state="max",instance="metrics-a"\} \d+/);
-    expect(text).toMatch(/db_pool_connections\{state="open",instance="metrics-a"\} [1-9]/);
+    expect(text).toMatch(/db_pool_connections\{state="max",instance="metrics-a"\} 4\b/);
+    expect(Number(text.match(/db_pool_connections\{state="open",instance="metrics-a"\} (\d+)/)?.[1])).toBeGreaterThan(0);
+    expect(Number(text.match(/db_pool_connections\{state="open",instance="metrics-a"\} (\d+)/)?.[1])).toBeLessThanOrEqual(4);
     expect(text).toMatch(/realtime_connections\{kind="socket",instance="metrics-a"\} 1\b/);
     expect(text).toMatch(/realtime_connections\{kind="sse",instance="metrics-a"\} 0\b/);
     expect(text).toMatch(/pipeline_step_duration_seconds_count\{instance="metrics-a",step="classify"\} [1-9]/);

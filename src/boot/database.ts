@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
-import { ensureDatabase } from '../db/bootstrap.ts';
+import { ensureDatabase, requestPoolName } from '../db/bootstrap.ts';
 import { createSql, type Sql } from '../db/client.ts';
 import { startEmbeddedPostgres } from '../db/embedded.ts';
 import { isDatabaseUnavailable } from '../db/faults.ts';
@@ -45,7 +45,7 @@ export async function openDatabase(config: Config, log: Logger, teardown: Teardo
   const timeouts = { connectTimeoutSeconds: config.dbConnectTimeoutSeconds, statementTimeoutMs: config.dbStatementTimeoutMs };
   const applied = await migrateOrExplain(databaseUrl, config.dbConnectTimeoutSeconds);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
-  const sql = createSql(databaseUrl, { max: config.dbPoolMax, ...timeouts });
+  const sql = createSql(databaseUrl, { max: config.dbPoolMax, applicationName: requestPoolName(config.instanceId), ...timeouts });
   // Everything that queries has stopped by the time this runs. After a connection cut, a dead
   // connection can keep a stale query that end() would wait out, so the wait is short.
   teardown.push(() => sql.end({ timeout: 2 }), 'database pool');

@@ -4,7 +4,8 @@
  *
  * @example
  * const url = await ensureDatabase(adminUrl, 'livia');
- * const { open, active } = await poolUsage(sql);
+ * const sql = createSql(url, { applicationName: requestPoolName(instanceId) });
+ * const { open, active } = await poolUsage(sql, requestPoolName(instanceId));
  */
 import { createSql, type Queryable } from './client.ts';
 
@@ -25,10 +26,18 @@ export async function ensureDatabase(adminUrl: string, name: string): Promise<st
   return url.toString();
 }
 
-/** Connections this app holds open on the server, and how many of them are running a query. */
-export async function poolUsage(sql: Queryable): Promise<{ open: number; active: number }> {
+/**
+ * The `application_name` of an instance's request pool: `livia:<instance>`, cut to PostgreSQL's
+ * 63 bytes. Several instances share one database; each counts only its own connections.
+ */
+export function requestPoolName(instanceId: string): string {
+  return `livia:${instanceId}`.slice(0, 63);
+}
+
+/** Connections the pool named `applicationName` holds open on the server, and how many run a query. */
+export async function poolUsage(sql: Queryable, applicationName: string): Promise<{ open: number; active: number }> {
   const [row] = await sql<{ open: number; active: number }[]>`
     select count(*)::int as open, (count(*) filter (where state = 'active'))::int as active
-    from pg_stat_activity where application_name = 'livia' and datname = current_database()`;
+    from pg_stat_activity where application_name = ${applicationName} and datname = current_database()`;
   return row ?? { open: 0, active: 0 };
 }

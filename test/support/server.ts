@@ -13,6 +13,8 @@ import { afterFile, createTestDatabase } from './db.ts';
 
 export interface TestServer {
   url: string;
+  /** The server's own database (created for it). */
+  databaseUrl: string;
   server: RunningServer;
   admin: { email: string; password: string; name: string };
   /** Signs in (the admin by default) and returns the token. */
@@ -58,6 +60,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     });
   return {
     url: server.url,
+    databaseUrl,
     server,
     admin,
     api,
