@@ -15,7 +15,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Server as SocketServer } from 'socket.io';
 import { loadConfig, type Config, type Env } from './config.ts';
 import type { Sql } from './db/client.ts';
-import { poolUsage, requestPoolName } from './db/bootstrap.ts';
+import { poolUsage } from './db/bootstrap.ts';
 import { queueDepths, startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
@@ -114,7 +114,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     const consultantOnline = consultantPresence({ sql, system, log, teardown, isOnline: (s) => isOnline(s as never) });
     const metrics = createMetrics({
       instance: config.instanceId,
-      pool: { max: config.dbPoolMax, read: () => poolUsage(sql, requestPoolName(config.instanceId)) },
+      pool: { max: config.dbPoolMax, read: () => poolUsage(sql) },
       connections: () => ({ socket: sessions.live.count('socket'), sse: sessions.live.count('sse') }),
       queues: () => queueDepths(boss),
     });

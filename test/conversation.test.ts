@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONVERSATION, conversationActor, typingMs } from '../src/actors/conversation.ts';
 import { noTranscriber, scriptedBrain } from '../src/actors/conversation/brain.ts';
 import { MEDIA_ACK, OPT_OUT_CONFIRMATION, VOICE_FALLBACK } from '../src/actors/conversation/script.ts';
-import { stageOf, type ConversationEvent } from '../src/actors/conversation.machine.ts';
+import { stageOf } from '../src/actors/conversation.machine.ts';
 import { ActorSystem, UnsupportedMachineError } from '../src/actors/runtime.ts';
 import { journalFor } from '../src/db/actors.ts';
 import type { Sql } from '../src/db/client.ts';
@@ -21,6 +21,7 @@ import { formatBRL, pmt } from '../src/domain/simulation.ts';
 import { createLogger } from '../src/log.ts';
 import { ConversationInbox } from '../src/services/conversation-inbox.ts';
 import { testSql } from './support/db.ts';
+import { conversationSystem } from './support/conversation-system.ts';
 import { FakeLiviaTransport } from './support/fake-livia-transport.ts';
 
 const log = createLogger('silent');
@@ -45,22 +46,18 @@ beforeAll(async () => {
   sql = db.sql;
   await migrate(sql, 'migrations');
   boss = await startJobs({ url: db.url, log, queues: [] });
-  system = new ActorSystem({ sql, boss, log, outboxSweepMs: 100, effectRetryBaseMs: 20 });
-  system.register(
-    conversationActor({
-      settings,
-      brain: scriptedBrain,
-      transport,
-      handoff: {
-        handOff: async (p, key) => {
-          handoffs.push({ phone: p.phone, key, data: p.data, summary: p.summary });
-          return { consultantName: 'Rafael' };
-        },
+  system = conversationSystem(sql, boss, {
+    settings,
+    brain: scriptedBrain,
+    transport,
+    handoff: {
+      handOff: async (p, key) => {
+        handoffs.push({ phone: p.phone, key, data: p.data, summary: p.summary });
+        return { consultantName: 'Rafael' };
       },
-      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
-      typing: { msPerChar: 0, maxMs: 0 },
-    }),
-  );
+    },
+    typing: { msPerChar: 0, maxMs: 0 },
+  });
   await system.start();
   inbox = new ConversationInbox({ system, transcriber: noTranscriber, log });
 });

@@ -4,9 +4,8 @@
  * The conversation's clock is moved to a chosen time of day; the runtime's timers use real time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
+import { CONVERSATION } from '../src/actors/conversation.ts';
 import { noTranscriber, scriptedBrain } from '../src/actors/conversation/brain.ts';
-import type { ConversationEvent } from '../src/actors/conversation.machine.ts';
 import { ActorSystem } from '../src/actors/runtime.ts';
 import { journalFor } from '../src/db/actors.ts';
 import type { Sql } from '../src/db/client.ts';
@@ -17,6 +16,7 @@ import { parseHours } from '../src/domain/business-hours.ts';
 import { createLogger } from '../src/log.ts';
 import { ConversationInbox } from '../src/services/conversation-inbox.ts';
 import { testSql } from './support/db.ts';
+import { conversationSystem } from './support/conversation-system.ts';
 import { FakeLiviaTransport } from './support/fake-livia-transport.ts';
 
 const log = createLogger('silent');
@@ -29,16 +29,12 @@ let offset = 0;
 const live: ActorSystem[] = [];
 
 function newSystem(): { system: ActorSystem; inbox: ConversationInbox } {
-  const system = new ActorSystem({ sql, boss, log, outboxSweepMs: 100, effectRetryBaseMs: 20 });
-  system.register(
-    conversationActor({
-      settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [1500, 3000], burstMs: 100, hours: parseHours('08:00-20:00', 'America/Sao_Paulo') },
-      brain: scriptedBrain,
-      transport,
-      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
-      now: () => Date.now() + offset,
-    }),
-  );
+  const system = conversationSystem(sql, boss, {
+    settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [1500, 3000], burstMs: 100, hours: parseHours('08:00-20:00', 'America/Sao_Paulo') },
+    brain: scriptedBrain,
+    transport,
+    now: () => Date.now() + offset,
+  });
   live.push(system);
   return { system, inbox: new ConversationInbox({ system, transcriber: noTranscriber }) };
 }

@@ -7,9 +7,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
+import { CONVERSATION } from '../src/actors/conversation.ts';
 import { createGroqBrain, createTranscriber, type BrainInput } from '../src/actors/conversation/brain.ts';
-import { stageOf, type ConversationEvent } from '../src/actors/conversation.machine.ts';
+import { stageOf } from '../src/actors/conversation.machine.ts';
 import { ActorSystem } from '../src/actors/runtime.ts';
 import type { Sql } from '../src/db/client.ts';
 import { conversationByPhone, transcriptOf } from '../src/db/conversations.ts';
@@ -20,6 +20,7 @@ import { formatBRL, pmt } from '../src/domain/simulation.ts';
 import { createLogger } from '../src/log.ts';
 import { ConversationInbox } from '../src/services/conversation-inbox.ts';
 import { testSql } from './support/db.ts';
+import { conversationSystem } from './support/conversation-system.ts';
 import { FakeLiviaTransport } from './support/fake-livia-transport.ts';
 
 interface Seen {
@@ -196,15 +197,11 @@ describe('a whole dialogue with the Groq brain in an ActorSystem', () => {
     sql = db.sql;
     await migrate(sql, 'migrations');
     boss = await startJobs({ url: db.url, log: createLogger('silent'), queues: [] });
-    system = new ActorSystem({ sql, boss, log: createLogger('silent'), outboxSweepMs: 100, effectRetryBaseMs: 20 });
-    system.register(
-      conversationActor({
-        settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [3_600_000, 86_400_000], burstMs: 200, hours: parseHours('08:00-20:00', 'America/Sao_Paulo') },
-        brain: createGroqBrain({ apiKey: 'test', baseUrl: fake.url, model: 'm', timeoutMs: 300 }),
-        transport,
-        send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
-      }),
-    );
+    system = conversationSystem(sql, boss, {
+      settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [3_600_000, 86_400_000], burstMs: 200, hours: parseHours('08:00-20:00', 'America/Sao_Paulo') },
+      brain: createGroqBrain({ apiKey: 'test', baseUrl: fake.url, model: 'm', timeoutMs: 300 }),
+      transport,
+    });
     await system.start();
     inbox = new ConversationInbox({
       system,

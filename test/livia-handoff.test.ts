@@ -5,9 +5,7 @@
  * of the hand-off effect (same id) finds the same lead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
 import { noTranscriber, scriptedBrain } from '../src/actors/conversation/brain.ts';
-import type { ConversationEvent } from '../src/actors/conversation.machine.ts';
 import { ActorSystem } from '../src/actors/runtime.ts';
 import type { Sql } from '../src/db/client.ts';
 import { conversationByPhone } from '../src/db/conversations.ts';
@@ -21,6 +19,7 @@ import { createLeadClassifier } from '../src/services/lead-classifier.ts';
 import { LeadPipeline } from '../src/services/lead-pipeline.ts';
 import { createLiviaHandoff } from '../src/services/livia-handoff.ts';
 import { testSql } from './support/db.ts';
+import { conversationSystem } from './support/conversation-system.ts';
 import { FakeLiviaTransport } from './support/fake-livia-transport.ts';
 
 const log = createLogger('silent');
@@ -52,16 +51,12 @@ beforeAll(async () => {
   });
   await pipeline.start();
   handoff = createLiviaHandoff({ sql, pipeline, log });
-  system = new ActorSystem({ sql, boss, log, outboxSweepMs: 100, effectRetryBaseMs: 20 });
-  system.register(
-    conversationActor({
-      settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [3_600_000, 86_400_000], burstMs: 100, hours: parseHours('08:00-20:00', 'America/Sao_Paulo') },
-      brain: scriptedBrain,
-      transport,
-      handoff,
-      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
-    }),
-  );
+  system = conversationSystem(sql, boss, {
+    settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [3_600_000, 86_400_000], burstMs: 100, hours: parseHours('08:00-20:00', 'America/Sao_Paulo') },
+    brain: scriptedBrain,
+    transport,
+    handoff,
+  });
   await system.start();
   inbox = new ConversationInbox({ system, transcriber: noTranscriber });
 });

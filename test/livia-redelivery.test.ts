@@ -5,9 +5,8 @@
  * the lock is gone, and the customer gets one answer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONVERSATION, conversationActor } from '../src/actors/conversation.ts';
+import { CONVERSATION } from '../src/actors/conversation.ts';
 import { noTranscriber, scriptedBrain } from '../src/actors/conversation/brain.ts';
-import type { ConversationEvent } from '../src/actors/conversation.machine.ts';
 import { ActorSystem } from '../src/actors/runtime.ts';
 import { createSql, type Sql } from '../src/db/client.ts';
 import { startJobs, stopJobs, type PgBoss } from '../src/db/jobs.ts';
@@ -18,6 +17,7 @@ import { createLogger } from '../src/log.ts';
 import { ConversationInbox } from '../src/services/conversation-inbox.ts';
 import { LIVIA_SESSION, LiviaConversationInbox } from '../src/services/livia-whatsapp.ts';
 import { afterFile, testSql } from './support/db.ts';
+import { conversationSystem } from './support/conversation-system.ts';
 import { FakeLiviaTransport } from './support/fake-livia-transport.ts';
 
 const log = createLogger('silent');
@@ -37,15 +37,11 @@ beforeAll(async () => {
   timed = createSql(db.url, { max: 5, statementTimeoutMs: 300 });
   afterFile(() => timed.end({ timeout: 5 }));
   boss = await startJobs({ url: db.url, log, queues: [] });
-  system = new ActorSystem({ sql: timed, boss, log, outboxSweepMs: 100, effectRetryBaseMs: 20 });
-  system.register(
-    conversationActor({
-      settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [3_600_000, 7_200_000], burstMs: 0, hours: parseHours('00:00-23:59', 'America/Sao_Paulo') },
-      brain: scriptedBrain,
-      transport,
-      send: (phone, e: ConversationEvent) => system.send(CONVERSATION, phone, e),
-    }),
-  );
+  system = conversationSystem(timed, boss, {
+    settings: { monthlyRate: 0.02, maxIncomeShare: 0.3, followUpMs: [3_600_000, 7_200_000], burstMs: 0, hours: parseHours('00:00-23:59', 'America/Sao_Paulo') },
+    brain: scriptedBrain,
+    transport,
+  });
   await system.start();
   const inbox = new ConversationInbox({ system, transcriber: noTranscriber });
   livia = new LiviaConversationInbox({ sql: timed, inbox, log, backoffMs: [200, 400, 800] });

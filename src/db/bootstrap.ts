@@ -5,7 +5,7 @@
  * @example
  * const url = await ensureDatabase(adminUrl, 'livia');
  * const sql = createSql(url, { applicationName: requestPoolName(instanceId) });
- * const { open, active } = await poolUsage(sql, requestPoolName(instanceId));
+ * const { open, active } = await poolUsage(sql);
  */
 import { createSql, type Queryable } from './client.ts';
 
@@ -34,10 +34,13 @@ export function requestPoolName(instanceId: string): string {
   return `livia:${instanceId}`.slice(0, 63);
 }
 
-/** Connections the pool named `applicationName` holds open on the server, and how many run a query. */
-export async function poolUsage(sql: Queryable, applicationName: string): Promise<{ open: number; active: number }> {
+/**
+ * Connections `sql`'s pool holds open on the server, and how many run a query: those under the
+ * `application_name` of the connection asking (every connection of a pool carries its name).
+ */
+export async function poolUsage(sql: Queryable): Promise<{ open: number; active: number }> {
   const [row] = await sql<{ open: number; active: number }[]>`
     select count(*)::int as open, (count(*) filter (where state = 'active'))::int as active
-    from pg_stat_activity where application_name = ${applicationName} and datname = current_database()`;
+    from pg_stat_activity where application_name = current_setting('application_name') and datname = current_database()`;
   return row ?? { open: 0, active: 0 };
 }
