@@ -97,8 +97,12 @@ describe('leads across three instances', () => {
     const sent = await sql<{ sent_by: string; sends: number }[]>`select sent_by, sends from wa_simulator_sent where session = 'livia'`;
     expect(sent.length).toBe(4);
     expect(sent.every((r) => r.sends === 1 && r.sent_by === owner)).toBe(true);
-    // Every effect ran under the owner's lease, and at most once.
-    const effects = await sql<{ claimed_by: string | null; done: boolean }[]>`select claimed_by, done_at is not null as done from actor_outbox where actor_type in ('conversation', 'whatsapp-session')`;
+    // Every effect ran under the owner's lease, and at most once. (A reply is on the wire a moment
+    // before its effect's completion commits: wait for that, not for a fixed time.)
+    const effects = await until('every effect done', async () => {
+      const rows = await sql<{ claimed_by: string | null; done: boolean }[]>`select claimed_by, done_at is not null as done from actor_outbox where actor_type in ('conversation', 'whatsapp-session')`;
+      return rows.every((e) => e.done) && rows;
+    }, 10_000, 100);
     expect(effects.every((e) => e.done && e.claimed_by === owner)).toBe(true);
   });
 });
