@@ -82,18 +82,34 @@ export type NewLeadRow = NewLead & {
  * when it inserted none), so leads and job commit together even in autocommit: one round trip
  * instead of BEGIN, the statements and COMMIT. The row is the one pg-boss 10's `send` writes
  * (plans.insertJob, with the queue's options and the boss's defaults); test/intake-job.test.ts
- * compares the two.
+ * compares the two. The job names only the leads left unassigned: the others have nothing left.
+ *
+ * With `assign`, the classified leads are also assigned in the same statement, as
+ * `assignWaitingLeads` would assign them right after (same rotation, workload, `assigned`
+ * interaction after `classified`, numbered notification; the lead is stored at version 2, as
+ * created then assigned): one write per lead instead of an insert and an update. It never waits
+ * for that: when the assignment lock or an eligible consultant is held by another transaction,
+ * or when a stored lead already waits for a consultant (the oldest go first), the leads are stored
+ * unassigned and `assignWaitingLeads` takes them. A lead skipped as a duplicate after its slot in
+ * the rotation was counted leaves that slot unused (the workload counts only what was inserted).
+ * Returns, per lead assigned, its consultant and notification.
  */
 export async function insertLeads(
   sql: Queryable,
   ls: NewLeadRow[],
   signatureTtlSeconds: number,
   job?: SafetyNetJob,
-): Promise<{ inserted: Set<string>; signaturesStored: number }> {
-  if (ls.length === 0) return { inserted: new Set(), signaturesStored: 0 };
+  o: { assign?: boolean } = {},
+): Promise<{ inserted: Set<string>; signaturesStored: number; assigned: Map<string, IntakeAssignment> }> {
+  const assigned = new Map<string, IntakeAssignment>();
+  if (ls.length === 0) return { inserted: new Set(), signaturesStored: 0, assigned };
+  const assign = o.assign ?? false;
   const col = <T>(f: (l: NewLeadRow) => T) => ls.map(f) as never;
-  const [row] = await sql<{ ids: string[] | null; signed: number }[]>`
-    with t as (
+  const [row] = await sql<{ ids: string[] | null; signed: number; assigned: AssignedJson[] | null }[]>`
+    with lk as (
+      -- Never waits: held elsewhere, the leads are stored unassigned (see the comment above).
+      select pg_try_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY}) as held where ${assign}::boolean
+    ), t as (
       select * from unnest(${col((l) => l.id)}::uuid[], ${col((l) => l.name)}::text[], ${col((l) => l.phone)}::text[], ${col((l) => l.email)}::text[],
                   ${col((l) => l.source)}::text[], ${col((l) => l.externalId)}::text[], ${col((l) => l.idempotencyKey)}::text[],
                   ${col((l) => l.message)}::text[], ${col((l) => l.requestedAmount)}::numeric[], ${col((l) => l.monthlyIncome)}::numeric[],
@@ -110,31 +126,94 @@ export async function insertLeads(
       order by ord
       on conflict do nothing
       returning lead_id
-    ), lead as (
+    ), ${candidates(sql, null, { skipLocked: true })}, queue as materialized (
+      -- The classified leads of this batch, when every eligible consultant could be locked at once
+      -- and no stored lead waits for one (those go first, through assignWaitingLeads).
+      select t.id, row_number() over (order by t.ord) as n from t
+      where t.ai_score is not null and (t.signature is null or t.id in (select lead_id from sig))
+        and (select count(*) from cand) > 0
+        and (select count(*) from cand) = (select count(*) from consultants where ${eligible(sql, null)})
+        and not exists (select 1 from leads w where w.consultant_id is null and w.status = 'NEW' and w.ai_classified_at is not null)
+    ), ${roundRobin(sql)}, lead as (
       insert into leads (id, name, phone, email, source, external_id, idempotency_key, message,
                          requested_amount, monthly_income, metadata, ai_score, ai_temperature, ai_classifier, ai_reasons,
-                         ai_classified_at, created_at, updated_at)
-      select id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
+                         ai_classified_at, consultant_id, assigned_at, version, created_at, updated_at)
+      select t.id, name, phone, email, source, external_id, idempotency_key, message, requested_amount, monthly_income,
              metadata::jsonb, ai_score, ai_temperature, ai_classifier, ai_reasons::jsonb,
-             case when ai_score is not null then clock_timestamp() end, clock_timestamp(), clock_timestamp()
-      from t
-      where signature is null or id in (select lead_id from sig)
-      order by ord
+             case when ai_score is not null then clock_timestamp() end, v.consultant_id, v.at,
+             -- Stored as the separate steps would leave it: created (1), then assigned (2).
+             case when v.lead_id is null then 1 else 2 end, clock_timestamp(), clock_timestamp()
+      from t left join v on v.lead_id = t.id
+      where signature is null or t.id in (select lead_id from sig)
+      order by t.ord
       on conflict do nothing
-      returning id
+      returning id, name, consultant_id, assigned_at
     ), audit as (
-      -- One insert, so each lead's 'created' comes before its 'classified' (interaction ids grow in order).
+      -- One insert, so each lead's 'created' comes before its 'classified' and 'assigned'
+      -- (interaction ids grow in order).
       insert into interactions (lead_id, type, actor_type, data)
       select t.id, x.type, 'system',
-             case when x.n = 1 then jsonb_build_object('source', t.source)
-                  else jsonb_build_object('score', t.ai_score, 'temperature', t.ai_temperature, 'classifier', t.ai_classifier) || t.ai_reasons::jsonb end
+             case x.n when 1 then jsonb_build_object('source', t.source)
+                      when 2 then jsonb_build_object('score', t.ai_score, 'temperature', t.ai_temperature, 'classifier', t.ai_classifier) || t.ai_reasons::jsonb
+                      else jsonb_build_object('consultant_id', lead.consultant_id, 'by', 'round_robin') end
       from lead join t on t.id = lead.id
-      cross join lateral (values (1, 'created'), (2, 'classified')) as x(n, type)
-      where x.n = 1 or t.ai_score is not null
+      cross join lateral (values (1, 'created'), (2, 'classified'), (3, 'assigned')) as x(n, type)
+      where x.n = 1 or (x.n = 2 and t.ai_score is not null) or (x.n = 3 and lead.consultant_id is not null)
       order by t.ord, x.n
+    ), done as (
+      select lead.id, lead.name, lead.consultant_id, lead.assigned_at, t.ord
+      from lead join t on t.id = lead.id where lead.consultant_id is not null
+    ), ${assignedTail(sql)}, waiting as (
+      select id from lead where consultant_id is null
     )${job ? safetyNetJob(sql, job) : sql``}
-    select (select array_agg(id) from lead) as ids, (select count(*) from sig)::int as signed`;
-  return { inserted: new Set(row?.ids ?? []), signaturesStored: row?.signed ?? 0 };
+    select (select array_agg(id) from lead) as ids, (select count(*) from sig)::int as signed,
+           (select jsonb_agg(jsonb_build_object('id', d.id, 'consultant_id', d.consultant_id, 'consultant_name', c.name,
+                   'assigned_at', d.assigned_at, 'n_id', n.id, 'n_seq', n.seq, 'n_type', n.type, 'n_title', n.title,
+                   'n_body', n.body, 'n_created_at', n.created_at) order by d.ord)
+            from done d join consultants c on c.id = d.consultant_id left join notified n on n.lead_id = d.id) as assigned`;
+  for (const a of row?.assigned ?? []) {
+    assigned.set(a.id, {
+      consultantId: a.consultant_id,
+      consultantName: a.consultant_name,
+      assignedAt: new Date(a.assigned_at),
+      notification: notificationOf({ ...a, n_created_at: a.n_created_at === null ? null : new Date(a.n_created_at) }, a.id, a.consultant_id),
+    });
+  }
+  return { inserted: new Set(row?.ids ?? []), signaturesStored: row?.signed ?? 0, assigned };
+}
+
+/** A lead `insertLeads` assigned in the same statement. */
+export interface IntakeAssignment {
+  consultantId: string;
+  consultantName: string;
+  assignedAt: Date;
+  notification: NotificationRow | undefined;
+}
+
+interface NotificationColumns {
+  n_id: string | number | null;
+  n_seq: string | number | null;
+  n_type: string | null;
+  n_title: string | null;
+  n_body: string | null;
+  n_created_at: Date | null;
+}
+
+type AssignedJson = NotificationColumns & { id: string; consultant_id: string; consultant_name: string; assigned_at: string; n_created_at: string | null };
+
+function notificationOf(n: NotificationColumns, leadId: string, recipientId: string): NotificationRow | undefined {
+  if (n.n_id === null) return undefined;
+  return {
+    id: Number(n.n_id),
+    seq: Number(n.n_seq),
+    recipient_id: recipientId,
+    type: n.n_type!,
+    title: n.n_title!,
+    body: n.n_body!,
+    lead_id: leadId,
+    read_at: null,
+    created_at: n.n_created_at!,
+  };
 }
 
 /** The pg-boss job `insertLeads` enqueues with the leads: `{ [dataKey]: [inserted ids] }`. */
@@ -155,7 +234,7 @@ export interface SafetyNetJob {
 const safetyNetJob = (sql: Queryable, j: SafetyNetJob) => sql`, job as (
       insert into ${sql(j.schema)}.job (id, name, data, priority, start_after, singleton_key, singleton_on, dead_letter,
                                      expire_in, keep_until, retry_limit, retry_delay, retry_backoff, policy)
-      select gen_random_uuid(), q.name, jsonb_build_object(${j.dataKey}::text, (select jsonb_agg(id) from lead)), 0, s.start_after,
+      select gen_random_uuid(), q.name, jsonb_build_object(${j.dataKey}::text, (select jsonb_agg(id) from waiting)), 0, s.start_after,
              null, null, q.dead_letter,
              coalesce(q.expire_seconds, ${j.expireInDefaultSeconds}::int) * interval '1s',
              s.start_after + cast(coalesce((q.retention_minutes * 60)::text, '14 days') as interval),
@@ -165,7 +244,7 @@ const safetyNetJob = (sql: Queryable, j: SafetyNetJob) => sql`, job as (
              q.policy
       from ${sql(j.schema)}.queue q
       cross join (select now() + cast(${String(j.startAfterSeconds)}::text as interval) as start_after) s
-      where q.name = ${j.queue} and exists (select 1 from lead)
+      where q.name = ${j.queue} and exists (select 1 from waiting)
       on conflict do nothing
     )`;
 
@@ -467,18 +546,11 @@ export async function assignWaitingLeads(
   sql: Queryable,
   o: { limit: number; onlineIds: string[] | null },
 ): Promise<{ leadId: string; consultantId: string; lead: LeadRow; notification: NotificationRow | undefined }[]> {
-  type Done = LeadRow & { ord: string; n_id: string | null; n_seq: string; n_type: string; n_title: string; n_body: string; n_created_at: Date };
+  type Done = LeadRow & NotificationColumns & { ord: string };
   const done = await sql<Done[]>`
     with lk as (
-      select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY})
-    ), cand as materialized (
-      select id, open_leads, max_open_leads, last_assigned_at, created_at from consultants
-      where role = 'CONSULTANT' and active and open_leads < max_open_leads
-        and (${o.onlineIds}::uuid[] is null or id = any(${o.onlineIds}::uuid[]))
-        and exists (select 1 from lk)
-      order by id
-      for update
-    ), waiting as materialized (
+      select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY}), true as held
+    ), ${candidates(sql, o.onlineIds)}, waiting as materialized (
       -- Only once every candidate is locked (the count reads them all); with none, no lead is read.
       select id, created_at from leads
       where consultant_id is null and status = 'NEW' and ai_classified_at is not null
@@ -488,20 +560,7 @@ export async function assignWaitingLeads(
       for update skip locked
     ), queue as (
       select id, row_number() over (order by created_at, id) as n from waiting
-    ), ranked as (
-      select id, max_open_leads - open_leads as room,
-             row_number() over (order by last_assigned_at asc nulls first, open_leads, created_at, id) as p
-      from cand
-    ), slots as (
-      select r.id as consultant_id, row_number() over (order by j, r.p) as n
-      from ranked r cross join lateral generate_series(0, least(r.room, (select count(*) from waiting)) - 1) as j
-    ), clock as (
-      select greatest(clock_timestamp(), (select max(last_assigned_at) from cand) + interval '1 millisecond') as t0
-    ), v as materialized (
-      -- Materialized: computed once, then the update looks each lead up by its key.
-      select q.id as lead_id, s.consultant_id, (select t0 from clock) + (q.n - 1) * interval '1 millisecond' as at, q.n as ord
-      from queue q join slots s on s.n = q.n
-    ), done as (
+    ), ${roundRobin(sql)}, done as (
       update leads l set consultant_id = v.consultant_id, assigned_at = v.at, version = l.version + 1, updated_at = now()
       from v
       -- Each row is locked since the waiting CTE checked it, on its newest version: still NEW and
@@ -509,14 +568,71 @@ export async function assignWaitingLeads(
       -- and a scan of v per lead; by key it is one lookup per lead.)
       where l.id = v.lead_id
       returning l.*, v.ord
-    ), workload as (
-      update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)
-      from (select consultant_id, count(*)::int as n, max(assigned_at) as last_at from done group by consultant_id) w
-      where c.id = w.consultant_id
     ), assigned as (
       insert into interactions (lead_id, type, actor_type, data)
       select id, 'assigned', 'system', jsonb_build_object('consultant_id', consultant_id, 'by', 'round_robin')
       from done order by ord
+    ), ${assignedTail(sql)}
+    select d.*, c.name as consultant_name,
+           n.id as n_id, n.seq as n_seq, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
+    from done d
+    join consultants c on c.id = d.consultant_id
+    left join notified n on n.lead_id = d.id
+    order by d.ord`;
+  return done.map(({ ord: _ord, n_id, n_seq, n_type, n_title, n_body, n_created_at, ...lead }) => ({
+    leadId: lead.id,
+    consultantId: lead.consultant_id!,
+    lead,
+    notification: notificationOf({ n_id, n_seq, n_type, n_title, n_body, n_created_at }, lead.id, lead.consultant_id!),
+  }));
+}
+
+/** Who may take leads now (with `onlineIds`, only those; null: no presence rule). */
+const eligible = (sql: Queryable, onlineIds: string[] | null) => sql`role = 'CONSULTANT' and active and open_leads < max_open_leads
+        and (${onlineIds}::uuid[] is null or id = any(${onlineIds}::uuid[]))`;
+
+/**
+ * The consultants who may take leads, locked in id order (CTE `cand`), once CTE `lk` says the
+ * assignment lock is held; none otherwise. `skipLocked`: a consultant another transaction holds
+ * is left out instead of waited for.
+ */
+const candidates = (sql: Queryable, onlineIds: string[] | null, o: { skipLocked?: boolean } = {}) => sql`cand as materialized (
+      select id, open_leads, max_open_leads, last_assigned_at, created_at from consultants
+      where ${eligible(sql, onlineIds)}
+        and exists (select 1 from lk where held)
+      order by id
+      for update${o.skipLocked ? sql` skip locked` : sql``}
+    )`;
+
+/**
+ * The rotation over `cand` for the leads of CTE `queue` (id, n: 1-based, oldest first): CTE `v`
+ * (lead_id, consultant_id, at, ord), one distinct, increasing time per lead after every
+ * candidate's last assignment.
+ */
+const roundRobin = (sql: Queryable) => sql`ranked as (
+      select id, max_open_leads - open_leads as room,
+             row_number() over (order by last_assigned_at asc nulls first, open_leads, created_at, id) as p
+      from cand
+    ), slots as (
+      select r.id as consultant_id, row_number() over (order by j, r.p) as n
+      from ranked r cross join lateral generate_series(0, least(r.room, (select count(*) from queue)) - 1) as j
+    ), clock as (
+      select greatest(clock_timestamp(), (select max(last_assigned_at) from cand) + interval '1 millisecond') as t0
+    ), v as materialized (
+      -- Materialized: computed once, then each lead is looked up by its key.
+      select q.id as lead_id, s.consultant_id, (select t0 from clock) + (q.n - 1) * interval '1 millisecond' as at, q.n as ord
+      from queue q join slots s on s.n = q.n
+    )`;
+
+/**
+ * After CTE `done` (the leads just assigned: id, name, consultant_id, assigned_at, ord): each
+ * consultant's workload and rotation time, and a notification per lead, numbered per recipient
+ * (CTE `notified`).
+ */
+const assignedTail = (sql: Queryable) => sql`workload as (
+      update consultants c set open_leads = c.open_leads + w.n, last_assigned_at = greatest(c.last_assigned_at, w.last_at)
+      from (select consultant_id, count(*)::int as n, max(assigned_at) as last_at from done group by consultant_id) w
+      where c.id = w.consultant_id
     ), counters as (
       -- Each recipient's notification numbers for this batch, reserved at once (migration 004's
       -- counter, whose row lock orders the recipient's commits).
@@ -534,33 +650,7 @@ export async function assignWaitingLeads(
       from numbered order by ord
       on conflict do nothing
       returning id, seq, lead_id, type, title, body, created_at
-    )
-    select d.*, c.name as consultant_name,
-           n.id as n_id, n.seq as n_seq, n.type as n_type, n.title as n_title, n.body as n_body, n.created_at as n_created_at
-    from done d
-    join consultants c on c.id = d.consultant_id
-    left join notified n on n.lead_id = d.id
-    order by d.ord`;
-  return done.map(({ ord: _ord, n_id, n_seq, n_type, n_title, n_body, n_created_at, ...lead }) => ({
-    leadId: lead.id,
-    consultantId: lead.consultant_id!,
-    lead,
-    notification:
-      n_id === null
-        ? undefined
-        : {
-            id: Number(n_id),
-            seq: Number(n_seq),
-            recipient_id: lead.consultant_id!,
-            type: n_type,
-            title: n_title,
-            body: n_body,
-            lead_id: lead.id,
-            read_at: null,
-            created_at: n_created_at,
-          },
-  }));
-}
+    )`;
 
 /** Active consultants (with presence required, the caller keeps those online). */
 export async function activeConsultantIds(sql: Queryable): Promise<string[]> {
