@@ -1,7 +1,9 @@
 /**
  * The lead pipeline: intake → classify → assign → notify, each step idempotent and resumable.
- * With the rule-based classifier (instant and pure), intake classifies before storing, so the
- * lead is written once, already classified, and the next step is assignment.
+ * With the rule-based classifier (instant and pure), intake classifies before storing and, with
+ * no presence rule, assigns in the same statement when it can do so without waiting (see
+ * `insertLeads`), so the lead is written once, already classified and assigned; what it could not
+ * assign goes through the assignment round.
  *
  * Durability: intake commits the lead, its `created` interaction (and `classified`, see above),
  * its webhook signature and a pg-boss job in one transaction. The job is the safety net (it starts
