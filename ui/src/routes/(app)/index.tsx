@@ -135,16 +135,20 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
 
   /** Puts `lead` in its status column (newest first), out of any other; `false` leaves it out. */
   const place = $((lead: Lead, show: boolean) => {
+    let shown = false;
     for (const s of STATUSES) {
       const col = state.columns[s];
-      if (col.items.some((l) => l.id === lead.id)) col.items = col.items.filter((l) => l.id !== lead.id);
+      if (!col.items.some((l) => l.id === lead.id)) continue;
+      if (s === lead.status) shown = true;
+      col.items = col.items.filter((l) => l.id !== lead.id);
     }
     if (!show) return;
     const col = state.columns[lead.status];
     const items = [...col.items, lead].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1));
-    // Older than the loaded window: "load more" will bring it, in its place.
+    // Older than the loaded window: "load more" will bring it, in its place. A card already in the
+    // window stays, though it is the last one (the next page starts after it).
     const last = items[items.length - 1];
-    col.items = col.cursor && last?.id === lead.id ? items.slice(0, -1) : items;
+    col.items = col.cursor && !shown && last?.id === lead.id ? items.slice(0, -1) : items;
   });
 
   const refreshCounts = $(async () => {
