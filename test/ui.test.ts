@@ -224,6 +224,13 @@ describe('the web app', { timeout: 90_000 }, () => {
     const column = page.locator('[data-status="QUALIFIED"]');
     expect(await column.getByTestId('column-count').textContent()).toBe('30');
     expect(await column.locator('[data-lead-id]').count()).toBe(25);
+    // The reconcile classifies these leads (stored unclassified) and the board hears it live: the
+    // last loaded card takes its temperature and stays. (It used to vanish as "older than the
+    // loaded window", and "load more", which starts after it, never brought it back.)
+    await waitFor('the last loaded card classified live', async () =>
+      (await column.locator('[data-lead-id]', { hasText: 'Paginado 25' }).getByTestId('temperature').count()) === 1,
+    );
+    expect(await column.locator('[data-lead-id]').count()).toBe(25);
     // The API failing says so, and the button stays for another try.
     await page.route('**/api/leads?status=QUALIFIED*', (route) =>
       route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'boom' } }) }),
