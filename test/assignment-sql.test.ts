@@ -11,17 +11,9 @@ import { assignWaitingLeads } from '../src/db/leads.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { assignInOrder, type Candidate } from '../src/domain/assignment.ts';
 import { testSql } from './support/db.ts';
+import { rng } from './support/rng.ts';
 
 const MIGRATIONS = new URL('../migrations', import.meta.url).pathname;
-
-/** A small deterministic generator, so a failure can be replayed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 describe('assignWaitingLeads (one statement) follows assignInOrder', () => {
   let sql: Sql;
