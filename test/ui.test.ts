@@ -212,6 +212,27 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(errors).toEqual([]);
   });
 
+  it('catches up, when its live connection comes back, on what changed while it was down', async () => {
+    const l = await assignedLead('Volta Conexao');
+    const { page, context } = await signedIn(manager.email, manager.password);
+    await live(page);
+    await cardIn(page, 'NEW', l.id).waitFor();
+    // A page that cannot reach Socket.io (its handshake refused) is not told of the change.
+    await context.route('**/socket.io/**', (route) => route.abort());
+    await page.reload();
+    await cardIn(page, 'NEW', l.id).waitFor();
+    expect(await page.evaluate(() => document.documentElement.dataset.live)).not.toBe('socket');
+    const moved = await s.api(`/api/leads/${l.id}`, { method: 'PATCH', token: admin, body: { version: l.version, status: 'CONTACTED' } });
+    expect(moved.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await cardIn(page, 'NEW', l.id).count()).toBe(1);
+    // Back: the socket reconnects by itself and the board reads its columns again.
+    await context.unroute('**/socket.io/**');
+    await live(page);
+    await cardIn(page, 'CONTACTED', l.id).waitFor({ timeout: 15_000 });
+    expect(await cardIn(page, 'NEW', l.id).count()).toBe(0);
+  });
+
   it('pages a long column (25 cards, the count, "load more") and filters by consultant for a manager', async () => {
     await s.server.sql`
       insert into leads (name, email, source, status, consultant_id, assigned_at, created_at)

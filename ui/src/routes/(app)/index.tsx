@@ -36,6 +36,9 @@ interface Column {
 
 type Page = { items: Lead[]; next_cursor: string | null };
 
+/** The API's order: newest first, id breaking ties. */
+const newestFirst = (a: Lead, b: Lead) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1);
+
 function filterQuery(f: Filters): string {
   const p = new URLSearchParams();
   if (f.consultant) p.set('consultant_id', f.consultant);
@@ -144,7 +147,7 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     }
     if (!show) return;
     const col = state.columns[lead.status];
-    const items = [...col.items, lead].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1));
+    const items = [...col.items, lead].sort(newestFirst);
     // Older than the loaded window: "load more" will bring it, in its place. A card already in the
     // window stays, though it is the last one (the next page starts after it).
     const last = items[items.length - 1];
@@ -202,8 +205,59 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
   // Live: every lead created or changed anywhere lands in its column at once.
   useVisibleTask$(({ cleanup }) => {
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
+    /** Leads told live while a catch-up read runs: what they say is newer than what it reads. */
+    let told: Set<string> | undefined;
+    let catchingUp: Promise<void> | undefined;
+    let again = false;
+    // What changed while no live connection was open (before the socket first connected, or while
+    // it was down) was never told: on each connect, every column's loaded window is read again.
+    const catchUp = async () => {
+      if (catchingUp) {
+        again = true;
+        return;
+      }
+      catchingUp = (async () => {
+        do {
+          again = false;
+          told = new Set();
+          const query = filterQuery(filters);
+          const windows = await Promise.all(
+            STATUSES.map(async (s) => {
+              const wanted = Math.max(PAGE, state.columns[s].items.length);
+              const items: Lead[] = [];
+              let cursor: string | null = null;
+              do {
+                const r: Awaited<ReturnType<typeof api<Page>>> = await api<Page>(
+                  `/api/leads?status=${s}&limit=${Math.min(200, wanted - items.length)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}${query ? `&${query}` : ''}`,
+                );
+                if (!r.ok) return undefined;
+                items.push(...r.data.items);
+                cursor = r.data.next_cursor;
+              } while (cursor && items.length < wanted);
+              return { s, items, cursor };
+            }),
+          );
+          for (const w of windows) {
+            if (!w) continue;
+            const col = state.columns[w.s];
+            const fresh = w.items.filter((l) => !told!.has(l.id));
+            const kept = col.items.filter((l) => told!.has(l.id));
+            col.items = [...fresh, ...kept].sort(newestFirst);
+            col.cursor = w.cursor;
+          }
+          told = undefined;
+          await refreshCounts();
+        } while (again);
+      })();
+      try {
+        await catchingUp;
+      } finally {
+        catchingUp = undefined;
+      }
+    };
     const onLead = async (e: Event) => {
       const { lead } = (e as CustomEvent<LeadEvent>).detail;
+      told?.add(lead.id);
       const before = await find(lead.id);
       // An event for a version the board already shows (the answer to this page's own move came
       // first) or an older one (overtaken by a newer event) changes nothing: no re-render, so the
@@ -220,16 +274,22 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     };
     // Reassigned away from me: the card goes, and so does its count.
     const onRemoved = async (e: Event) => {
+      told?.add((e as CustomEvent<{ id: string }>).detail.id);
       const before = await find((e as CustomEvent<{ id: string }>).detail.id);
       if (!before) return;
       state.columns[before.status].items = state.columns[before.status].items.filter((l) => l.id !== before.lead.id);
       state.columns[before.status].count -= 1;
     };
+    const onConnected = () => void catchUp();
     window.addEventListener('livia-lead', onLead);
     window.addEventListener('livia-lead-removed', onRemoved);
+    window.addEventListener('livia-connected', onConnected);
+    // Connected before this ran: what was told in between reached no listener.
+    if (document.documentElement.dataset.live === 'socket') void catchUp();
     cleanup(() => {
       window.removeEventListener('livia-lead', onLead);
       window.removeEventListener('livia-lead-removed', onRemoved);
+      window.removeEventListener('livia-connected', onConnected);
       clearTimeout(countsTimer);
     });
   });
