@@ -1,6 +1,6 @@
 import { $, component$, sync$, useContext, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { routeLoader$, useLocation, useNavigate, type DocumentHead } from '@builder.io/qwik-city';
-import { api } from '../../lib/api';
+import { api, type ApiResult } from '../../lib/api';
 import type { LeadEvent } from '../../lib/live';
 import {
   age,
@@ -48,6 +48,11 @@ function filterQuery(f: Filters): string {
   return p.toString();
 }
 
+/** A page of one column: `limit` leads of `status`, after `cursor`, filtered by `query`. */
+function pageUrl(status: LeadStatus, query: string, limit: number, cursor: string | null = null): string {
+  return `/api/leads?status=${status}&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}${query ? `&${query}` : ''}`;
+}
+
 function readFilters(url: URL): Filters {
   const get = (k: string) => (url.searchParams.get(k) ?? '').trim();
   return { consultant: get('consultant'), temperature: get('temperature'), source: get('source'), q: get('q') };
@@ -60,7 +65,7 @@ export const useBoard = routeLoader$(async (ev) => {
   const me = await ev.resolveValue(useSession);
   const manager = canManageTeam(me.user?.role);
   const [pages, counts, team] = await Promise.all([
-    Promise.all(STATUSES.map((s) => serverApi<Page>(ev, `/api/leads?status=${s}&limit=${PAGE}${query ? `&${query}` : ''}`))),
+    Promise.all(STATUSES.map((s) => serverApi<Page>(ev, pageUrl(s, query, PAGE)))),
     serverApi<Record<LeadStatus, number>>(ev, `/api/leads/counts${query ? `?${query}` : ''}`),
     manager ? serverApi<Consultant[]>(ev, '/api/consultants') : Promise.resolve(null),
   ]);
@@ -191,7 +196,7 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     if (!col.cursor || col.loading) return;
     col.loading = true;
     const query = filterQuery(filters);
-    const r = await api<Page>(`/api/leads?status=${s}&limit=${PAGE}&cursor=${encodeURIComponent(col.cursor)}${query ? `&${query}` : ''}`);
+    const r = await api<Page>(pageUrl(s, query, PAGE, col.cursor));
     col.loading = false;
     if (!r.ok) {
       state.message = r.message;
@@ -207,52 +212,45 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
     /** Leads told live while a catch-up read runs: what they say is newer than what it reads. */
     let told: Set<string> | undefined;
-    let catchingUp: Promise<void> | undefined;
+    let catchingUp = false;
     let again = false;
+    /** A column's loaded window (at least a page), read again from the API. */
+    const reread = async (s: LeadStatus, query: string) => {
+      const wanted = Math.max(PAGE, state.columns[s].items.length);
+      const items: Lead[] = [];
+      let cursor: string | null = null;
+      do {
+        const r: ApiResult<Page> = await api<Page>(pageUrl(s, query, Math.min(200, wanted - items.length), cursor));
+        if (!r.ok) return undefined;
+        items.push(...r.data.items);
+        cursor = r.data.next_cursor;
+      } while (cursor && items.length < wanted);
+      return { s, items, cursor };
+    };
     // What changed while no live connection was open (before the socket first connected, or while
     // it was down) was never told: on each connect, every column's loaded window is read again.
+    // A connect during a catch-up makes it run once more.
     const catchUp = async () => {
-      if (catchingUp) {
-        again = true;
-        return;
-      }
-      catchingUp = (async () => {
-        do {
+      again = true;
+      if (catchingUp) return;
+      catchingUp = true;
+      try {
+        while (again) {
           again = false;
-          told = new Set();
+          const seen = (told = new Set());
           const query = filterQuery(filters);
-          const windows = await Promise.all(
-            STATUSES.map(async (s) => {
-              const wanted = Math.max(PAGE, state.columns[s].items.length);
-              const items: Lead[] = [];
-              let cursor: string | null = null;
-              do {
-                const r: Awaited<ReturnType<typeof api<Page>>> = await api<Page>(
-                  `/api/leads?status=${s}&limit=${Math.min(200, wanted - items.length)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}${query ? `&${query}` : ''}`,
-                );
-                if (!r.ok) return undefined;
-                items.push(...r.data.items);
-                cursor = r.data.next_cursor;
-              } while (cursor && items.length < wanted);
-              return { s, items, cursor };
-            }),
-          );
-          for (const w of windows) {
+          for (const w of await Promise.all(STATUSES.map((s) => reread(s, query)))) {
             if (!w) continue;
             const col = state.columns[w.s];
-            const fresh = w.items.filter((l) => !told!.has(l.id));
-            const kept = col.items.filter((l) => told!.has(l.id));
-            col.items = [...fresh, ...kept].sort(newestFirst);
+            col.items = [...w.items.filter((l) => !seen.has(l.id)), ...col.items.filter((l) => seen.has(l.id))].sort(newestFirst);
             col.cursor = w.cursor;
           }
           told = undefined;
           await refreshCounts();
-        } while (again);
-      })();
-      try {
-        await catchingUp;
+        }
       } finally {
-        catchingUp = undefined;
+        catchingUp = false;
+        told = undefined;
       }
     };
     const onLead = async (e: Event) => {
