@@ -2,7 +2,8 @@
  * The lead pipeline under races and restarts, against a real server and database: a lead closed
  * while an assignment is under way is never assigned; `open_leads` is recounted when a consultant
  * changes and at start; queue options reach a database whose queue already exists; shutdown waits
- * (with a bound) for a step still running; the reconcile queries have indexes.
+ * (with a bound) for a step still running; the reconcile queries have indexes; two intake
+ * statements pipelined on the intake connection both assign.
  */
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../src/db/migrate.ts';
@@ -11,6 +12,7 @@ import { createLogger } from '../src/log.ts';
 import { LeadPipeline, PIPELINE_QUEUE } from '../src/services/lead-pipeline.ts';
 import type { LeadClassifier } from '../src/services/lead-classifier.ts';
 import { insertLeads } from '../src/db/leads.ts';
+import { createSql, type Sql } from '../src/db/client.ts';
 import { createLead, createUser, waitFor, WEBHOOK_SECRET } from './lead-helpers.ts';
 import { testSql } from './support/db.ts';
 import { startTestServer } from './support/server.ts';
@@ -179,6 +181,92 @@ describe('pipeline lifecycle', () => {
     const [row] = await sql<{ ai_score: number | null }[]>`select ai_score from leads where id = ${id}`;
     expect(row!.ai_score).toBe(80);
     await stopJobs(boss);
+  });
+
+  it('two intake statements in flight on the one intake connection: every lead of a burst is assigned in its own statement', async () => {
+    const { sql, url } = await testSql();
+    await migrate(sql, MIGRATIONS);
+    const log = createLogger('silent');
+    for (const n of ['A', 'B', 'C']) {
+      await sql`insert into consultants (name, email, password_hash, max_open_leads) values (${n}, ${`${n.toLowerCase()}@x.test`}, 'x', 1000)`;
+    }
+    const boss = await startJobs({ url, log, queues: [] });
+    const intakeSql = createSql(url, { max: 1, applicationName: 'livia-intake' });
+    // Counts the intake statements in flight: the queries awaited (fragments are only embedded).
+    let inFlight = 0;
+    let most = 0;
+    let statements = 0;
+    const counted = new Proxy(intakeSql, {
+      apply(target, self, args) {
+        const q = Reflect.apply(target, self, args) as Promise<unknown>;
+        const then = q.then.bind(q);
+        let awaited = false;
+        q.then = ((ok, fail) => {
+          if (!awaited) {
+            awaited = true;
+            statements++;
+            most = Math.max(most, ++inFlight);
+            then(() => inFlight--, () => inFlight--);
+          }
+          return then(ok, fail);
+        }) as typeof q.then;
+        return q;
+      },
+    }) as Sql;
+    const classify: LeadClassifier = Object.assign(
+      async () => ({ score: 80, temperature: 'HOT' as const, classifier: 'rules' as const, reasons: [], note: '' }),
+      { instant: true },
+    );
+    const pipeline = new LeadPipeline({
+      sql,
+      intakeSql: counted,
+      boss,
+      log,
+      classify,
+      requiresPresence: false,
+      isOnline: () => true,
+      events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
+      reconcileMs: 60_000,
+    });
+    try {
+      await pipeline.start();
+      // Waves a turn of the event loop apart: the next wave's statement goes while the last's runs.
+      const intakes: Promise<{ id: string; assignment?: unknown }>[] = [];
+      for (let wave = 0; wave < 30; wave++) {
+        for (let i = 0; i < 8; i++) {
+          const k = wave * 8 + i;
+          intakes.push(
+            pipeline.intake({
+              name: `Lead ${k}`,
+              phone: null,
+              email: `burst${k}@x.test`,
+              source: 'site',
+              externalId: null,
+              idempotencyKey: null,
+              message: null,
+              requestedAmount: null,
+              monthlyIncome: null,
+              metadata: {},
+            }),
+          );
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      const results = await Promise.all(intakes);
+      expect(most).toBe(2);
+      expect(statements).toBeGreaterThan(2);
+      // Pipelined on one connection, the second statement never finds the assignment lock taken.
+      expect(results.filter((r) => !r.assignment)).toEqual([]);
+      const [row] = await sql<{ assigned: number; open: number; backends: number }[]>`
+        select (select count(*)::int from leads where consultant_id is not null) as assigned,
+               (select sum(open_leads)::int from consultants) as open,
+               (select count(*)::int from pg_stat_activity where datname = current_database() and application_name = 'livia-intake') as backends`;
+      expect(row).toEqual({ assigned: 240, open: 240, backends: 1 });
+    } finally {
+      await pipeline.stop();
+      await stopJobs(boss);
+      await intakeSql.end({ timeout: 5 });
+    }
   });
 
   it('the reconcile queries can use their indexes (migration 004)', async () => {

@@ -76,9 +76,13 @@ export function buildPipeline(d: {
   // Named apart from the request pool, so pg_stat_activity (and db_pool_connections) tell them apart.
   const workSql = createSql(d.databaseUrl, { max: 4, applicationName: 'livia-pipeline', ...d.timeouts });
   d.teardown.push(() => workSql.end({ timeout: 2 }), 'pipeline pool');
+  // One connection: the intake statements are pipelined on it (see INTAKE_TX_PIPELINED).
+  const intakeSql = createSql(d.databaseUrl, { max: 1, applicationName: 'livia-intake', ...d.timeouts });
+  d.teardown.push(() => intakeSql.end({ timeout: 2 }), 'intake connection');
   const pipeline = new LeadPipeline({
     sql: d.sql,
     workSql,
+    intakeSql,
     boss: d.boss,
     log,
     classify: createLeadClassifier({ apiKey: d.config.groq.apiKey, baseUrl: d.config.groq.baseUrl, model: d.config.groq.model, log }),
