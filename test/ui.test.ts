@@ -316,6 +316,30 @@ describe('the web app', { timeout: 90_000 }, () => {
     expect(errors).toEqual([]);
   });
 
+  it('lead page: catches up, when its live connection comes back, on a change made while it was down', async () => {
+    const l = await assignedLead('Lia Reconecta');
+    const { page, context } = await signedIn(manager.email, manager.password);
+    await page.goto(`${s.url}/leads/${l.id}`);
+    await live(page);
+    // A page that cannot reach Socket.io (its handshake refused) is not told of the change.
+    await context.route('**/socket.io/**', (route) => route.abort());
+    await page.reload();
+    await page.getByTestId('lead-page').waitFor();
+    expect(await page.getByTestId('lead-summary').textContent()).toContain('Novo');
+    expect(await page.evaluate(() => document.documentElement.dataset.live)).not.toBe('socket');
+    const current = await lead(l.id);
+    const moved = await s.api(`/api/leads/${l.id}`, { method: 'PATCH', token: admin, body: { version: current.version, status: 'CONTACTED' } });
+    expect(moved.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await page.getByTestId('lead-summary').textContent()).toContain('Novo');
+    expect(await page.locator('[data-type="status_changed"]').count()).toBe(0);
+    // Back: the socket reconnects by itself and the page reads the lead again.
+    await context.unroute('**/socket.io/**');
+    await live(page);
+    await page.locator('[data-type="status_changed"]').waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('lead-summary').textContent()).toContain('Contatado');
+  });
+
   it('says a lead it cannot see cannot be seen', async () => {
     const l = await assignedLead('Nina Alheia');
     const stranger = l.consultant_id === ana.id ? bruno : ana;
@@ -376,6 +400,38 @@ describe('the web app', { timeout: 90_000 }, () => {
       expect((await s.api(`/api/leads/${l.id}`, { method: 'PATCH', token: admin, body: { version: current.version, consultant_id: bruno.id } })).status).toBe(200);
     }
     await page.getByTestId('toast').filter({ hasText: 'Paula Sse' }).waitFor();
+  });
+
+  it('bell: catches up, when its live connection comes back, on a notification made while it was down', async () => {
+    const l = await assignedLead('Sino Atrasado');
+    if (l.consultant_id === ana.id) {
+      expect((await s.api(`/api/leads/${l.id}`, { method: 'PATCH', token: admin, body: { version: l.version, consultant_id: bruno.id } })).status).toBe(200);
+    }
+    const mine = async () => (await (await s.api('/api/notifications?limit=50', { token: ana.token })).json()) as { id: number; lead_id: string | null }[];
+    const known = new Set((await mine()).map((n) => n.id));
+    const { page, context } = await signedIn(ana.email, ana.password);
+    await live(page);
+    // Neither Socket.io nor its SSE fallback reachable: nothing is told.
+    await context.route('**/socket.io/**', (route) => route.abort());
+    await context.route('**/api/notifications/stream**', (route) => route.abort());
+    await page.reload();
+    await page.getByTestId('bell').waitFor();
+    expect(await page.evaluate(() => document.documentElement.dataset.live)).not.toBe('socket');
+    const before = Number((await page.getByTestId('bell-count').textContent({ timeout: 1000 }).catch(() => '0')) ?? 0);
+    const current = await lead(l.id);
+    expect((await s.api(`/api/leads/${l.id}`, { method: 'PATCH', token: admin, body: { version: current.version, consultant_id: ana.id } })).status).toBe(200);
+    const n = await waitFor('the notification', async () => (await mine()).find((x) => x.lead_id === l.id && !known.has(x.id)));
+    await page.getByTestId('bell').click();
+    const item = page.getByTestId('notification-panel').locator(`li[data-notification-id="${n.id}"]`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await item.count()).toBe(0);
+    // Back: the socket reconnects by itself and the bell reads the list again (the stream stays blocked).
+    await context.unroute('**/socket.io/**');
+    await live(page);
+    await item.waitFor({ timeout: 15_000 });
+    expect(await item.getAttribute('class')).toBe('unread');
+    expect(await item.textContent()).toContain('Sino Atrasado');
+    expect(Number(await page.getByTestId('bell-count').textContent())).toBe(before + 1);
   });
 
   it('analytics: server-rendered charts for a date range, and the CSV export', async () => {

@@ -23,6 +23,10 @@ export const LeadThread = component$<{ leadId: string }>(({ leadId }) => {
     'livia-wa-message': $((e: Event) => {
       if (!state.chat && (e as CustomEvent<WaMessage>).detail) void load();
     }),
+    // A first message while no live connection was open was never told (the thread, once shown, catches up itself).
+    'livia-connected': $(() => {
+      if (!state.chat) void load();
+    }),
   });
   return (
     <section class="card" aria-labelledby="wa-title" data-testid="lead-whatsapp">

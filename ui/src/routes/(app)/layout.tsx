@@ -56,19 +56,56 @@ export default component$(() => {
   useVisibleTask$(
     async ({ cleanup }) => {
       const { connectLive } = await import('../../lib/live');
+      /** Notifications told live while a catch-up read runs: the read may have missed them. */
+      let told: Set<number> | undefined;
+      let catchingUp = false;
+      let again = false;
       const onNotification = (e: Event) => {
         const n = (e as CustomEvent<Notification>).detail;
+        told?.add(n.id);
         if (inbox.items.some((x) => x.id === n.id)) return;
         inbox.items = [n, ...inbox.items].slice(0, 50);
         const toast = { id: n.id, text: n.body ? `${n.title}: ${n.body}` : n.title, href: n.lead_id ? `/leads/${n.lead_id}` : null };
         toasts.list = [...toasts.list, toast];
         setTimeout(() => (toasts.list = toasts.list.filter((t) => t.id !== toast.id)), 10_000);
       };
+      // What was notified while no live connection was open (between the render and the first
+      // connect, or while it was down) was never told: on each connect the list is read again.
+      // A connect during a catch-up makes it run once more.
+      const catchUp = async () => {
+        again = true;
+        if (catchingUp) return;
+        catchingUp = true;
+        try {
+          while (again) {
+            again = false;
+            const seen = (told = new Set());
+            const r = await api<Notification[]>(`/api/notifications?limit=${Math.max(30, inbox.items.length)}`);
+            told = undefined;
+            if (!r.ok) continue;
+            // This page only ever marks read, and a mark answered during the read may not be in it.
+            const read = new Set(inbox.items.filter((n) => n.read).map((n) => n.id));
+            const fresh = new Set(r.data.map((n) => n.id));
+            const items = [...inbox.items.filter((n) => seen.has(n.id) && !fresh.has(n.id)), ...r.data.map((n) => (read.has(n.id) ? { ...n, read: true } : n))]
+              .sort((a, b) => b.id - a.id)
+              .slice(0, 50);
+            // Replaced only when something changed: a connect that brings nothing new runs no render code.
+            if (JSON.stringify(items) !== JSON.stringify(inbox.items)) inbox.items = items;
+          }
+        } finally {
+          catchingUp = false;
+          told = undefined;
+        }
+      };
+      const onConnected = () => void catchUp();
       window.addEventListener('livia-notification', onNotification);
+      // Listening before the connection starts: no connect can come before this listener.
+      window.addEventListener('livia-connected', onConnected);
       const stop = connectLive();
       cleanup(() => {
         stop();
         window.removeEventListener('livia-notification', onNotification);
+        window.removeEventListener('livia-connected', onConnected);
       });
     },
     { strategy: 'document-ready' },

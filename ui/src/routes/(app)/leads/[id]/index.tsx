@@ -99,10 +99,11 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
   const state = useStore({ lead: initial, message: '', info: '', busy: false }, { deep: true });
   const manager = canManageTeam(session.user?.role);
 
+  // An answer older than the lead shown (overtaken by another read's) is dropped: never back in time.
   const reload = $(async () => {
     const r = await api<LeadDetail>(`/api/leads/${state.lead.id}`);
-    if (r.ok) state.lead = r.data;
-    else state.message = r.message;
+    if (!r.ok) state.message = r.message;
+    else if (r.data.version >= state.lead.version) state.lead = r.data;
   });
 
   const patch = $(async (body: Record<string, unknown>, done: string) => {
@@ -132,11 +133,18 @@ const LeadView = component$<{ initial: LeadDetail; team: Consultant[] }>(({ init
       if ((e as CustomEvent<{ id: string }>).detail.id !== state.lead.id) return;
       state.message = 'Este lead foi reatribuído a outro consultor e você não pode mais alterá-lo.';
     };
+    // What changed while no live connection was open (before the socket first connected, or while
+    // it was down) was never told: on each connect the lead is read again, as a live change is.
+    const onConnected = () => void reload();
     window.addEventListener('livia-lead', onLead);
     window.addEventListener('livia-lead-removed', onRemoved);
+    window.addEventListener('livia-connected', onConnected);
+    // Connected before this ran: what was told in between reached no listener.
+    if (document.documentElement.dataset.live === 'socket') void reload();
     cleanup(() => {
       window.removeEventListener('livia-lead', onLead);
       window.removeEventListener('livia-lead-removed', onRemoved);
+      window.removeEventListener('livia-connected', onConnected);
     });
   });
 
