@@ -60,11 +60,14 @@ export default component$(() => {
       let told: Set<number> | undefined;
       let catchingUp = false;
       let again = false;
+      /** Toasted once each: a catch-up read may list a notification before its live event comes. */
+      const toasted = new Set<number>();
       const onNotification = (e: Event) => {
         const n = (e as CustomEvent<Notification>).detail;
         told?.add(n.id);
-        if (inbox.items.some((x) => x.id === n.id)) return;
-        inbox.items = [n, ...inbox.items].slice(0, 50);
+        if (toasted.has(n.id)) return;
+        toasted.add(n.id);
+        if (!inbox.items.some((x) => x.id === n.id)) inbox.items = [n, ...inbox.items].slice(0, 50);
         const toast = { id: n.id, text: n.body ? `${n.title}: ${n.body}` : n.title, href: n.lead_id ? `/leads/${n.lead_id}` : null };
         toasts.list = [...toasts.list, toast];
         setTimeout(() => (toasts.list = toasts.list.filter((t) => t.id !== toast.id)), 10_000);
