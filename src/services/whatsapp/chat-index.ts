@@ -42,19 +42,43 @@ export function entryOf(c: ChatSummary): ChatEntry {
   };
 }
 
-// The Map is updated in place (a new context object each time): an event costs O(1), not O(chats).
+interface IndexContext {
+  chats: Map<string, ChatEntry>;
+  /** Chat ids by lead id: a lead event finds its chats without walking every chat. */
+  byLead: Map<string, Set<string>>;
+  version: number;
+}
+
+/** Stores an entry, keeping `byLead` in step with its lead link (which a later entry may change). */
+function put(ctx: IndexContext, entry: ChatEntry): void {
+  const before = ctx.chats.get(entry.id)?.lead_id ?? null;
+  if (before !== null && before !== entry.lead_id) {
+    const ids = ctx.byLead.get(before);
+    ids?.delete(entry.id);
+    if (ids?.size === 0) ctx.byLead.delete(before);
+  }
+  ctx.chats.set(entry.id, entry);
+  if (entry.lead_id !== null) {
+    let ids = ctx.byLead.get(entry.lead_id);
+    if (!ids) ctx.byLead.set(entry.lead_id, (ids = new Set()));
+    ids.add(entry.id);
+  }
+}
+
+// The Maps are updated in place (a new context object each time): an event costs O(1), not O(chats).
 export function createChatIndex() {
   return createStore({
-    context: { chats: new Map<string, ChatEntry>(), version: 0 },
+    context: { chats: new Map<string, ChatEntry>(), byLead: new Map<string, Set<string>>(), version: 0 } as IndexContext,
     on: {
       loaded: (ctx, e: { chats: ChatSummary[] }) => {
         ctx.chats.clear();
-        for (const c of e.chats) ctx.chats.set(c.id, entryOf(c));
-        return { chats: ctx.chats, version: ctx.version + 1 };
+        ctx.byLead.clear();
+        for (const c of e.chats) put(ctx, entryOf(c));
+        return { ...ctx, version: ctx.version + 1 };
       },
       chat: (ctx, e: { chat: ChatSummary }) => {
-        ctx.chats.set(e.chat.id, entryOf(e.chat));
-        return { chats: ctx.chats, version: ctx.version + 1 };
+        put(ctx, entryOf(e.chat));
+        return { ...ctx, version: ctx.version + 1 };
       },
       message: (ctx, e: { chatId: string; text: string | null; kind: string; direction: 'in' | 'out'; status: string; at: Date; unread: boolean }) => {
         const c = ctx.chats.get(e.chatId);
@@ -65,21 +89,24 @@ export function createChatIndex() {
           c.last_message_at = at;
         }
         if (e.unread) c.unread++;
-        return { chats: ctx.chats, version: ctx.version + 1 };
+        return { ...ctx, version: ctx.version + 1 };
       },
       status: (ctx, e: { chatId: string; status: string; at: Date }) => {
         const c = ctx.chats.get(e.chatId);
         if (c?.last_message && c.last_message.direction === 'out' && c.last_message.at === e.at.toISOString()) c.last_message.status = e.status;
-        return { chats: ctx.chats, version: ctx.version + 1 };
+        return { ...ctx, version: ctx.version + 1 };
       },
       read: (ctx, e: { chatId: string }) => {
         const c = ctx.chats.get(e.chatId);
         if (c) c.unread = 0;
-        return { chats: ctx.chats, version: ctx.version + 1 };
+        return { ...ctx, version: ctx.version + 1 };
       },
+      // Every lead event comes here (two per webhook lead), and most leads have no chat.
       lead: (ctx, e: { leadId: string; consultantId: string | null }) => {
-        for (const c of ctx.chats.values()) if (c.lead_id === e.leadId) c.consultant_id = e.consultantId;
-        return { chats: ctx.chats, version: ctx.version + 1 };
+        const ids = ctx.byLead.get(e.leadId);
+        if (!ids) return ctx;
+        for (const id of ids) ctx.chats.get(id)!.consultant_id = e.consultantId;
+        return { ...ctx, version: ctx.version + 1 };
       },
     },
   });
