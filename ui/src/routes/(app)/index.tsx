@@ -1,6 +1,7 @@
 import { $, component$, sync$, useContext, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { routeLoader$, useLocation, useNavigate, type DocumentHead } from '@builder.io/qwik-city';
 import { api, type ApiResult } from '../../lib/api';
+import { coalesced } from '../../lib/coalesced';
 import type { LeadEvent } from '../../lib/live';
 import {
   age,
@@ -212,8 +213,6 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
     /** Leads told live while a catch-up read runs: what they say is newer than what it reads. */
     let told: Set<string> | undefined;
-    let catchingUp = false;
-    let again = false;
     /** A column's loaded window (at least a page), read again from the API. */
     const reread = async (s: LeadStatus, query: string) => {
       const wanted = Math.max(PAGE, state.columns[s].items.length);
@@ -230,29 +229,21 @@ const Board = component$<BoardProps>(({ initial, filters, consultants, manager }
     // What changed while no live connection was open (before the socket first connected, or while
     // it was down) was never told: on each connect, every column's loaded window is read again.
     // A connect during a catch-up makes it run once more.
-    const catchUp = async () => {
-      again = true;
-      if (catchingUp) return;
-      catchingUp = true;
+    const catchUp = coalesced(async () => {
+      const seen = (told = new Set());
       try {
-        while (again) {
-          again = false;
-          const seen = (told = new Set());
-          const query = filterQuery(filters);
-          for (const w of await Promise.all(STATUSES.map((s) => reread(s, query)))) {
-            if (!w) continue;
-            const col = state.columns[w.s];
-            col.items = [...w.items.filter((l) => !seen.has(l.id)), ...col.items.filter((l) => seen.has(l.id))].sort(newestFirst);
-            col.cursor = w.cursor;
-          }
-          told = undefined;
-          await refreshCounts();
+        const query = filterQuery(filters);
+        for (const w of await Promise.all(STATUSES.map((s) => reread(s, query)))) {
+          if (!w) continue;
+          const col = state.columns[w.s];
+          col.items = [...w.items.filter((l) => !seen.has(l.id)), ...col.items.filter((l) => seen.has(l.id))].sort(newestFirst);
+          col.cursor = w.cursor;
         }
       } finally {
-        catchingUp = false;
         told = undefined;
       }
-    };
+      await refreshCounts();
+    });
     const onLead = async (e: Event) => {
       const { lead } = (e as CustomEvent<LeadEvent>).detail;
       told?.add(lead.id);

@@ -1,6 +1,7 @@
 import { $, component$, Slot, useContextProvider, useSignal, useStore, useVisibleTask$ } from '@builder.io/qwik';
 import { Link, routeLoader$, useLocation, type RequestHandler } from '@builder.io/qwik-city';
-import { api } from '../../lib/api';
+import { api, type ApiResult } from '../../lib/api';
+import { coalesced } from '../../lib/coalesced';
 import type { Notification } from '../../lib/model';
 import { serverApi } from '../../lib/server-api';
 import { canManageTeam, logout, ROLE_LABELS, SESSION_COOKIE, SessionContext, type User } from '../../lib/session';
@@ -58,8 +59,6 @@ export default component$(() => {
       const { connectLive } = await import('../../lib/live');
       /** Notifications told live while a catch-up read runs: the read may have missed them. */
       let told: Set<number> | undefined;
-      let catchingUp = false;
-      let again = false;
       /** Toasted once each: a catch-up read may list a notification before its live event comes. */
       const toasted = new Set<number>();
       const onNotification = (e: Event) => {
@@ -75,31 +74,24 @@ export default component$(() => {
       // What was notified while no live connection was open (between the render and the first
       // connect, or while it was down) was never told: on each connect the list is read again.
       // A connect during a catch-up makes it run once more.
-      const catchUp = async () => {
-        again = true;
-        if (catchingUp) return;
-        catchingUp = true;
+      const catchUp = coalesced(async () => {
+        const seen = (told = new Set());
+        let r: ApiResult<Notification[]>;
         try {
-          while (again) {
-            again = false;
-            const seen = (told = new Set());
-            const r = await api<Notification[]>(`/api/notifications?limit=${Math.max(30, inbox.items.length)}`);
-            told = undefined;
-            if (!r.ok) continue;
-            // This page only ever marks read, and a mark answered during the read may not be in it.
-            const read = new Set(inbox.items.filter((n) => n.read).map((n) => n.id));
-            const fresh = new Set(r.data.map((n) => n.id));
-            const items = [...inbox.items.filter((n) => seen.has(n.id) && !fresh.has(n.id)), ...r.data.map((n) => (read.has(n.id) ? { ...n, read: true } : n))]
-              .sort((a, b) => b.id - a.id)
-              .slice(0, 50);
-            // Replaced only when something changed: a connect that brings nothing new runs no render code.
-            if (JSON.stringify(items) !== JSON.stringify(inbox.items)) inbox.items = items;
-          }
+          r = await api<Notification[]>(`/api/notifications?limit=${Math.max(30, inbox.items.length)}`);
         } finally {
-          catchingUp = false;
           told = undefined;
         }
-      };
+        if (!r.ok) return;
+        // This page only ever marks read, and a mark answered during the read may not be in it.
+        const read = new Set(inbox.items.filter((n) => n.read).map((n) => n.id));
+        const fresh = new Set(r.data.map((n) => n.id));
+        const items = [...inbox.items.filter((n) => seen.has(n.id) && !fresh.has(n.id)), ...r.data.map((n) => (read.has(n.id) ? { ...n, read: true } : n))]
+          .sort((a, b) => b.id - a.id)
+          .slice(0, 50);
+        // Replaced only when something changed: a connect that brings nothing new runs no render code.
+        if (JSON.stringify(items) !== JSON.stringify(inbox.items)) inbox.items = items;
+      });
       const onConnected = () => void catchUp();
       window.addEventListener('livia-notification', onNotification);
       // Listening before the connection starts: no connect can come before this listener.
