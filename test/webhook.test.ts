@@ -3,7 +3,7 @@
  * hostile input, body size, idempotency under concurrent duplicates, E.164 storage.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { signWebhook } from '../src/http/webhook-signature.ts';
+import { signWebhook, verifyWebhook } from '../src/http/webhook-signature.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 const SECRET = 'webhook-test-secret-0123456789abcdef';
@@ -111,8 +111,10 @@ describe('signature', () => {
 
   it('timestamp more than 300 s off (past or future) → 401; within 300 s → 202', async () => {
     const raw = () => JSON.stringify(lead());
-    await expectError(await post(raw(), { ts: now() - 301 }), 401, 'stale_timestamp');
-    await expectError(await post(raw(), { ts: now() + 301 }), 401, 'stale_timestamp');
+    // 305, not 301: the test's clock reads whole seconds before the server's does, and a second
+    // boundary between the two reads brings "now + 301" to 300 s off on the server (CI saw that once).
+    await expectError(await post(raw(), { ts: now() - 305 }), 401, 'stale_timestamp');
+    await expectError(await post(raw(), { ts: now() + 305 }), 401, 'stale_timestamp');
     await expectError(await post(raw(), { ts: 0 }), 401, 'stale_timestamp');
     for (const ts of ['abc', '-5', '1e9', '']) {
       const body = raw();
@@ -124,6 +126,14 @@ describe('signature', () => {
       await expectError(res, 401);
     }
     expect((await post(raw(), { ts: now() - 290 })).status).toBe(202);
+  });
+
+  it('the window is exact on a fixed clock: 300 s off either way passes, 301 s does not', () => {
+    const at = 1_800_000_000;
+    const check = (ts: number) => verifyWebhook({ secret: SECRET, timestamp: String(ts), signature: signWebhook(SECRET, ts, '{}'), rawBody: '{}', nowSeconds: at });
+    expect([check(at - 300), check(at + 300)]).toEqual([{ ok: true }, { ok: true }]);
+    expect([check(at - 301).ok, check(at + 301).ok]).toEqual([false, false]);
+    expect(check(at + 301)).toMatchObject({ code: 'stale_timestamp' });
   });
 });
 
