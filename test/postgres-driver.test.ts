@@ -1,5 +1,9 @@
 /**
- * The postgres.js null-socket crash (porsager/postgres#1066, #1154, #1208) and our patch for it.
+ * Two postgres.js 3.4.9 faults our patch (patches/postgres+3.4.9.patch) fixes, each shown against a
+ * copy of the package with that part of the patch taken out (it must fail, or the test proves
+ * nothing) and against the installed, patched package.
+ *
+ * 1. The null-socket crash (porsager/postgres#1066, #1154, #1208).
  *
  * The reproduction of #1208: a reserved connection whose backend is terminated while a query runs
  * on it; the next query on it is a small write scheduled with setImmediate, which in 3.4.9 lands
@@ -19,6 +23,9 @@ import { createTestDatabase } from './support/db.ts';
 const ROOT = join(import.meta.dirname, '..');
 const INSTALLED = join(ROOT, 'node_modules', 'postgres');
 const GUARD = /\n {4}if \(!socket\) \{\n[\s\S]*?\n {4}\}\n(?= {4}const x = socket\.write\(chunk, fn\))/;
+/** The patched lines in closed(), and the line 3.4.9 has there. */
+const SETTLE_ON_CLOSE = /\n {4}\/\/ Patched[^\n]*\n {4}\/\/ [^\n]*\n {4}\/\/ [^\n]*\n {4};\(query \|\| sent\.length\) && error\(Errors\.connection\('CONNECTION_CLOSED', options, socket\)\)\n {4}query = null\n/;
+const SETTLE_ON_CLOSE_UPSTREAM = "\n    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
 
 const REPRO = `
 const [, , entry, url] = process.argv;
@@ -41,6 +48,47 @@ console.log(JSON.stringify(results));
 await Promise.all([sql.end({ timeout: 1 }), killer.end({ timeout: 1 })]);
 `;
 
+/**
+ * 2. A query issued while a connection dies never settles. The backend is terminated under two
+ * callers that each send their next query as soon as the last one settles, so two are pipelined on
+ * the pool's one connection (as our intake connection does). The socket's 'error' rejects what was
+ * in flight; a caller's next query, issued before the socket's 'close', is queued on the dying
+ * connection, and 3.4.9's closed() settles nothing when the close had an error. Cuts go on until a
+ * query hangs or 20 cuts pass; then every query must settle and a new one must succeed.
+ */
+const PIPELINED = `
+const [, , entry, url] = process.argv;
+const { default: postgres } = await import(entry);
+const name = 'driver-pipelined-' + process.pid;
+const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: name } });
+const killer = postgres(url, { max: 1, onnotice: () => {} });
+const open = new Map();
+let stop = false, n = 0, ok = 0, failed = 0;
+const caller = async () => {
+  while (!stop) {
+    const id = ++n;
+    open.set(id, Date.now());
+    await sql\`select pg_sleep(0.002)\`.then(() => ok++, () => failed++);
+    open.delete(id);
+  }
+};
+const callers = [caller(), caller()];
+const oldest = () => Math.max(0, ...[...open.values()].map((at) => Date.now() - at));
+let cuts = 0;
+while (cuts < 20 && oldest() < 3000) {
+  await new Promise((r) => setTimeout(r, 200 + Math.random() * 200));
+  await killer\`select pg_terminate_backend(pid) from pg_stat_activity where application_name = \${name}\`;
+  cuts++;
+}
+const settled = await Promise.race([
+  (async () => { stop = true; await Promise.all(callers); return true; })(),
+  new Promise((r) => setTimeout(() => r(false), 10000)),
+]);
+const after = settled ? await sql\`select 1 as one\`.then(([r]) => r.one, (e) => e.code ?? e.message) : 'not run';
+console.log(JSON.stringify({ cuts, ok, failed, settled, hung: open.size, after }));
+process.exit(0);
+`;
+
 let dir: string;
 let url: string;
 
@@ -48,6 +96,7 @@ beforeAll(async () => {
   url = await createTestDatabase('driver');
   dir = await mkdtemp(join(tmpdir(), 'livia-driver-'));
   await writeFile(join(dir, 'repro.mjs'), REPRO);
+  await writeFile(join(dir, 'pipelined.mjs'), PIPELINED);
   // The same package with the guard taken out: what `npm install` gives without patch-package.
   const unpatched = join(dir, 'node_modules', 'postgres');
   await cp(INSTALLED, unpatched, { recursive: true });
@@ -55,15 +104,22 @@ beforeAll(async () => {
   const source = await readFile(file, 'utf8');
   expect(source).toMatch(GUARD);
   await writeFile(file, source.replace(GUARD, '\n'));
+  // The same package with closed() as 3.4.9 has it.
+  const unsettled = join(dir, 'unsettled', 'postgres');
+  await cp(INSTALLED, unsettled, { recursive: true });
+  const file2 = join(unsettled, 'src', 'connection.js');
+  const source2 = await readFile(file2, 'utf8');
+  expect(source2).toMatch(SETTLE_ON_CLOSE);
+  await writeFile(file2, source2.replace(SETTLE_ON_CLOSE, SETTLE_ON_CLOSE_UPSTREAM));
 });
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function run(pkgDir: string): Promise<{ code: number | null; out: string }> {
+function run(pkgDir: string, script = 'repro.mjs'): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(dir, 'repro.mjs'), pathToFileURL(join(pkgDir, 'src', 'index.js')).href, url], {
+    const child = spawn(process.execPath, [join(dir, script), pathToFileURL(join(pkgDir, 'src', 'index.js')).href, url], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -94,4 +150,28 @@ describe('postgres.js: a reserved connection whose backend is terminated', () =>
     const line = r.out.trim().split('\n').at(-1)!;
     expect(JSON.parse(line)).toEqual({ inFlight: 'CONNECTION_CLOSED', next: 'CONNECTION_CLOSED', pool: 'CONNECTION_CLOSED' });
   }, 30_000);
+});
+
+describe('postgres.js: pipelined queries on a connection whose backend is terminated', () => {
+  it('the installed src/ and CommonJS build both settle pending queries on any close', async () => {
+    expect(await readFile(join(INSTALLED, 'src', 'connection.js'), 'utf8')).toMatch(SETTLE_ON_CLOSE);
+    expect(await readFile(join(INSTALLED, 'cjs', 'src', 'connection.js'), 'utf8')).toMatch(SETTLE_ON_CLOSE);
+  });
+
+  it('unpatched 3.4.9: a query issued as the connection dies never settles', async () => {
+    const r = await run(join(dir, 'unsettled', 'postgres'), 'pipelined.mjs');
+    expect(r.code, r.out).toBe(0);
+    const result = JSON.parse(r.out.trim().split('\n').at(-1)!) as { settled: boolean; hung: number };
+    expect(result, r.out).toMatchObject({ settled: false });
+    expect(result.hung).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('patched: after 20 cuts every query has settled, and the next one succeeds', async () => {
+    const r = await run(INSTALLED, 'pipelined.mjs');
+    expect(r.code, r.out).toBe(0);
+    const result = JSON.parse(r.out.trim().split('\n').at(-1)!) as { cuts: number; ok: number; failed: number };
+    expect(result, r.out).toMatchObject({ cuts: 20, settled: true, hung: 0, after: 1 });
+    expect(result.failed).toBeGreaterThan(0);
+    expect(result.ok).toBeGreaterThan(0);
+  }, 60_000);
 });
