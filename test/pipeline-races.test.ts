@@ -3,7 +3,8 @@
  * while an assignment is under way is never assigned; `open_leads` is recounted when a consultant
  * changes and at start; queue options reach a database whose queue already exists; shutdown waits
  * (with a bound) for a step still running; the reconcile queries have indexes; two intake
- * statements pipelined on the intake connection both assign.
+ * statements pipelined on the intake connection both assign; an intake statement that goes
+ * unanswered renews the intake connection instead of holding intake for good.
  */
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../src/db/migrate.ts';
@@ -16,6 +17,7 @@ import { createSql, type Sql } from '../src/db/client.ts';
 import { createLead, createUser, waitFor, WEBHOOK_SECRET } from './lead-helpers.ts';
 import { testSql } from './support/db.ts';
 import { startTestServer } from './support/server.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 
 const MIGRATIONS = new URL('../migrations', import.meta.url).pathname;
 
@@ -266,6 +268,81 @@ describe('pipeline lifecycle', () => {
       await pipeline.stop();
       await stopJobs(boss);
       await intakeSql.end({ timeout: 5 });
+    }
+  });
+
+  it('an intake statement that goes unanswered (a silent connection) renews the intake connection, and each lead is stored once', async () => {
+    const { sql, url } = await testSql();
+    await migrate(sql, MIGRATIONS);
+    const log = createLogger('silent');
+    await sql`insert into consultants (name, email, password_hash, max_open_leads) values ('A', 'a@x.test', 'x', 1000)`;
+    const boss = await startJobs({ url, log, queues: [] });
+    const target = new URL(url);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    // The first intake connection goes through the proxy, which then carries nothing either way:
+    // sockets stay open, no answer and no error ever comes (what a wedged driver looks like too).
+    const silent = createSql(viaProxy.toString(), { max: 1, applicationName: 'livia-intake' });
+    await silent`select 1`;
+    proxy.pause();
+    const renewed: Sql[] = [];
+    const classify: LeadClassifier = Object.assign(
+      async () => ({ score: 80, temperature: 'HOT' as const, classifier: 'rules' as const, reasons: [], note: '' }),
+      { instant: true },
+    );
+    const pipeline = new LeadPipeline({
+      sql,
+      intakeSql: silent,
+      renewIntakeSql: () => {
+        void silent.end({ timeout: 0 }).catch(() => {});
+        const next = createSql(url, { max: 1, applicationName: 'livia-intake' });
+        renewed.push(next);
+        return next;
+      },
+      intakeStuckMs: 1000,
+      boss,
+      log,
+      classify,
+      requiresPresence: false,
+      isOnline: () => true,
+      events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
+      reconcileMs: 60_000,
+    });
+    try {
+      await pipeline.start();
+      const started = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 5 }, (_, k) =>
+          pipeline.intake({
+            name: `Silent ${k}`,
+            phone: null,
+            email: `silent${k}@x.test`,
+            source: 'site',
+            externalId: `silent-${k}`,
+            idempotencyKey: null,
+            message: null,
+            requestedAmount: null,
+            monthlyIncome: null,
+            metadata: {},
+          }),
+        ),
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(renewed).toHaveLength(1);
+      expect(results.every((r) => !r.duplicate)).toBe(true);
+      const [row] = await sql<{ leads: number; created: number; assigned: number }[]>`
+        select (select count(*)::int from leads) as leads,
+               (select count(*)::int from interactions where type = 'created') as created,
+               (select count(*)::int from leads where consultant_id is not null) as assigned`;
+      expect(row).toEqual({ leads: 5, created: 5, assigned: 5 });
+      expect(new Set(results.map((r) => r.id)).size).toBe(5);
+    } finally {
+      await pipeline.stop();
+      await stopJobs(boss);
+      proxy.resume();
+      await Promise.all([silent.end({ timeout: 1 }), ...renewed.map((r) => r.end({ timeout: 5 }))]);
+      await proxy.close();
     }
   });
 

@@ -76,13 +76,22 @@ export function buildPipeline(d: {
   // Named apart from the request pool, so pg_stat_activity (and db_pool_connections) tell them apart.
   const workSql = createSql(d.databaseUrl, { max: 4, applicationName: 'livia-pipeline', ...d.timeouts });
   d.teardown.push(() => workSql.end({ timeout: 2 }), 'pipeline pool');
-  // One connection: the intake statements are pipelined on it (see INTAKE_TX_PIPELINED).
-  const intakeSql = createSql(d.databaseUrl, { max: 1, applicationName: 'livia-intake', ...d.timeouts });
+  // One connection: the intake statements are pipelined on it (see INTAKE_TX_PIPELINED). Renewed
+  // should a statement hang on it; destroying the old one settles what waits there.
+  const openIntake = () => createSql(d.databaseUrl, { max: 1, applicationName: 'livia-intake', ...d.timeouts });
+  let intakeSql = openIntake();
+  const renewIntakeSql = () => {
+    void intakeSql.end({ timeout: 0 }).catch(() => {});
+    return (intakeSql = openIntake());
+  };
   d.teardown.push(() => intakeSql.end({ timeout: 2 }), 'intake connection');
   const pipeline = new LeadPipeline({
     sql: d.sql,
     workSql,
     intakeSql,
+    renewIntakeSql,
+    // Twice what the database lets a statement run: past that, no answer is coming.
+    intakeStuckMs: 2 * d.config.dbStatementTimeoutMs,
     boss: d.boss,
     log,
     classify: createLeadClassifier({ apiKey: d.config.groq.apiKey, baseUrl: d.config.groq.baseUrl, model: d.config.groq.model, log }),

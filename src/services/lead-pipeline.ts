@@ -20,7 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../db/client.ts';
-import { DatabaseUnavailableError, isAmbiguousOutcome } from '../db/faults.ts';
+import { DatabaseUnavailableError, isAmbiguousOutcome, watchdog } from '../db/faults.ts';
 import { ensureQueue, JOB_EXPIRE_IN_SECONDS, JOBS_SCHEMA, type PgBoss } from '../db/jobs.ts';
 import {
   activeConsultantIds,
@@ -132,6 +132,14 @@ export interface PipelineDeps {
    * contend for the assignment lock (see INTAKE_TX_PIPELINED).
    */
   intakeSql?: Sql;
+  /**
+   * With `intakeSql`: a new intake connection in place of one a statement has hung on for
+   * `intakeStuckMs` (a driver that lost track of it). The caller destroys the old one, which
+   * settles whatever still waits on it.
+   */
+  renewIntakeSql?(): Sql;
+  /** How long an intake statement may go unanswered before its connection is renewed. */
+  intakeStuckMs?: number;
   boss: PgBoss;
   log: Logger;
   classify: LeadClassifier;
@@ -175,6 +183,8 @@ export class LeadPipeline {
   #intakeScheduled = false;
   #gathering: ReturnType<typeof setTimeout> | undefined;
   #lastBatch = 0;
+  /** The intake connection in use: `intakeSql`, or the last `renewIntakeSql()` gave. */
+  #intakeSql: Sql | undefined;
   /** Stored leads' events, told once the next intake statement is sent (see #tellLater). */
   #untold: Array<() => void> = [];
   #telling = false;
@@ -190,7 +200,7 @@ export class LeadPipeline {
   }
 
   get #intakeTxMax(): number {
-    if (this.#d.intakeSql) return INTAKE_TX_PIPELINED;
+    if (this.#intakeSql) return INTAKE_TX_PIPELINED;
     return this.#assignsAtIntake ? INTAKE_TX_ASSIGNING : INTAKE_TX;
   }
 
@@ -201,6 +211,7 @@ export class LeadPipeline {
   constructor(deps: PipelineDeps) {
     this.#d = deps;
     this.#log = deps.log.child({ component: 'pipeline' });
+    this.#intakeSql = deps.intakeSql;
   }
 
   async start(): Promise<void> {
@@ -403,7 +414,7 @@ export class LeadPipeline {
     this.#intakeTx++;
     this.#intakesInFlight += batch.length;
     try {
-      const committing = this.#track(this.#commitIntakes(batch));
+      const committing = this.#track(this.#unlessStuck(this.#commitIntakes(batch)));
       // The statement is on its way: tell the last batch's leads while the database works.
       this.#tellSoon();
       const results = await committing;
@@ -425,6 +436,33 @@ export class LeadPipeline {
     }
   }
 
+  /**
+   * The statement's outcome, or, when it goes unanswered for `intakeStuckMs`, a lost connection's
+   * error (its outcome is then unknown, and the retry finds the leads that did commit by id) after
+   * the intake connection is renewed. A statement that is merely slow ends by the statement
+   * timeout well before; one that hangs would otherwise hold the statement pipelined behind it,
+   * and every intake after them, for good.
+   */
+  #unlessStuck<T>(statement: Promise<T>): Promise<T> {
+    const { renewIntakeSql, intakeStuckMs } = this.#d;
+    if (!this.#intakeSql || !renewIntakeSql || !intakeStuckMs) return statement;
+    const on = this.#intakeSql;
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = watchdog(intakeStuckMs, () => settled, () => {
+        this.#log.error({ ms: intakeStuckMs }, 'an intake statement went unanswered; renewing the intake connection');
+        // The statement pipelined behind it hangs on the same connection: renewed once.
+        if (this.#intakeSql === on) this.#intakeSql = renewIntakeSql();
+        reject(Object.assign(new Error(`intake statement unanswered after ${intakeStuckMs} ms`), { code: 'CONNECTION_DESTROYED' }));
+      });
+    });
+    return Promise.race([statement, stuck]).finally(() => {
+      settled = true;
+      clearTimeout(timer);
+    });
+  }
+
   /** After a failed batch: once more alone, and (connection lost) again after a short pause. */
   async #retryIntake(b: QueuedIntake, first: unknown): Promise<IntakeResult> {
     let err = first;
@@ -432,7 +470,7 @@ export class LeadPipeline {
       if (!isAmbiguousOutcome(err) && pauseMs > 0) break;
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       try {
-        return (await this.#track(this.#commitIntakes([b]))).get(b.id)!;
+        return (await this.#track(this.#unlessStuck(this.#commitIntakes([b])))).get(b.id)!;
       } catch (e) {
         err = e;
       }
@@ -469,7 +507,7 @@ export class LeadPipeline {
     // an insert and an update), unless assignment waits on presence, which only this process knows.
     const assign = this.#assignsAtIntake && batch.every((b) => b.classification !== null);
     const started = performance.now();
-    const { inserted, assigned } = await insertLeads(this.#d.intakeSql ?? this.#d.sql, rows, SIGNATURE_TTL_SECONDS, job, { assign });
+    const { inserted, assigned } = await insertLeads(this.#intakeSql ?? this.#d.sql, rows, SIGNATURE_TTL_SECONDS, job, { assign });
     if (assigned.size > 0) this.#d.observeStep?.('assign', (performance.now() - started) / 1000);
     const results = new Map<string, IntakeResult>();
     for (const id of inserted) results.set(id, { id, status: 'NEW', duplicate: false, assignment: assigned.get(id) });
