@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { migrate } from '../src/db/migrate.ts';
 import { startJobs, stopJobs } from '../src/db/jobs.ts';
 import { createLogger } from '../src/log.ts';
-import { LeadPipeline, PIPELINE_QUEUE } from '../src/services/lead-pipeline.ts';
+import { LeadPipeline, PIPELINE_QUEUE, type PipelineDeps } from '../src/services/lead-pipeline.ts';
 import type { LeadClassifier } from '../src/services/lead-classifier.ts';
-import { insertLeads } from '../src/db/leads.ts';
+import { insertLeads, type NewLead } from '../src/db/leads.ts';
 import { createSql, type Sql } from '../src/db/client.ts';
 import { createLead, createUser, waitFor, WEBHOOK_SECRET } from './lead-helpers.ts';
 import { testSql } from './support/db.ts';
@@ -40,6 +40,27 @@ async function quiet(sql: Sql): Promise<void> {
     calm = r!.n === 0 ? calm + 1 : 0;
     await new Promise((res) => setTimeout(res, 20));
   }
+}
+
+/** A pipeline that classifies every lead HOT at once (so intake assigns it) and tells nobody. */
+function intakePipeline(deps: Pick<PipelineDeps, 'sql' | 'boss' | 'log'> & Partial<PipelineDeps>): LeadPipeline {
+  const classify: LeadClassifier = Object.assign(
+    async () => ({ score: 80, temperature: 'HOT' as const, classifier: 'rules' as const, reasons: [], note: '' }),
+    { instant: true },
+  );
+  return new LeadPipeline({
+    classify,
+    requiresPresence: false,
+    isOnline: () => true,
+    events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
+    reconcileMs: 60_000,
+    ...deps,
+  });
+}
+
+/** A lead from a site form: a name and an email. */
+function webLead(name: string, email: string, externalId: string | null = null): NewLead {
+  return { name, phone: null, email, source: 'site', externalId, idempotencyKey: null, message: null, requestedAmount: null, monthlyIncome: null, metadata: {} };
 }
 
 describe('assignment races', () => {
@@ -229,21 +250,7 @@ describe('pipeline lifecycle', () => {
         return q;
       },
     }) as Sql;
-    const classify: LeadClassifier = Object.assign(
-      async () => ({ score: 80, temperature: 'HOT' as const, classifier: 'rules' as const, reasons: [], note: '' }),
-      { instant: true },
-    );
-    const pipeline = new LeadPipeline({
-      sql,
-      intakeSql: counted,
-      boss,
-      log,
-      classify,
-      requiresPresence: false,
-      isOnline: () => true,
-      events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
-      reconcileMs: 60_000,
-    });
+    const pipeline = intakePipeline({ sql, boss, log, intakeSql: counted });
     try {
       await pipeline.start();
       // The reconcile start() runs in the background takes the assignment lock and recounts the
@@ -255,18 +262,7 @@ describe('pipeline lifecycle', () => {
         for (let i = 0; i < 8; i++) {
           const k = wave * 8 + i;
           intakes.push(
-            pipeline.intake({
-              name: `Lead ${k}`,
-              phone: null,
-              email: `burst${k}@x.test`,
-              source: 'site',
-              externalId: null,
-              idempotencyKey: null,
-              message: null,
-              requestedAmount: null,
-              monthlyIncome: null,
-              metadata: {},
-            }),
+            pipeline.intake(webLead(`Lead ${k}`, `burst${k}@x.test`)),
           );
         }
         await new Promise((r) => setImmediate(r));
@@ -304,11 +300,7 @@ describe('pipeline lifecycle', () => {
     await silent`select 1`;
     proxy.pause();
     const renewed: Sql[] = [];
-    const classify: LeadClassifier = Object.assign(
-      async () => ({ score: 80, temperature: 'HOT' as const, classifier: 'rules' as const, reasons: [], note: '' }),
-      { instant: true },
-    );
-    const pipeline = new LeadPipeline({
+    const pipeline = intakePipeline({
       sql,
       intakeSql: silent,
       renewIntakeSql: () => {
@@ -320,29 +312,13 @@ describe('pipeline lifecycle', () => {
       intakeStuckMs: 1000,
       boss,
       log,
-      classify,
-      requiresPresence: false,
-      isOnline: () => true,
-      events: { leadCreated() {}, leadUpdated() {}, notification() {}, workloadChanged() {} },
-      reconcileMs: 60_000,
     });
     try {
       await pipeline.start();
       const started = Date.now();
       const results = await Promise.all(
         Array.from({ length: 5 }, (_, k) =>
-          pipeline.intake({
-            name: `Silent ${k}`,
-            phone: null,
-            email: `silent${k}@x.test`,
-            source: 'site',
-            externalId: `silent-${k}`,
-            idempotencyKey: null,
-            message: null,
-            requestedAmount: null,
-            monthlyIncome: null,
-            metadata: {},
-          }),
+          pipeline.intake(webLead(`Silent ${k}`, `silent${k}@x.test`, `silent-${k}`)),
         ),
       );
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
