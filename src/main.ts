@@ -151,7 +151,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       leads,
       bus,
       web: await loadWeb(config.uiDir, log),
-      checks: readinessChecks({ sql, boss, system, config, monitor, whatsapp }),
+      checks: readinessChecks({ sql, boss, system, config, monitor, whatsapp, intake: pipeline }),
       whatsapp,
       simulator: waDriver.driver?.name === 'simulator' ? (waDriver.driver as SimulatorDriver) : undefined,
       databaseAvailable: () => monitor.isUp,

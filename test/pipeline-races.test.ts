@@ -4,7 +4,7 @@
  * changes and at start; queue options reach a database whose queue already exists; shutdown waits
  * (with a bound) for a step still running; the reconcile queries have indexes; two intake
  * statements pipelined on the intake connection both assign; an intake statement that goes
- * unanswered renews the intake connection instead of holding intake for good.
+ * unanswered shows in /ready and renews the intake connection instead of holding intake for good.
  */
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../src/db/migrate.ts';
@@ -18,6 +18,10 @@ import { createLead, createUser, waitFor, WEBHOOK_SECRET } from './lead-helpers.
 import { testSql } from './support/db.ts';
 import { startTestServer } from './support/server.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
+import type { ActorSystem } from '../src/actors/runtime.ts';
+import { readinessChecks } from '../src/boot/readiness.ts';
+import type { Config } from '../src/config.ts';
+import type { DatabaseMonitor } from '../src/db/monitor.ts';
 
 const MIGRATIONS = new URL('../migrations', import.meta.url).pathname;
 
@@ -284,7 +288,7 @@ describe('pipeline lifecycle', () => {
     }
   });
 
-  it('an intake statement that goes unanswered (a silent connection) renews the intake connection, and each lead is stored once', async () => {
+  it('an intake statement that goes unanswered (a silent connection) shows in /ready, renews the intake connection, and each lead is stored once', async () => {
     const { sql, url } = await testSql();
     await migrate(sql, MIGRATIONS);
     const log = createLogger('silent');
@@ -315,13 +319,31 @@ describe('pipeline lifecycle', () => {
     });
     try {
       await pipeline.start();
+      // /ready's database check, with a statement timeout of 500 ms (the watchdog's half).
+      const database = readinessChecks({
+        sql,
+        boss,
+        system: {} as ActorSystem,
+        config: { dbStatementTimeoutMs: 500 } as Config,
+        monitor: { isUp: true } as DatabaseMonitor,
+        intake: pipeline,
+      }).database;
+      expect(await database()).toEqual({ status: 'ok' });
       const started = Date.now();
-      const results = await Promise.all(
+      const storing = Promise.all(
         Array.from({ length: 5 }, (_, k) =>
           pipeline.intake(webLead(`Silent ${k}`, `silent${k}@x.test`, `silent-${k}`)),
         ),
       );
+      await new Promise((r) => setTimeout(r, 700));
+      // Stalled past the statement timeout, not yet renewed: /ready says so, though the request
+      // pool's ping answers.
+      expect(pipeline.intakeWaitingMs()).toBeGreaterThan(500);
+      expect(await database()).toMatchObject({ status: 'down', reason: 'intake_stalled' });
+      const results = await storing;
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(pipeline.intakeWaitingMs()).toBe(0);
+      expect(await database()).toEqual({ status: 'ok' });
       expect(renewed).toHaveLength(1);
       expect(results.every((r) => !r.duplicate)).toBe(true);
       const [row] = await sql<{ leads: number; created: number; assigned: number }[]>`

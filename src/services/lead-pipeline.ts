@@ -190,6 +190,8 @@ export class LeadPipeline {
   #telling = false;
   #workloadDirty = new Set<string>();
   #workloadTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When each intake statement now awaiting its answer was sent (`performance.now()`). */
+  #statementsSentAt = new Set<{ at: number }>();
   /** Steps running now (jobs, reconciles, intake commits): stop() waits for them. */
   #inflight = new Set<Promise<unknown>>();
   #lastOpenLeadsReconcile = 0;
@@ -444,6 +446,23 @@ export class LeadPipeline {
    * and every intake after them, for good.
    */
   #unlessStuck<T>(statement: Promise<T>): Promise<T> {
+    const sent = { at: performance.now() };
+    this.#statementsSentAt.add(sent);
+    return this.#watched(statement).finally(() => this.#statementsSentAt.delete(sent));
+  }
+
+  /**
+   * How long the oldest intake statement now in flight has waited for its answer (0 when none
+   * waits): `/ready` reports intake stalled past the statement timeout, which the request pool's
+   * own probe cannot see.
+   */
+  intakeWaitingMs(): number {
+    let oldest = Infinity;
+    for (const s of this.#statementsSentAt) oldest = Math.min(oldest, s.at);
+    return oldest === Infinity ? 0 : performance.now() - oldest;
+  }
+
+  #watched<T>(statement: Promise<T>): Promise<T> {
     const { renewIntakeSql, intakeStuckMs } = this.#d;
     if (!this.#intakeSql || !renewIntakeSql || !intakeStuckMs) return statement;
     const on = this.#intakeSql;
