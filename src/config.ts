@@ -138,6 +138,8 @@ export interface Config {
   dbConnectTimeoutSeconds: number;
   /** PostgreSQL's statement_timeout on the request pools; requests give up (503) shortly after. */
   dbStatementTimeoutMs: number;
+  /** An API request still waiting after this is answered 503: the statement timeout + 1 s. */
+  requestDeadlineMs: number;
   /** Webhook intakes queued or in flight at most; past it webhooks are answered 503. */
   intakeMaxPending: number;
   /** Lívia, the qualification agent (issue 12). */
@@ -253,6 +255,7 @@ export async function loadConfig(
     actorInboxPollMs: e.ACTOR_INBOX_POLL_MS,
     dbConnectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    requestDeadlineMs: e.DB_STATEMENT_TIMEOUT_MS + 1000,
     intakeMaxPending: e.INTAKE_MAX_PENDING,
     livia: {
       monthlyRate: e.LIVIA_MONTHLY_RATE,

@@ -155,7 +155,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       whatsapp,
       simulator: waDriver.driver?.name === 'simulator' ? (waDriver.driver as SimulatorDriver) : undefined,
       databaseAvailable: () => monitor.isUp,
-      requestDeadlineMs: config.dbStatementTimeoutMs + 1000,
+      requestDeadlineMs: config.requestDeadlineMs,
       liveness: () => (monitor.isUp ? { status: 'ok' } : { status: 'unavailable', database: monitor.state }),
       // A CSV export holds a pool connection while it streams: a quarter of the pool at most.
       maxExports: Math.max(1, Math.floor(config.dbPoolMax / 4)),

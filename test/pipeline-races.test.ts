@@ -4,7 +4,8 @@
  * changes and at start; queue options reach a database whose queue already exists; shutdown waits
  * (with a bound) for a step still running; the reconcile queries have indexes; two intake
  * statements pipelined on the intake connection both assign; an intake statement that goes
- * unanswered shows in /ready and renews the intake connection instead of holding intake for good.
+ * unanswered shows in /ready and renews the intake connection instead of holding intake for good,
+ * and a lead past its request deadline is not stored by a retry.
  */
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../src/db/migrate.ts';
@@ -14,6 +15,7 @@ import { LeadPipeline, PIPELINE_QUEUE, type PipelineDeps } from '../src/services
 import type { LeadClassifier } from '../src/services/lead-classifier.ts';
 import { insertLeads, type NewLead } from '../src/db/leads.ts';
 import { createSql, type Sql } from '../src/db/client.ts';
+import { DatabaseUnavailableError } from '../src/db/faults.ts';
 import { createLead, createUser, waitFor, WEBHOOK_SECRET } from './lead-helpers.ts';
 import { testSql } from './support/db.ts';
 import { startTestServer } from './support/server.ts';
@@ -65,6 +67,39 @@ function intakePipeline(deps: Pick<PipelineDeps, 'sql' | 'boss' | 'log'> & Parti
 /** A lead from a site form: a name and an email. */
 function webLead(name: string, email: string, externalId: string | null = null): NewLead {
   return { name, phone: null, email, source: 'site', externalId, idempotencyKey: null, message: null, requestedAmount: null, monthlyIncome: null, metadata: {} };
+}
+
+/**
+ * An intake connection through a TCP proxy that, once it is set up, carries nothing either way:
+ * sockets stay open, no answer and no error ever comes (what a wedged driver looks like too).
+ * `renewIntakeSql` opens a direct connection in its place.
+ */
+async function silentIntake(url: string) {
+  const target = new URL(url);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+  const viaProxy = new URL(url);
+  viaProxy.port = String(proxy.port);
+  const silent = createSql(viaProxy.toString(), { max: 1, applicationName: 'livia-intake' });
+  await silent`select 1`;
+  proxy.pause();
+  const renewed: Sql[] = [];
+  return {
+    renewed,
+    deps: {
+      intakeSql: silent,
+      renewIntakeSql: () => {
+        void silent.end({ timeout: 0 }).catch(() => {});
+        const next = createSql(url, { max: 1, applicationName: 'livia-intake' });
+        renewed.push(next);
+        return next;
+      },
+    },
+    async close() {
+      proxy.resume();
+      await Promise.all([silent.end({ timeout: 1 }), ...renewed.map((r) => r.end({ timeout: 5 }))]);
+      await proxy.close();
+    },
+  };
 }
 
 describe('assignment races', () => {
@@ -294,29 +329,8 @@ describe('pipeline lifecycle', () => {
     const log = createLogger('silent');
     await sql`insert into consultants (name, email, password_hash, max_open_leads) values ('A', 'a@x.test', 'x', 1000)`;
     const boss = await startJobs({ url, log, queues: [] });
-    const target = new URL(url);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = new URL(url);
-    viaProxy.port = String(proxy.port);
-    // The first intake connection goes through the proxy, which then carries nothing either way:
-    // sockets stay open, no answer and no error ever comes (what a wedged driver looks like too).
-    const silent = createSql(viaProxy.toString(), { max: 1, applicationName: 'livia-intake' });
-    await silent`select 1`;
-    proxy.pause();
-    const renewed: Sql[] = [];
-    const pipeline = intakePipeline({
-      sql,
-      intakeSql: silent,
-      renewIntakeSql: () => {
-        void silent.end({ timeout: 0 }).catch(() => {});
-        const next = createSql(url, { max: 1, applicationName: 'livia-intake' });
-        renewed.push(next);
-        return next;
-      },
-      intakeStuckMs: 1000,
-      boss,
-      log,
-    });
+    const intake = await silentIntake(url);
+    const pipeline = intakePipeline({ sql, ...intake.deps, intakeStuckMs: 1000, boss, log });
     try {
       await pipeline.start();
       // /ready's database check, with a statement timeout of 500 ms (the watchdog's half).
@@ -344,7 +358,7 @@ describe('pipeline lifecycle', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
       expect(pipeline.intakeWaitingMs()).toBe(0);
       expect(await database()).toEqual({ status: 'ok' });
-      expect(renewed).toHaveLength(1);
+      expect(intake.renewed).toHaveLength(1);
       expect(results.every((r) => !r.duplicate)).toBe(true);
       const [row] = await sql<{ leads: number; created: number; assigned: number }[]>`
         select (select count(*)::int from leads) as leads,
@@ -355,9 +369,41 @@ describe('pipeline lifecycle', () => {
     } finally {
       await pipeline.stop();
       await stopJobs(boss);
-      proxy.resume();
-      await Promise.all([silent.end({ timeout: 1 }), ...renewed.map((r) => r.end({ timeout: 5 }))]);
-      await proxy.close();
+      await intake.close();
+    }
+  });
+
+  it('past its request deadline a lead is not stored again: the intakes of a silent connection are refused, and nothing is stored later', async () => {
+    const { sql, url } = await testSql();
+    await migrate(sql, MIGRATIONS);
+    const log = createLogger('silent');
+    await sql`insert into consultants (name, email, password_hash, max_open_leads) values ('A', 'a@x.test', 'x', 1000)`;
+    const boss = await startJobs({ url, log, queues: [] });
+    const intake = await silentIntake(url);
+    // The senders are answered 503 at 500 ms; the watchdog renews the connection at 1 s.
+    const pipeline = intakePipeline({ sql, ...intake.deps, intakeStuckMs: 1000, intakeDeadlineMs: 500, boss, log });
+    try {
+      await pipeline.start();
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, k) => pipeline.intake(webLead(`Late ${k}`, `late${k}@x.test`))),
+      );
+      expect(intake.renewed).toHaveLength(1);
+      for (const o of outcomes) {
+        expect(o.status).toBe('rejected');
+        expect((o as PromiseRejectedResult).reason).toBeInstanceOf(DatabaseUnavailableError);
+      }
+      // The silent connection never carried them: nothing is stored, now or after a while.
+      await new Promise((r) => setTimeout(r, 500));
+      const [row] = await sql<{ leads: number }[]>`select count(*)::int as leads from leads`;
+      expect(row).toEqual({ leads: 0 });
+      // The renewed connection stores the next lead.
+      const next = await pipeline.intake(webLead('After', 'after@x.test'));
+      expect(next.duplicate).toBe(false);
+      expect(await sql`select 1 from leads where id = ${next.id}`).toHaveLength(1);
+    } finally {
+      await pipeline.stop();
+      await stopJobs(boss);
+      await intake.close();
     }
   });
 

@@ -20,6 +20,9 @@ import { pushLeadConversations } from './conversation-push.ts';
 import type { Hub } from './hub.ts';
 import type { Teardown } from './teardown.ts';
 
+/** Taken off the request deadline for the pipeline's (see `intakeDeadlineMs`). */
+const INTAKE_DEADLINE_MARGIN_MS = 250;
+
 export function buildPipeline(d: {
   sql: Sql;
   databaseUrl: string;
@@ -101,6 +104,9 @@ export function buildPipeline(d: {
     observeStep: d.observeStep,
     maxPendingIntakes: d.config.intakeMaxPending,
     intakeQueueWaitMs: d.config.dbStatementTimeoutMs / 2,
+    // The request deadline, less a margin for what the route does before it calls intake: no
+    // retry starts once the sender may have been answered 503.
+    intakeDeadlineMs: d.config.requestDeadlineMs - INTAKE_DEADLINE_MARGIN_MS,
     instanceId: d.config.instanceId,
   });
   hub.pipeline = pipeline;

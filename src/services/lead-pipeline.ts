@@ -104,6 +104,8 @@ interface QueuedIntake {
   signature: WebhookSignature | null;
   classification: ClassifierResult | null;
   id: string;
+  /** `performance.now()` after which no attempt to store it starts (see `intakeDeadlineMs`). */
+  deadline: number;
   resolve(r: IntakeResult): void;
   reject(err: unknown): void;
 }
@@ -155,6 +157,11 @@ export interface PipelineDeps {
   maxPendingIntakes?: number;
   /** How long an intake may wait in the queue before it is withdrawn and refused (503). */
   intakeQueueWaitMs?: number;
+  /**
+   * How long after `intake()` its request is answered at the latest (503 past it): no attempt to
+   * store the lead starts later, so a retry of ours never stores a lead whose sender was told 503.
+   */
+  intakeDeadlineMs?: number;
   /** How often `open_leads` is recounted (default 60 s). */
   openLeadsReconcileMs?: number;
   /** The most stop() waits for in-flight steps (default 5 s). */
@@ -300,7 +307,8 @@ export class LeadPipeline {
     // The id is made here, once per request, and stored as the lead's own id: after a commit
     // whose answer was lost, finding this id tells "our insert went through" from "a duplicate".
     const result = await new Promise<IntakeResult>((resolve, reject) => {
-      const queued: QueuedIntake = { lead, signature, classification, id: randomUUID(), resolve, reject };
+      const deadline = performance.now() + (this.#d.intakeDeadlineMs ?? Infinity);
+      const queued: QueuedIntake = { lead, signature, classification, id: randomUUID(), deadline, resolve, reject };
       const wait = this.#d.intakeQueueWaitMs;
       if (wait !== undefined) {
         // Not yet sent to the database: withdraw it, so a request answered 503 stores nothing.
@@ -440,8 +448,8 @@ export class LeadPipeline {
 
   /**
    * The statement's outcome, or, when it goes unanswered for `intakeStuckMs`, a lost connection's
-   * error (its outcome is then unknown, and the retry finds the leads that did commit by id) after
-   * the intake connection is renewed. A statement that is merely slow ends by the statement
+   * error (its outcome is then unknown: a retry, if its request still waits, finds the leads that
+   * did commit by id) after the intake connection is renewed. A statement that is merely slow ends by the statement
    * timeout well before; one that hangs would otherwise hold the statement pipelined behind it,
    * and every intake after them, for good.
    */
@@ -482,12 +490,20 @@ export class LeadPipeline {
     });
   }
 
-  /** After a failed batch: once more alone, and (connection lost) again after a short pause. */
+  /**
+   * After a failed batch: once more alone, and (connection lost) again after a short pause; never
+   * once its request has been answered. A lead whose first commit did land without its answer
+   * then stays stored, with its safety-net job, which finishes it.
+   */
   async #retryIntake(b: QueuedIntake, first: unknown): Promise<IntakeResult> {
     let err = first;
     for (const pauseMs of [0, 250, 1000]) {
       if (!isAmbiguousOutcome(err) && pauseMs > 0) break;
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+      if (performance.now() >= b.deadline) {
+        this.#log.warn({ leadId: b.id }, 'intake outcome unknown at its request deadline; not tried again');
+        throw new DatabaseUnavailableError('timeout', 'the lead could not be stored in time');
+      }
       try {
         return (await this.#track(this.#unlessStuck(this.#commitIntakes([b])))).get(b.id)!;
       } catch (e) {
