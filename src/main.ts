@@ -18,7 +18,7 @@ import type { Sql } from './db/client.ts';
 import { poolUsage } from './db/bootstrap.ts';
 import { queueDepths, startJobs, stopJobs, type PgBoss } from './db/jobs.ts';
 import { createApp } from './http/app.ts';
-import { createMetrics } from './http/metrics.ts';
+import { createMetrics, registerIntakeMetrics } from './http/metrics.ts';
 import { registerActorMetrics } from './http/actor-metrics.ts';
 import { registerCrossInstanceMetrics } from './http/cross-instance-metrics.ts';
 import { NotificationBus } from './http/notification-bus.ts';
@@ -126,6 +126,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     // Wins the leases it can: opens those sessions, redelivers Lívia's stored messages, drops dead presence.
     await startOwnership(own, { sql, system, log, config, sessions: config.whatsapp.sessions, whatsapp, livia, teardown });
     registerActorMetrics(metrics.registry, { sql, system });
+    registerIntakeMetrics(metrics.registry, pipeline);
     registerCrossInstanceMetrics(metrics.registry, { adapter: shared, broadcast: cross.broadcast, forwarding: own.forwarding });
 
     const app = createApp({

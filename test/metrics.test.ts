@@ -75,5 +75,7 @@ describe('/metrics in production', () => {
     expect(text).toMatch(/pipeline_step_duration_seconds_count\{instance="metrics-a",step="classify"\} [1-9]/);
     expect(text).toMatch(/pipeline_step_duration_seconds_count\{instance="metrics-a",step="assign"\} [1-9]/);
     expect(text).toMatch(/job_queue_depth\{queue="[^"]+",instance="metrics-a"\} \d+/);
+    // Every intake statement has been answered (its value while one hangs: test/pipeline-races.test.ts).
+    expect(text).toMatch(/pipeline_intake_waiting_seconds\{instance="metrics-a"\} 0\b/);
   });
 });

@@ -24,6 +24,8 @@ import type { ActorSystem } from '../src/actors/runtime.ts';
 import { readinessChecks } from '../src/boot/readiness.ts';
 import type { Config } from '../src/config.ts';
 import type { DatabaseMonitor } from '../src/db/monitor.ts';
+import { registerIntakeMetrics } from '../src/http/metrics.ts';
+import { Registry } from 'prom-client';
 
 const MIGRATIONS = new URL('../migrations', import.meta.url).pathname;
 
@@ -354,6 +356,10 @@ describe('pipeline lifecycle', () => {
       // pool's ping answers.
       expect(pipeline.intakeWaitingMs()).toBeGreaterThan(500);
       expect(await database()).toMatchObject({ status: 'down', reason: 'intake_stalled' });
+      const registry = new Registry();
+      registerIntakeMetrics(registry, pipeline);
+      const gauge = await registry.getSingleMetricAsString('pipeline_intake_waiting_seconds');
+      expect(Number(gauge.match(/^pipeline_intake_waiting_seconds ([\d.]+)$/m)?.[1])).toBeGreaterThan(0.5);
       const results = await storing;
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
       expect(pipeline.intakeWaitingMs()).toBe(0);

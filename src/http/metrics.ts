@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics (prom-client), one registry per app so several apps can live in one process:
  * HTTP latency, database pool usage, Socket.io connections and SSE streams, pipeline step latency
- * (observed by the pipeline through `observeStep`), and the job queues' depth.
+ * (observed by the pipeline through `observeStep`), how long intake has waited on the database
+ * (`registerIntakeMetrics`), and the job queues' depth.
  *
  * @example
  * const metrics = createMetrics({ pool, connections, queues });
@@ -121,4 +122,16 @@ export function createMetrics(opts: MetricsSources) {
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };
+}
+
+/** The intake's stall gauge, once the pipeline exists (it is built after the metrics it reports to). */
+export function registerIntakeMetrics(registry: Registry, intake: { intakeWaitingMs(): number }): void {
+  new Gauge({
+    name: 'pipeline_intake_waiting_seconds',
+    help: 'How long the oldest intake statement in flight has waited for its answer (0: none waits); /ready is down past the statement timeout',
+    registers: [registry],
+    collect() {
+      this.set(intake.intakeWaitingMs() / 1000);
+    },
+  });
 }
