@@ -278,6 +278,18 @@ export async function mediaById(q: Queryable, id: string): Promise<MediaRow | un
   return row;
 }
 
+/** What an outgoing message needs of its media: its kind and file (not the bytes). */
+export async function mediaKind(q: Queryable, id: string): Promise<{ type: string; mime: string; file_name: string | null } | undefined> {
+  const [row] = await q<{ type: string; mime: string; file_name: string | null }[]>`select type, mime, file_name from wa_media where id = ${id}`;
+  return row;
+}
+
+/** The status of one of a session's messages, by its WhatsApp id. */
+export async function messageStatus(q: Queryable, session: string, waId: string): Promise<MessageStatus | undefined> {
+  const [row] = await q<{ status: MessageStatus }[]>`select status from wa_messages where session = ${session} and wa_id = ${waId}`;
+  return row?.status;
+}
+
 /** Outbound rows still pending or sent (for the simulator's and the bench's bookkeeping). */
 export async function countMessages(q: Queryable, session: string, status?: MessageStatus): Promise<number> {
   const [row] = status

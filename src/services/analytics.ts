@@ -32,7 +32,7 @@ import {
   type Window,
 } from '../db/analytics.ts';
 import { RETRY_AFTER_SECONDS } from '../db/faults.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError } from './errors.ts';
 
 export const ANALYTICS_TIME_ZONE = 'America/Sao_Paulo';
 export const DEFAULT_RANGE_DAYS = 30;

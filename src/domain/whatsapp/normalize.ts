@@ -8,8 +8,7 @@
  *   message: { conversation: 'Oi' }, messageTimestamp: 1764590000 })
  * // => { kind: 'message', waId: 'A1', type: 'text', text: 'Oi', fromMe: false, ... }
  */
-import { getContentType, isJidGroup, isJidNewsletter, isJidStatusBroadcast, normalizeMessageContent, proto } from '@whiskeysockets/baileys';
-import type { WAMessage } from '../../actors/whatsapp/transport.ts';
+import { getContentType, isJidGroup, isJidNewsletter, isJidStatusBroadcast, normalizeMessageContent, proto, type WAMessage } from '@whiskeysockets/baileys';
 import { phoneFromJid } from './jid.ts';
 
 export type MessageType = 'text' | 'image' | 'audio' | 'voice' | 'video' | 'document' | 'sticker' | 'ciphertext' | 'unsupported';

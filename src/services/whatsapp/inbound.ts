@@ -26,6 +26,7 @@ import {
   insertMessage,
   leadByPhones,
   linkChatToLead,
+  messageById,
   pnForLid,
   resolveChat,
   saveLidMapping,
@@ -235,10 +236,7 @@ export class InboundHandler {
   }
 
   async #withMedia(row: MessageRow): Promise<MessageWithMedia> {
-    const [m] = await this.d.sql<MessageWithMedia[]>`
-      select m.*, d.id as media_id, d.type as media_type, d.mime as media_mime, d.size as media_size, d.status as media_status, d.file_name as media_file_name
-      from wa_messages m left join wa_media d on d.message_id = m.id where m.id = ${row.id}`;
-    return m!;
+    return (await messageById(this.d.sql, row.id))!;
   }
 
   async #changed(row: MessageRow): Promise<void> {

@@ -25,6 +25,9 @@ import {
   listMessages,
   markChatRead,
   mediaById,
+  mediaKind,
+  messageById,
+  messageStatus,
   saveLidMapping,
   sentContent,
   type ChatSummary,
@@ -487,7 +490,7 @@ export class WhatsAppService {
     let kind = 'text';
     let content: unknown = { extendedTextMessage: { text: e.text ?? '' } };
     if (e.mediaId) {
-      const [m] = await tx<{ type: string; mime: string; file_name: string | null }[]>`select type, mime, file_name from wa_media where id = ${e.mediaId}`;
+      const m = await mediaKind(tx, e.mediaId);
       kind = m?.type === 'image' ? 'image' : 'document';
       content = { [kind === 'image' ? 'imageMessage' : 'documentMessage']: { mimetype: m?.mime, caption: e.text, fileName: m?.file_name } };
     }
@@ -508,7 +511,7 @@ export class WhatsAppService {
   }
 
   async #storedById(id: string): Promise<void> {
-    const msg = await this.messageRow(id);
+    const msg = await messageById(this.d.sql, id);
     if (!msg) return;
     const chat = await chatById(this.d.sql, msg.chat_id);
     if (chat) this.#stored(chat, msg);
@@ -516,8 +519,8 @@ export class WhatsAppService {
 
   /** The effect: waits for an open socket, takes a throttle slot, sends under our WhatsApp id. */
   async #sendEffect(p: OutboundSend & { session: string }, ctx: EffectContext): Promise<void> {
-    const [row] = await this.d.sql<{ status: MessageStatus }[]>`select status from wa_messages where session = ${p.session} and wa_id = ${p.waId}`;
-    if (!row || row.status !== 'pending') return; // already sent (a repeat after a crash) or failed
+    const status = await messageStatus(this.d.sql, p.session, p.waId);
+    if (status !== 'pending') return; // already sent (a repeat after a crash) or failed
     const conn = await this.#openConnection(p.session, ctx.signal);
     if (!conn) {
       const view = await this.d.system.inspect(WHATSAPP_SESSION, p.session);
@@ -615,12 +618,6 @@ export class WhatsAppService {
   async messages(user: { id: string; role: string }, chatId: string, page: { before?: string | undefined; limit: number }): Promise<MessageView[]> {
     await this.chatFor(user, chatId);
     return (await listMessages(this.d.sql, chatId, page)).map(messageView);
-  }
-
-  messageRow(id: string): Promise<MessageWithMedia | undefined> {
-    return this.d.sql<MessageWithMedia[]>`
-      select m.*, d.id as media_id, d.type as media_type, d.mime as media_mime, d.size as media_size, d.status as media_status, d.file_name as media_file_name
-      from wa_messages m left join wa_media d on d.message_id = m.id where m.id = ${id}`.then((r) => r[0]);
   }
 
   /** Marks the chat read and sends read receipts for what the customer sent. */
