@@ -1,7 +1,8 @@
 /**
  * The layers the design card fixes, read from the source: SQL lives only in src/db/; nothing below
  * src/http/ (services, db, actors, domain) imports from it or from the composition in src/boot/;
- * src/domain/ is pure (it imports no other layer). A file that breaks one fails here by name.
+ * src/domain/ is pure (it imports no other layer), and so are the machines, which import only
+ * actors and domain. A file that breaks one fails here by name.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -60,6 +61,16 @@ describe('layers', () => {
     for (const file of await sources(join(SRC, 'domain'))) {
       for (const target of importsOf(file, await readFile(file, 'utf8'))) {
         if (layerOf(target) !== 'domain') offenders.push(`${relative(SRC, file)} → ${relative(SRC, target)}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('machines (src/actors/*.machine.ts) are pure definitions: they import only actors and domain', async () => {
+    const offenders: string[] = [];
+    for (const file of (await sources(join(SRC, 'actors'))).filter((f) => f.endsWith('.machine.ts'))) {
+      for (const target of importsOf(file, await readFile(file, 'utf8'))) {
+        if (!['actors', 'domain'].includes(layerOf(target))) offenders.push(`${relative(SRC, file)} → ${relative(SRC, target)}`);
       }
     }
     expect(offenders).toEqual([]);
