@@ -1,14 +1,15 @@
 /**
  * The embedded database's orphan check kills only our postgres on our data directory: a live
  * process named in postmaster.pid that is anything else is left alone. Real processes, real
- * signals; the decoys are node under the name `postgres`.
+ * signals; the decoys are node under the name `postgres`. A data directory whose state cannot be
+ * read is refused as it is, not taken for missing and replaced.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOurPostgres, stopStaleServer } from '../src/db/embedded.ts';
+import { isOurPostgres, startEmbeddedPostgres, stopStaleServer } from '../src/db/embedded.ts';
 import { createLogger } from '../src/log.ts';
 
 const log = createLogger('silent');
@@ -65,5 +66,20 @@ describe('stale PostgreSQL check', () => {
     await writeFile(join(dir, 'postmaster.pid'), `${orphan.pid}\n${dir}\n`);
     await stopStaleServer(dir, log);
     expect(await exited(orphan)).toBe('exited SIGINT');
+  });
+});
+
+describe('a data directory that cannot be read', () => {
+  it('is refused as it is, never removed: only ENOENT counts as "no database here"', async () => {
+    // DATA_DIR/postgres is a file: checking for PG_VERSION in it fails with ENOTDIR, not ENOENT.
+    // Taken for "missing", it would be removed and a new database initialised in its place.
+    const dir = join(root, 'not-a-directory');
+    await writeFile(dir, 'precious');
+    const outcome = await startEmbeddedPostgres({ dir, password: 'x', log }).then(
+      async (db) => (await db.stop(), 'started a database in its place'),
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    expect(outcome).toBe('ENOTDIR');
+    expect(await readFile(dir, 'utf8').catch(() => 'removed')).toBe('precious');
   });
 });
