@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from './passwords.ts';
